@@ -1,0 +1,1 @@
+"""Subcommands of the ``instructner`` CLI; each module has HELP, add_arguments() and run()."""
