@@ -148,6 +148,7 @@ def score_spans(gold: Sequence[Iterable[Span]], pred: Sequence[Iterable[Span]]) 
 
     Raises:
         ValueError: the two sides hold different numbers of sentences, or a span is malformed.
+
     """
     if len(gold) != len(pred):
         raise ValueError(
@@ -171,7 +172,9 @@ def score_spans(gold: Sequence[Iterable[Span]], pred: Sequence[Iterable[Span]]) 
     total_tp, total_fp, total_fn = sum(tp.values()), sum(fp.values()), sum(fn.values())
     precision = _ratio(total_tp, total_tp + total_fp)
     recall = _ratio(total_tp, total_tp + total_fn)
-    per_type = {name: TypeScores.from_counts(tp[name], fp[name], fn[name]) for name in sorted(types)}
+    per_type = {
+        name: TypeScores.from_counts(tp[name], fp[name], fn[name]) for name in sorted(types)
+    }
     return Scores(
         precision=precision,
         recall=recall,
@@ -193,6 +196,7 @@ def score_tags(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[
     Raises:
         ValueError: different numbers of sentences, or a sentence whose two tag sequences have
             different lengths (the message names the sentence index).
+
     """
     if len(gold_tags) != len(pred_tags):
         raise ValueError(
@@ -215,6 +219,7 @@ def score_sentences(gold: Sequence[Sentence], pred: Sequence[Sentence]) -> Score
     Raises:
         ValueError: different numbers of sentences, or the first sentence whose tokens differ
             (named by index and by both sources, ``file:line``, with the first differing token).
+
     """
     if len(gold) != len(pred):
         raise ValueError(
@@ -265,6 +270,7 @@ def entities_to_token_spans(
 
     Raises:
         ValueError: an entity has no label (extraction output needs a placeholder label first).
+
     """
     offsets = sentence.token_char_offsets()
     token_at_start = {start: index for index, (start, _) in enumerate(offsets)}
@@ -290,6 +296,7 @@ def spans_to_tags(spans: Iterable[TokenSpan], length: int) -> list[str]:
     Raises:
         ValueError: a span lies outside the sentence or overlaps another one (BIO cannot
             hold overlapping mentions).
+
     """
     tags = ["O"] * length
     for span in sorted(spans, key=lambda s: (s.start, s.end)):
