@@ -1,0 +1,277 @@
+"""Turn the model's answer sentence back into typed spans of the input sentence.
+
+The answer is the wire format between model and server, so this is where served quality is
+won or lost. Rules (see DESIGN.md):
+
+* Literal matching: entity text is searched with ``str.find`` (a whitespace-run-insensitive
+  fallback escapes every character), never compiled into a regex, so ``C++`` or ``(1999)``
+  match themselves.
+* Word boundaries: a match may not start or end inside a word (``Paris`` is not found in
+  ``Parisian``); entity text that starts or ends with punctuation has no boundary to break.
+* Sentence order: the k-th mention of a repeated entity takes the first unused occurrence
+  after the previous entity, falling back to the first unused occurrence anywhere; an answer
+  that names an entity more often than the sentence holds it loses the extras.
+* Segmentation: ``" is a "`` and ``", "`` may occur inside entity text, so an NER answer is
+  split by dynamic programming over the ``is a/an <label>`` markers: the split with the most
+  valid entities (found in the sentence, label in the options) wins, then the one covering
+  most characters. Extraction answers (``e1, e2.``) are split at commas, preferring the split
+  whose found entities cover most characters (a comma inside an entity is kept when the
+  merged text occurs in the sentence as written).
+* Labels map back case-insensitively to the option as the caller wrote it; labels outside the
+  options and entities not in the sentence are dropped. No input string makes it raise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from instructner.prompts import NONE_ANSWER
+from instructner.types import Entity
+
+# The project's own fixed pattern; user text is never compiled into a regex.
+_MARKER = re.compile(r"\s+is\s+an?\s+")
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _on_word_boundaries(sentence: str, start: int, end: int) -> bool:
+    if start > 0 and _is_word_char(sentence[start - 1]) and _is_word_char(sentence[start]):
+        return False
+    return not (
+        end < len(sentence) and _is_word_char(sentence[end - 1]) and _is_word_char(sentence[end])
+    )
+
+
+class _SentenceIndex:
+    """Occurrences of candidate entity texts in one sentence, cached per text."""
+
+    def __init__(self, sentence: str) -> None:
+        self.sentence = sentence
+        self._cache: dict[str, list[tuple[int, int]]] = {}
+
+    def occurrences(self, text: str) -> list[tuple[int, int]]:
+        """Return the (start, end) of every word-bounded occurrence of ``text``, in order."""
+        found = self._cache.get(text)
+        if found is None:
+            found = self._literal(text) or self._whitespace_flexible(text)
+            self._cache[text] = found
+        return found
+
+    def _literal(self, text: str) -> list[tuple[int, int]]:
+        hits = []
+        pos = self.sentence.find(text)
+        while pos != -1:
+            if _on_word_boundaries(self.sentence, pos, pos + len(text)):
+                hits.append((pos, pos + len(text)))
+            pos = self.sentence.find(text, pos + 1)
+        return hits
+
+    def _whitespace_flexible(self, text: str) -> list[tuple[int, int]]:
+        # Tokenizers may change runs of whitespace; every other character must match as is.
+        parts = text.split()
+        if len(parts) < 2:
+            return []
+        pattern = re.compile(r"\s+".join(re.escape(part) for part in parts))
+        return [
+            (m.start(), m.end())
+            for m in pattern.finditer(self.sentence)
+            if _on_word_boundaries(self.sentence, m.start(), m.end())
+        ]
+
+
+def _is_none_answer(answer: str) -> bool:
+    return answer.strip().rstrip(".").strip().casefold() == NONE_ANSWER.casefold()
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _locate(
+    index: _SentenceIndex,
+    texts: Iterable[tuple[str, str | None]],
+) -> list[Entity]:
+    """Assign each (text, label) to an unused occurrence, in sentence order with fallback."""
+    used: list[tuple[int, int]] = []
+    cursor = 0
+    entities = []
+    for text, label in texts:
+        occurrences = index.occurrences(text)
+
+        def free(span: tuple[int, int]) -> bool:
+            return all(span[1] <= s or span[0] >= e for s, e in used)
+
+        chosen = next((o for o in occurrences if o[0] >= cursor and free(o)), None)
+        if chosen is None:
+            chosen = next((o for o in occurrences if free(o)), None)
+        if chosen is None:
+            continue  # hallucinated, or named more often than the sentence holds it
+        used.append(chosen)
+        cursor = chosen[1]
+        start, end = chosen
+        entities.append(Entity(start=start, end=end, text=index.sentence[start:end], label=label))
+    return sorted(entities)
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """One ``<entity> is a <label>`` boundary in an NER answer."""
+
+    entity_end: int  # where the entity text before the marker ends
+    label: str | None  # the matching option as given by the caller; None if not an option
+    next_start: int  # where the next entity text begins
+
+
+def _terminator(answer: str, pos: int) -> int | None:
+    """Return where the next entity starts if a label may end at ``pos``, else None."""
+    while pos < len(answer) and answer[pos].isspace():
+        pos += 1
+    if pos == len(answer):
+        return len(answer)
+    if answer[pos] in ",.":
+        nxt = pos + 1
+        while nxt < len(answer) and answer[nxt].isspace():
+            nxt += 1
+        return nxt
+    return None
+
+
+def _markers(answer: str, labels: Sequence[str]) -> list[_Marker]:
+    # Longest option first so "restaurant name" wins over "restaurant".
+    options = sorted(
+        ((label.strip(), label) for label in labels if label.strip()),
+        key=lambda pair: -len(pair[0]),
+    )
+    markers = []
+    for match in _MARKER.finditer(answer):
+        start = match.end()
+        marker = None
+        for word, original in options:
+            end = start + len(word)
+            if answer[start:end].casefold() == word.casefold():
+                nxt = _terminator(answer, end)
+                if nxt is not None:
+                    marker = _Marker(match.start(), original, nxt)
+                    break
+        if marker is None:  # a label outside the options: it runs to the next comma
+            comma = answer.find(",", start)
+            marker = _Marker(match.start(), None, len(answer) if comma == -1 else comma + 1)
+        markers.append(marker)
+    return markers
+
+
+def parse_ner_answer(answer: str, sentence: str, labels: Sequence[str]) -> list[Entity]:
+    """Parse ``"X is a person, Y is a location."`` into entities of ``sentence``.
+
+    Returns entities sorted by start whose label is one of ``labels`` (as the caller wrote
+    it) and whose text occurs in the sentence; ``sentence[e.start:e.end] == e.text``.
+    """
+    if not isinstance(answer, str) or not isinstance(sentence, str) or _is_none_answer(answer):
+        return []
+    index = _SentenceIndex(sentence)
+    markers = _markers(answer, labels)
+    budget = len("".join(sentence.split()))  # an entity has at most this many visible chars
+
+    # best[start] = (valid count, covered chars, segments), chosen markers; filled right to left
+    Best = tuple[tuple[int, int, int], list[tuple[int, int, _Marker, bool]]]
+    best: dict[int, Best] = {}
+    states = sorted({0} | {m.next_start for m in markers}, reverse=True)
+    for state in states:
+        result: Best = ((0, 0, 0), [])
+        for marker in markers:
+            if marker.entity_end <= state:
+                continue
+            ent_start, ent_end = _strip_span(answer, state, marker.entity_end)
+            if ent_start == ent_end:
+                continue
+            text = answer[ent_start:ent_end]
+            if len("".join(text.split())) > budget:
+                break  # longer entities only get longer
+            valid = marker.label is not None and bool(index.occurrences(text))
+            if marker.next_start <= state:
+                continue
+            (sub_valid, sub_chars, sub_segments), sub_chain = best.get(
+                marker.next_start, ((0, 0, 0), [])
+            )
+            score = (
+                sub_valid + int(valid),
+                sub_chars + (len(text) if valid else 0),
+                sub_segments + 1,
+            )
+            if score > result[0]:
+                result = (score, [(ent_start, ent_end, marker, valid), *sub_chain])
+        best[state] = result
+    chain = best[0][1] if markers else []
+    return _locate(index, ((answer[s:e], m.label) for s, e, m, valid in chain if valid and m.label))
+
+
+def parse_extract_answer(answer: str, sentence: str) -> list[Entity]:
+    """Parse ``"X, Y."`` into untyped entities (label ``None``) of ``sentence``."""
+    if not isinstance(answer, str) or not isinstance(sentence, str) or _is_none_answer(answer):
+        return []
+    body = answer.strip()
+    index = _SentenceIndex(sentence)
+    commas = [i for i, ch in enumerate(body) if ch == ","]
+
+    def found(start: int, end: int) -> tuple[int, int] | None:
+        s, e = _strip_span(body, start, end)
+        return (s, e) if s < e and index.occurrences(body[s:e]) else None
+
+    def last_segment(start: int) -> tuple[int, int] | None:
+        # Convention: the answer ends with "."; keep the dot only if that is what matches.
+        if body.endswith(".") and (span := found(start, len(body) - 1)):
+            return span
+        return found(start, len(body))
+
+    # best[start] = (covered chars, segments), chosen spans; start is 0 or just after a comma
+    Best = tuple[tuple[int, int], list[tuple[int, int]]]
+    best: dict[int, Best] = {}
+    for state in sorted({0} | {c + 1 for c in commas}, reverse=True):
+        tail = last_segment(state)
+        result: Best = ((tail[1] - tail[0], 1), [tail]) if tail else ((0, 0), [])
+        for comma in commas:
+            if comma < state:
+                continue
+            span = found(state, comma)
+            (sub_chars, sub_segments), sub_chain = best[comma + 1]
+            gain = (span[1] - span[0]) if span else 0
+            score = (sub_chars + gain, sub_segments + 1)
+            if score > result[0]:
+                result = (score, ([span] if span else []) + sub_chain)
+        best[state] = result
+    return _locate(index, ((body[s:e], None) for s, e in best[0][1]))
+
+
+def parse_type_answer(
+    answer: str, sentence: str, entities: Sequence[str], labels: Sequence[str]
+) -> list[Entity]:
+    """Parse a typing answer; keeps only the entity words the prompt asked to type."""
+    wanted = {" ".join(e.split()) for e in entities}
+    return [
+        e for e in parse_ner_answer(answer, sentence, labels) if " ".join(e.text.split()) in wanted
+    ]
+
+
+def parse_answer(
+    task: str,
+    answer: str,
+    sentence: str,
+    labels: Sequence[str] = (),
+    entities: Sequence[str] = (),
+) -> list[Entity]:
+    """Parse the answer of ``task`` (``ner``, ``extract`` or ``type``)."""
+    if task == "ner":
+        return parse_ner_answer(answer, sentence, labels)
+    if task == "extract":
+        return parse_extract_answer(answer, sentence)
+    if task == "type":
+        return parse_type_answer(answer, sentence, entities, labels)
+    raise ValueError(f"unknown task {task!r}: expected one of ner, extract, type")
