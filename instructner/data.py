@@ -71,6 +71,7 @@ def bio_to_spans(tags: Sequence[str]) -> list[TokenSpan]:
 
     Raises:
         ValueError: a tag is not ``O``, ``B-X`` or ``I-X`` (the message names its index).
+
     """
     spans: list[TokenSpan] = []
     start: int | None = None
@@ -94,6 +95,7 @@ def make_sentence(tokens: Sequence[str], tags: Sequence[str], source: str = "") 
 
     Raises:
         ValueError: different numbers of tokens and tags, or a tag that is not BIO.
+
     """
     if len(tokens) != len(tags):
         raise ValueError(f"{len(tokens)} tokens but {len(tags)} tags")
@@ -105,8 +107,8 @@ def make_sentence(tokens: Sequence[str], tags: Sequence[str], source: str = "") 
 def _read_lines(path: Path) -> list[str]:
     """Return the lines of a UTF-8 file with their line ends (LF or CRLF) stripped.
 
-    Only "\\n" splits lines: str.splitlines would also split on characters that may occur
-    inside tokens (form feed, U+2028, ...).
+    Only the newline character splits lines: str.splitlines would also split on characters
+    that may occur inside tokens (form feed, U+2028, ...).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -120,9 +122,7 @@ def _read_lines(path: Path) -> list[str]:
 
 def _check_tag(tag: str, path: Path, line_no: int) -> None:
     if not is_tag(tag):
-        raise DataFormatError(
-            path, line_no, f"tag {tag!r} is not O, B-<type> or I-<type>"
-        )
+        raise DataFormatError(path, line_no, f"tag {tag!r} is not O, B-<type> or I-<type>")
 
 
 class _SentenceCollector:
@@ -230,7 +230,9 @@ def _read_jointslu(path: Path) -> list[Sentence]:
             raise DataFormatError(path, line_no, f"expected 'BOS ... EOS<TAB>tags', got {line!r}")
         words, tags = parts[0].split(), parts[1].split()
         if len(words) < 2 or words[0] != "BOS" or words[-1] != "EOS":
-            raise DataFormatError(path, line_no, "sentence does not start with BOS and end with EOS")
+            raise DataFormatError(
+                path, line_no, "sentence does not start with BOS and end with EOS"
+            )
         if len(words) != len(tags):
             raise DataFormatError(
                 path, line_no, f"{len(words)} words (with BOS/EOS) but {len(tags)} tags"
@@ -258,6 +260,7 @@ def detect_format(path: Path | str) -> str:
     Raises:
         DataFormatError: the format cannot be told (the message says why).
         FileNotFoundError: the path does not exist.
+
     """
     path = Path(path)
     if path.is_dir():
@@ -317,6 +320,7 @@ def read_sentences(path: Path | str, fmt: str = "auto") -> list[Sentence]:
     Raises:
         DataFormatError: malformed input or unknown format (names file and 1-based line).
         FileNotFoundError: a file does not exist.
+
     """
     path = Path(path)
     if fmt not in FORMATS:
@@ -390,6 +394,7 @@ def corpus_path(corpus: str, split: str, data_root: Path | str | None = None) ->
     Raises:
         ValueError: unknown corpus or split, or a split the corpus does not have.
         FileNotFoundError: the data folder does not exist.
+
     """
     _check_corpus(corpus)
     if split not in SPLITS:
@@ -413,6 +418,7 @@ def load_corpus(corpus: str, split: str, data_root: Path | str | None = None) ->
         ValueError: unknown corpus or split, or no dev split (the MIT corpora).
         FileNotFoundError: the data is missing.
         DataFormatError: a file is malformed.
+
     """
     path, fmt = corpus_path(corpus, split, data_root)
     return read_sentences(path, fmt)
@@ -428,6 +434,7 @@ def holdout_split(
 
     Raises:
         ValueError: fraction outside (0, 1), or too few sentences for two non-empty parts.
+
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"holdout fraction must be between 0 and 1 (exclusive), got {fraction}")
@@ -460,6 +467,7 @@ def fewshot_path(
     Raises:
         ValueError: unknown corpus, or no shipped file for these shots/seed (lists what exists).
         FileNotFoundError: the data folder does not exist.
+
     """
     _check_corpus(corpus)
     root = _resolve_root(data_root) / "fewshot"
@@ -472,9 +480,7 @@ def fewshot_path(
             )
         path = folder / f"{shots}-shot-train.txt"
         if not path.is_file():
-            shipped = sorted(
-                int(p.name.split("-")[0]) for p in folder.glob("*-shot-train.txt")
-            )
+            shipped = sorted(int(p.name.split("-")[0]) for p in folder.glob("*-shot-train.txt"))
             raise ValueError(
                 f"no {shots}-shot file for {corpus} in {folder}; shipped shots: {shipped}"
             )
@@ -482,10 +488,10 @@ def fewshot_path(
     folder = root / "huang2020_baselinecode" / "conll2003"
     stem = folder / (f"few_shot_{shots}" if seed is None else f"few_shot_{shots}_{seed}")
     if not stem.with_name(stem.name + ".words").is_file():
-        shipped = sorted(p.stem for p in folder.glob("few_shot_*.words"))
+        draws = sorted(p.stem for p in folder.glob("few_shot_*.words"))
         raise ValueError(
             f"no few-shot file {stem.name}.words for {corpus} in {folder}; "
-            f"shipped: {', '.join(shipped)}"
+            f"shipped: {', '.join(draws)}"
         )
     return stem
 
@@ -508,6 +514,7 @@ def kshot_sample(sentences: Sequence[Sentence], k: int, seed: int) -> list[Sente
 
     Raises:
         ValueError: ``k`` is not positive.
+
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -539,15 +546,12 @@ def _tokens_and_tags(item: BioItem, index: int) -> tuple[Sequence[str], Sequence
     if isinstance(item, str):
         raise ValueError(f"item {index}: expected a tag sequence, got the string {item!r}")
     if len(item) == 2 and not isinstance(item[0], str):
-        tokens, tags = item[0], item[1]
-        return tokens, tags  # type: ignore[return-value]
+        return item[0], item[1]
     tags = [str(tag) for tag in item]
     return [f"w{position}" for position in range(len(tags))], tags
 
 
-def write_bio(
-    items: Iterable[BioItem], path: Path | str, fmt: str = "tokentag"
-) -> Path:
+def write_bio(items: Iterable[BioItem], path: Path | str, fmt: str = "tokentag") -> Path:
     """Write sentences as a two-column BIO file that :func:`read_sentences` reads back.
 
     Each item is a :class:`Sentence`, a ``(tokens, tags)`` pair, or a bare tag sequence (then
@@ -558,6 +562,7 @@ def write_bio(
     Raises:
         ValueError: unknown fmt, mismatched lengths, a tag that is not BIO, or a token that is
             empty or contains whitespace (it could not be read back).
+
     """
     if fmt not in ("tokentag", "conll", "mit"):
         raise ValueError(f"write_bio writes tokentag, conll or mit, not {fmt!r}")

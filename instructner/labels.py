@@ -223,6 +223,7 @@ class Verbalizer:
 
         Raises:
             KeyError: the tag is not a label of this corpus.
+
         """
         try:
             return self._tag_to_word[tag]
@@ -237,6 +238,7 @@ class Verbalizer:
 
         Raises:
             KeyError: the word is not a label word of this corpus.
+
         """
         try:
             return self._key_to_tag[_word_key(word)]
@@ -281,6 +283,7 @@ def get_verbalizer(corpus: str) -> Verbalizer:
 
     Raises:
         ValueError: unknown corpus name.
+
     """
     try:
         pairs = _BUILTIN[corpus]
