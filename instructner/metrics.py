@@ -186,16 +186,20 @@ def score_spans(gold: Sequence[Iterable[Span]], pred: Sequence[Iterable[Span]]) 
     )
 
 
-def _tag_spans(tags: Sequence[str]) -> list[Span]:
-    return [(span.start, span.end, span.tag) for span in bio_to_spans(list(tags))]
+def _tag_spans(tags: Sequence[str], side: str, index: int) -> list[Span]:
+    try:
+        spans = bio_to_spans(tags)
+    except ValueError as error:
+        raise ValueError(f"{side} sentence {index}: {error}") from None
+    return [(span.start, span.end, span.tag) for span in spans]
 
 
 def score_tags(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> Scores:
     """Score predicted BIO tag sequences against gold ones (mentions as in :func:`bio_to_spans`).
 
     Raises:
-        ValueError: different numbers of sentences, or a sentence whose two tag sequences have
-            different lengths (the message names the sentence index).
+        ValueError: different numbers of sentences, a sentence whose two tag sequences have
+            different lengths, or a tag that is not BIO (the message names the sentence index).
 
     """
     if len(gold_tags) != len(pred_tags):
@@ -209,7 +213,8 @@ def score_tags(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[
                 f"sentence {index}: gold has {len(gold)} tags but prediction has {len(pred)}"
             )
     return score_spans(
-        [_tag_spans(tags) for tags in gold_tags], [_tag_spans(tags) for tags in pred_tags]
+        [_tag_spans(tags, "gold", index) for index, tags in enumerate(gold_tags)],
+        [_tag_spans(tags, "predicted", index) for index, tags in enumerate(pred_tags)],
     )
 
 

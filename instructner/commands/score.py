@@ -7,12 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from instructner.data import read_sentences
+from instructner.data import FORMATS, read_sentences
 from instructner.metrics import score_sentences
 
 HELP = "score predicted BIO tags against gold tags (strict span-level micro and per-type P/R/F1)"
-
-FORMATS = ("auto", "conll", "mit", "seqio", "words", "tokentag")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="auto",
-        help="file format of both files; for seqio/words the path names the .in/.words file "
-        "or its folder (default: auto)",
+        help="format of both files (default: auto, guessed from name and content); for seqio "
+        "the path names seq.in or its folder, for words the .words/.ner file or their stem",
     )
 
 

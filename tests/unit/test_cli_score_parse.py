@@ -251,3 +251,36 @@ def test_parse_requires_an_answer(capsys: pytest.CaptureFixture[str]) -> None:
         main(["parse", "--sentence", "x", "--label", "person"])
     assert exit_info.value.code == 2
     assert "the following arguments are required: --answer" in capsys.readouterr().err
+
+
+def test_score_reads_words_format_named_by_its_words_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for stem, tags in (("gold", "B-PER O B-LOC"), ("pred", "B-PER O O")):
+        _write(tmp_path / f"{stem}.words", "John visits Rome\nhello\n")
+        _write(tmp_path / f"{stem}.ner", f"{tags}\nO\n")
+    argv = ["score", "--format", "words"]
+    argv += ["--gold", str(tmp_path / "gold.words"), "--pred", str(tmp_path / "pred.words")]
+    result = _run_json(capsys, argv)
+    assert isinstance(result, dict)
+    assert (result["tp"], result["fp"], result["fn"]) == (1, 0, 1)
+
+
+DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ner"
+
+
+@pytest.mark.skipif(not DATA_ROOT.is_dir(), reason=f"shared NER data not found at {DATA_ROOT}")
+def test_score_gives_perfect_scores_for_conll_test_against_itself_with_auto_format(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    test_file = str(DATA_ROOT / "conll2003" / "test.txt")
+    result = _run_json(capsys, ["score", "--gold", test_file, "--pred", test_file])
+    assert isinstance(result, dict)
+    assert (result["precision"], result["recall"], result["f1"]) == (1.0, 1.0, 1.0)
+    assert (result["tp"], result["fp"], result["fn"]) == (5648, 0, 0)
+    assert {name: s["support"] for name, s in result["per_type"].items()} == {
+        "LOC": 1668,
+        "MISC": 702,
+        "ORG": 1661,
+        "PER": 1617,
+    }

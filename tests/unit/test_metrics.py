@@ -104,9 +104,8 @@ def test_score_spans_reports_per_type_scores_sorted_by_type() -> None:
     assert scores.per_type["PER"] == TypeScores(0.5, 1.0, pytest.approx(2 / 3), 1, 1, 1, 0)
     assert scores.per_type["ORG"] == TypeScores(0.0, 0.0, 0.0, 1, 0, 0, 1)
     assert scores.per_type["MISC"] == TypeScores(0.0, 0.0, 0.0, 0, 0, 1, 0)
-    assert (scores.tp, scores.fp, scores.fn) == (2, 2, 3)
-    assert scores.precision == 0.5
-    assert scores.recall == 0.4
+    assert (scores.tp, scores.fp, scores.fn) == (2, 2, 2)
+    assert (scores.precision, scores.recall, scores.f1) == (0.5, 0.5, 0.5)
 
 
 def test_scores_to_dict_has_the_json_shape() -> None:
@@ -335,7 +334,8 @@ _TAGS = st.sampled_from(["O", "B-A", "I-A", "B-B", "I-B", "B-long.type_name", "I
 
 @st.composite
 def _gold_and_pred(draw: st.DrawFn) -> tuple[list[list[str]], list[list[str]]]:
-    lengths = draw(st.lists(st.integers(min_value=0, max_value=8), max_size=6))
+    # seqeval rejects an empty list of sentences, so draw at least one (it may be empty)
+    lengths = draw(st.lists(st.integers(min_value=0, max_value=8), min_size=1, max_size=6))
     gold = [draw(st.lists(_TAGS, min_size=n, max_size=n)) for n in lengths]
     pred = [draw(st.lists(_TAGS, min_size=n, max_size=n)) for n in lengths]
     return gold, pred
@@ -348,3 +348,8 @@ def test_score_tags_agrees_with_seqeval_on_random_tag_sequences(
 ) -> None:
     gold, pred = data
     _assert_agrees_with_seqeval(gold, pred)
+
+
+def test_score_tags_rejects_non_bio_tag_naming_sentence_and_position() -> None:
+    with pytest.raises(ValueError, match="predicted sentence 1: tag 2 is 'S-PER'"):
+        score_tags([["O"], ["O", "O", "O"]], [["O"], ["O", "O", "S-PER"]])
