@@ -1,0 +1,142 @@
+"""``instructner evaluate``: strict span-level P/R/F1 of a T5 checkpoint on an NER dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from instructner.data import FORMATS, load_corpus, read_sentences
+from instructner.evaluation import GenerationSettings, evaluate_sentences, write_evaluation
+from instructner.labels import CORPORA, Verbalizer, get_verbalizer
+from instructner.modeling import load_model, load_tokenizer, pick_device
+from instructner.types import Sentence
+
+HELP = (
+    "generate NER answers with a T5 checkpoint and score them (strict micro and per-type "
+    "P/R/F1); writes predictions.jsonl and metrics.json"
+)
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``evaluate``."""
+    parser.add_argument("--model", required=True, type=Path, help="HF T5 checkpoint directory")
+    source = parser.add_argument_group("data (a shipped corpus, or any BIO file)")
+    source.add_argument("--dataset", choices=CORPORA, help="a shipped corpus")
+    source.add_argument(
+        "--split", choices=("dev", "test"), default="test", help="split of --dataset (test)"
+    )
+    source.add_argument(
+        "--data-root", type=Path, help="folder of the shipped corpora (default: ../shared/...)"
+    )
+    source.add_argument("--data", type=Path, help="a BIO file to evaluate on instead")
+    source.add_argument("--format", choices=FORMATS, default="auto", help="format of --data (auto)")
+    source.add_argument(
+        "--labels",
+        help="label words of --data as TAG=word pairs, comma-separated (PER=person,LOC=place); "
+        "a bare TAG is its own word; default: the verbalizer of --dataset",
+    )
+    source.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="TAG=WORD",
+        help="one label of --data; repeat it for a word that contains a comma",
+    )
+    parser.add_argument("--limit", type=int, help="evaluate only the first N sentences")
+    parser.add_argument("--batch-size", type=int, default=32, help="generation batch (32)")
+    parser.add_argument("--num-beams", type=int, default=1, help="beam size; 1 is greedy (1)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=128, help="answer length limit in tokens (128)"
+    )
+    parser.add_argument(
+        "--max-source-length", type=int, default=512, help="prompt length limit in tokens (512)"
+    )
+    parser.add_argument(
+        "--truncate",
+        action="store_true",
+        help="cut prompts over --max-source-length (counted in the metrics) instead of failing",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        help="where predictions.jsonl and metrics.json go (default: MODEL/eval-DATASET-SPLIT)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (auto)")
+
+
+def parse_labels(pairs: list[str]) -> Verbalizer:
+    """Build a verbalizer from ``TAG=word`` items (a bare ``TAG`` is its own word).
+
+    Raises:
+        ValueError: an item has an empty tag or word, or tags/words repeat.
+
+    """
+    tags_and_words = []
+    for item in pairs:
+        tag, sep, word = item.partition("=")
+        tag, word = tag.strip(), word.strip() if sep else tag.strip()
+        if not tag or not word:
+            raise ValueError(f"label {item!r}: expected TAG=word with both parts non-empty")
+        tags_and_words.append((tag, word))
+    if not tags_and_words:
+        raise ValueError("no labels given")
+    return Verbalizer.from_pairs(tags_and_words, corpus="custom")
+
+
+def _load_data(args: argparse.Namespace) -> tuple[list[Sentence], Verbalizer, str]:
+    """Return the sentences, their verbalizer and a name for the output folder."""
+    label_items = [item for item in (args.labels or "").split(",") if item.strip()] + args.label
+    if args.data is not None:
+        if args.dataset is None and not label_items:
+            raise ValueError("--data needs --labels (or --dataset to borrow its label words)")
+        verbalizer = parse_labels(label_items) if label_items else get_verbalizer(str(args.dataset))
+        return read_sentences(args.data, args.format), verbalizer, args.data.stem
+    if args.dataset is None:
+        raise ValueError("give --dataset (a shipped corpus) or --data FILE")
+    if label_items:
+        raise ValueError("--labels/--label go with --data; --dataset uses its own label words")
+    sentences = load_corpus(args.dataset, args.split, args.data_root)
+    return sentences, get_verbalizer(args.dataset), f"{args.dataset}-{args.split}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, write predictions and metrics, and print the metrics JSON."""
+    for name in ("batch_size", "num_beams", "max_new_tokens", "max_source_length"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit must be at least 1")
+    sentences, verbalizer, name = _load_data(args)
+    if args.limit is not None:
+        sentences = sentences[: args.limit]
+    if not sentences:
+        raise ValueError("no sentences to evaluate")
+    model = load_model(args.model)
+    tokenizer = load_tokenizer(args.model if (args.model / "tokenizer.json").is_file() else None)
+    model.to(pick_device(args.device))  # type: ignore[arg-type]
+    settings = GenerationSettings(
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        num_beams=args.num_beams,
+        max_source_length=args.max_source_length,
+        truncate=args.truncate,
+    )
+    logger.info("evaluating %s on %d sentences of %s", args.model, len(sentences), name)
+    evaluation = evaluate_sentences(model, tokenizer, sentences, verbalizer, settings)
+    output_dir = args.output_dir or args.model / f"eval-{name}"
+    extra = {
+        "model": str(args.model),
+        "dataset": args.dataset or str(args.data),
+        "split": args.split if args.data is None else None,
+        "num_beams": args.num_beams,
+        "labels": verbalizer.mapping(),
+    }
+    predictions, metrics = write_evaluation(evaluation, output_dir, **extra)
+    logger.info("wrote %s and %s", predictions, metrics)
+    sys.stdout.write(json.dumps(evaluation.metrics(**extra), indent=2) + "\n")
+    return 0

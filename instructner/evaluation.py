@@ -1,0 +1,160 @@
+"""Evaluate a T5 InstructionNER model on annotated sentences with the NER prompt.
+
+The model answers the NER prompt (the corpus's label words as options, corpus order), the
+parser turns each answer into character-offset entities, the verbalizer maps label words
+back to corpus tags, and :mod:`instructner.metrics` scores strict span-level P/R/F1.
+
+Scoring runs on character offsets of the sentence text (tokens joined by single spaces), so
+a predicted span that does not sit on token boundaries matches no gold span and is a false
+positive; it is also listed as unaligned in its prediction record. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedTokenizerBase, T5ForConditionalGeneration
+
+from instructner.labels import Verbalizer
+from instructner.metrics import Scores, Span, entities_to_token_spans, score_spans
+from instructner.modeling import generate
+from instructner.parser import parse_ner_answer
+from instructner.prompts import ner_prompt
+from instructner.types import Entity, Sentence
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS_FILE = "predictions.jsonl"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How answers are generated during evaluation."""
+
+    batch_size: int = 32
+    max_new_tokens: int = 128
+    num_beams: int = 1
+    max_source_length: int = 512
+    truncate: bool = False  # cut over-long prompts (counted) instead of raising
+
+
+@dataclass
+class Evaluation:
+    """Scores plus one JSON-ready record per sentence and counts of special cases."""
+
+    scores: Scores
+    records: list[dict[str, Any]]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def metrics(self, **extra: Any) -> dict[str, Any]:
+        """Return the metrics JSON: micro P/R/F1, counts, per type, plus ``extra`` fields."""
+        return {**extra, **self.scores.to_dict(), **self.counts}
+
+
+def _entity_record(entity: Entity, tag: str, token_span: tuple[int, int] | None) -> dict[str, Any]:
+    record = entity.to_dict()
+    record["tag"] = tag
+    record["token_start"], record["token_end"] = token_span if token_span else (None, None)
+    return record
+
+
+def evaluate_sentences(
+    model: T5ForConditionalGeneration,
+    tokenizer: PreTrainedTokenizerBase,
+    sentences: Sequence[Sentence],
+    verbalizer: Verbalizer,
+    settings: GenerationSettings | None = None,
+) -> Evaluation:
+    """Generate NER answers for ``sentences`` and score them against their gold spans.
+
+    Raises:
+        ValueError: a prompt exceeds the source limit and truncation was not allowed, or a
+            gold tag is unknown to the verbalizer.
+
+    """
+    settings = settings or GenerationSettings()
+    options = list(verbalizer.words)
+    for sentence in sentences:  # fail early on a verbalizer that does not fit the data
+        for span in sentence.spans:
+            if not verbalizer.has_tag(span.tag):
+                raise ValueError(
+                    f"{sentence.source or 'sentence'}: tag {span.tag!r} is not a label of "
+                    f"verbalizer {verbalizer.corpus!r} ({', '.join(verbalizer.tags)})"
+                )
+    prompts = [ner_prompt(sentence.text, options) for sentence in sentences]
+    generation = generate(
+        model,
+        tokenizer,
+        prompts,
+        batch_size=settings.batch_size,
+        max_new_tokens=settings.max_new_tokens,
+        num_beams=settings.num_beams,
+        max_source_length=settings.max_source_length,
+        truncate=settings.truncate,
+    )
+    truncated, unfinished = set(generation.truncated), set(generation.unfinished)
+    gold_spans: list[list[Span]] = []
+    pred_spans: list[list[Span]] = []
+    records: list[dict[str, Any]] = []
+    unaligned_total = 0
+    for index, (sentence, answer) in enumerate(zip(sentences, generation.answers, strict=True)):
+        gold = sentence.char_spans()
+        predicted = parse_ner_answer(answer, sentence.text, options)
+        tags = [verbalizer.tag(str(entity.label)) for entity in predicted]
+        gold_spans.append([(e.start, e.end, str(e.label)) for e in gold])
+        pred_spans.append([(e.start, e.end, tag) for e, tag in zip(predicted, tags, strict=True)])
+        predicted_records = []
+        for entity, tag in zip(predicted, tags, strict=True):
+            alignment = entities_to_token_spans([entity], sentence, verbalizer.tag)
+            token_span = (
+                (alignment.spans[0].start, alignment.spans[0].end) if alignment.spans else None
+            )
+            unaligned_total += token_span is None
+            predicted_records.append(_entity_record(entity, tag, token_span))
+        records.append(
+            {
+                "index": index,
+                "source": sentence.source,
+                "sentence": sentence.text,
+                "gold": [
+                    {**e.to_dict(), "label": verbalizer.word(str(e.label)), "tag": e.label}
+                    for e in gold
+                ],
+                "predicted": predicted_records,
+                "answer": answer,
+                "prompt_truncated": index in truncated,
+                "answer_unfinished": index in unfinished,
+            }
+        )
+    scores = score_spans(gold_spans, pred_spans)
+    counts = {
+        "sentences": len(sentences),
+        "unaligned_predictions": unaligned_total,
+        "truncated_prompts": len(truncated),
+        "unfinished_answers": len(unfinished),
+    }
+    return Evaluation(scores=scores, records=records, counts=counts)
+
+
+def write_evaluation(
+    evaluation: Evaluation, output_dir: str | Path, **extra: Any
+) -> tuple[Path, Path]:
+    """Write ``predictions.jsonl`` and ``metrics.json`` into ``output_dir``; return both paths."""
+    directory = Path(output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    predictions_path = directory / PREDICTIONS_FILE
+    with predictions_path.open("w", encoding="utf-8") as handle:
+        for record in evaluation.records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    metrics_path = directory / METRICS_FILE
+    metrics_path.write_text(
+        json.dumps(evaluation.metrics(**extra), indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    return predictions_path, metrics_path

@@ -1,0 +1,128 @@
+"""Training examples of the three InstructionNER tasks, built from annotated sentences.
+
+One sentence gives up to three (prompt, target) pairs: NER over the corpus's full option list,
+entity extraction, and entity typing of the gold entity texts (only for sentences that have
+entities: there is nothing to type otherwise). The option order can be shuffled per example
+with a seeded RNG: a model trained from scratch on a fixed order learns option *positions*
+instead of reading the option words.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from instructner.labels import Verbalizer
+from instructner.prompts import (
+    TASKS,
+    extract_answer,
+    extract_prompt,
+    ner_answer,
+    ner_prompt,
+    type_answer,
+    type_prompt,
+)
+from instructner.types import Sentence
+
+
+@dataclass(frozen=True)
+class Example:
+    """One seq2seq training pair; ``task`` is one of :data:`instructner.prompts.TASKS`."""
+
+    prompt: str
+    target: str
+    task: str
+    corpus: str = ""
+
+
+@dataclass(frozen=True)
+class CorpusSentences:
+    """Sentences of one corpus together with the verbalizer that names its tags."""
+
+    name: str
+    sentences: Sequence[Sentence]
+    verbalizer: Verbalizer
+
+
+def check_tasks(tasks: Iterable[str]) -> tuple[str, ...]:
+    """Return ``tasks`` as a tuple after checking each name, in :data:`TASKS` order.
+
+    Raises:
+        ValueError: a task name is unknown, or no task is given.
+
+    """
+    chosen = set(tasks)
+    unknown = sorted(chosen - set(TASKS))
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown}: expected some of {', '.join(TASKS)}")
+    if not chosen:
+        raise ValueError(f"no task chosen: expected some of {', '.join(TASKS)}")
+    return tuple(task for task in TASKS if task in chosen)
+
+
+def sentence_examples(
+    sentence: Sentence,
+    verbalizer: Verbalizer,
+    tasks: Sequence[str] = TASKS,
+    rng: random.Random | None = None,
+    corpus: str = "",
+) -> list[Example]:
+    """Build the examples of one sentence for ``tasks``, in :data:`TASKS` order.
+
+    Args:
+        sentence: the annotated sentence; its spans are labelled with corpus tags.
+        verbalizer: maps the corpus tags to the label words used in prompts and answers.
+        tasks: which of ``ner``, ``extract``, ``type`` to build.
+        rng: when given, the options are shuffled with it (one shuffle per example);
+            when ``None`` they keep the verbalizer's (corpus) order.
+        corpus: recorded on each example, for mixing statistics.
+
+    Raises:
+        KeyError: a tag of the sentence is not known to the verbalizer.
+        ValueError: a task name is unknown.
+
+    """
+    tasks = check_tasks(tasks)
+    text = sentence.text
+    entities = sentence.char_spans()
+    pairs = [(entity.text, verbalizer.word(str(entity.label))) for entity in entities]
+    examples: list[Example] = []
+    for task in tasks:
+        if task == "ner":
+            prompt = ner_prompt(text, _options(verbalizer, rng))
+            examples.append(Example(prompt, ner_answer(pairs), task, corpus))
+        elif task == "extract":
+            answer = extract_answer([entity.text for entity in entities])
+            examples.append(Example(extract_prompt(text), answer, task, corpus))
+        elif entities:  # typing needs given entities
+            prompt = type_prompt(text, [pair[0] for pair in pairs], _options(verbalizer, rng))
+            examples.append(Example(prompt, type_answer(pairs), task, corpus))
+    return examples
+
+
+def build_examples(
+    corpora: Sequence[CorpusSentences],
+    tasks: Sequence[str] = TASKS,
+    shuffle_options: bool = True,
+    seed: int = 0,
+) -> list[Example]:
+    """Build the examples of several corpora, each with its own verbalizer, in input order.
+
+    The same ``seed`` always gives the same option orders; callers that want fresh orders
+    every epoch pass a seed derived from the epoch.
+    """
+    tasks = check_tasks(tasks)
+    rng = random.Random(seed) if shuffle_options else None
+    examples: list[Example] = []
+    for corpus in corpora:
+        for sentence in corpus.sentences:
+            examples.extend(sentence_examples(sentence, corpus.verbalizer, tasks, rng, corpus.name))
+    return examples
+
+
+def _options(verbalizer: Verbalizer, rng: random.Random | None) -> list[str]:
+    options = list(verbalizer.words)
+    if rng is not None:
+        rng.shuffle(options)
+    return options
