@@ -8,7 +8,19 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help setup test unit integration lint
+.PHONY: help setup test unit integration lint protos engines serve
+
+# Serving: where `make engines` reads the checkpoint and writes the ready model repository,
+# and where `make serve` listens (loopback unless HOST says otherwise).
+MODEL_DIR ?= models/default
+BUILD_OUT ?= build/out
+COMPUTE_TYPE ?= int8
+HOST ?= 127.0.0.1
+HTTP_PORT ?= 8000
+GRPC_PORT ?= 8001
+METRICS_PORT ?= 8002
+PROTO_SRC := $(wildcard protos/instructner/v1/*.proto)
+PROTO_STAMP := instructner/v1/.generated
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -23,13 +35,29 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create the virtualenv and install pinned dependencies
 
-lint: setup ## ruff + mypy
+# Generated code is never committed: it lands in instructner/v1/ (git-ignored), importable as
+# instructner.v1.extraction_pb2 by the package, the Triton python models and the tests.
+$(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. $(PROTO_SRC)
+	touch instructner/v1/__init__.py $@
+
+protos: $(PROTO_STAMP) ## generate Python code for protos/ (into instructner/v1/, git-ignored)
+
+engines: protos ## convert MODEL_DIR to CTranslate2 (COMPUTE_TYPE) and fill the model repository in BUILD_OUT
+	$(PY) -m instructner.serving.build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE)
+
+serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
+	$(PY) -m instructner.serving.server --model $(MODEL_DIR) --out $(BUILD_OUT) \
+		--compute-type $(COMPUTE_TYPE) --host $(HOST) --http-port $(HTTP_PORT) \
+		--grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+lint: setup protos ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check instructner tests
 	$(VENV)/bin/mypy instructner
 
-unit: setup ## unit tests (no server, no network)
+unit: setup protos ## unit tests (no server, no network)
 	$(PY) -m pytest tests/unit -q
 
-test: setup lint ## everything CI runs: lint, unit and integration tests
+test: setup protos lint ## everything CI runs: lint, unit and integration tests
 	$(PY) -m pytest tests -q -ra
