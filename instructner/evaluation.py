@@ -64,6 +64,22 @@ def _entity_record(entity: Entity, tag: str, token_span: tuple[int, int] | None)
     return record
 
 
+def check_tags(sentences: Sequence[Sentence], verbalizer: Verbalizer) -> None:
+    """Check that every gold tag of ``sentences`` is a label of ``verbalizer``.
+
+    Raises:
+        ValueError: naming the first sentence (by source) with an unknown tag.
+
+    """
+    for sentence in sentences:
+        for span in sentence.spans:
+            if not verbalizer.has_tag(span.tag):
+                raise ValueError(
+                    f"{sentence.source or 'sentence'}: tag {span.tag!r} is not a label of "
+                    f"verbalizer {verbalizer.corpus!r} ({', '.join(verbalizer.tags)})"
+                )
+
+
 def evaluate_sentences(
     model: T5ForConditionalGeneration,
     tokenizer: PreTrainedTokenizerBase,
@@ -80,13 +96,7 @@ def evaluate_sentences(
     """
     settings = settings or GenerationSettings()
     options = list(verbalizer.words)
-    for sentence in sentences:  # fail early on a verbalizer that does not fit the data
-        for span in sentence.spans:
-            if not verbalizer.has_tag(span.tag):
-                raise ValueError(
-                    f"{sentence.source or 'sentence'}: tag {span.tag!r} is not a label of "
-                    f"verbalizer {verbalizer.corpus!r} ({', '.join(verbalizer.tags)})"
-                )
+    check_tags(sentences, verbalizer)  # before generating, which is the slow part
     prompts = [ner_prompt(sentence.text, options) for sentence in sentences]
     generation = generate(
         model,
@@ -98,12 +108,42 @@ def evaluate_sentences(
         max_source_length=settings.max_source_length,
         truncate=settings.truncate,
     )
-    truncated, unfinished = set(generation.truncated), set(generation.unfinished)
+    return score_answers(
+        sentences,
+        generation.answers,
+        verbalizer,
+        truncated=generation.truncated,
+        unfinished=generation.unfinished,
+    )
+
+
+def score_answers(
+    sentences: Sequence[Sentence],
+    answers: Sequence[str],
+    verbalizer: Verbalizer,
+    truncated: Sequence[int] = (),
+    unfinished: Sequence[int] = (),
+) -> Evaluation:
+    """Parse NER answers (one per sentence) and score them against the gold spans.
+
+    ``truncated``/``unfinished`` are the indices of sentences whose prompt was cut or whose
+    answer hit the token limit; they are flagged in the records and counted.
+
+    Raises:
+        ValueError: the number of answers differs from the number of sentences, or a gold
+            tag is unknown to the verbalizer.
+
+    """
+    if len(answers) != len(sentences):
+        raise ValueError(f"{len(answers)} answers for {len(sentences)} sentences")
+    check_tags(sentences, verbalizer)
+    options = list(verbalizer.words)
+    truncated_set, unfinished_set = set(truncated), set(unfinished)
     gold_spans: list[list[Span]] = []
     pred_spans: list[list[Span]] = []
     records: list[dict[str, Any]] = []
     unaligned_total = 0
-    for index, (sentence, answer) in enumerate(zip(sentences, generation.answers, strict=True)):
+    for index, (sentence, answer) in enumerate(zip(sentences, answers, strict=True)):
         gold = sentence.char_spans()
         predicted = parse_ner_answer(answer, sentence.text, options)
         tags = [verbalizer.tag(str(entity.label)) for entity in predicted]
@@ -112,9 +152,9 @@ def evaluate_sentences(
         predicted_records = []
         for entity, tag in zip(predicted, tags, strict=True):
             alignment = entities_to_token_spans([entity], sentence, verbalizer.tag)
-            token_span = (
-                (alignment.spans[0].start, alignment.spans[0].end) if alignment.spans else None
-            )
+            token_span = None
+            if alignment.spans:
+                token_span = (alignment.spans[0].start, alignment.spans[0].end)
             unaligned_total += token_span is None
             predicted_records.append(_entity_record(entity, tag, token_span))
         records.append(
@@ -128,18 +168,17 @@ def evaluate_sentences(
                 ],
                 "predicted": predicted_records,
                 "answer": answer,
-                "prompt_truncated": index in truncated,
-                "answer_unfinished": index in unfinished,
+                "prompt_truncated": index in truncated_set,
+                "answer_unfinished": index in unfinished_set,
             }
         )
-    scores = score_spans(gold_spans, pred_spans)
     counts = {
         "sentences": len(sentences),
         "unaligned_predictions": unaligned_total,
-        "truncated_prompts": len(truncated),
-        "unfinished_answers": len(unfinished),
+        "truncated_prompts": len(truncated_set),
+        "unfinished_answers": len(unfinished_set),
     }
-    return Evaluation(scores=scores, records=records, counts=counts)
+    return Evaluation(scores=score_spans(gold_spans, pred_spans), records=records, counts=counts)
 
 
 def write_evaluation(

@@ -1,0 +1,201 @@
+"""CPU smoke test of training and evaluation with a tiny T5 on a 16-sentence corpus.
+
+The corpus is written by the test (CoNLL-2003 layout under a temporary data root), so it runs
+without ../shared. One module-scoped run is shared by the tests: 25 steps, an interruption,
+and a resume to 40 steps; a second, uninterrupted run checks that the resume was exact.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from instructner.cli import main
+from instructner.modeling import load_model
+from instructner.training import STATE_FILE, Trainer, load_config, read_history
+
+SMOKE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+
+PEOPLE = ["John", "Mary", "Ahmed", "Li", "Olga", "Pedro", "Sara", "Tom"]
+PLACES = ["Paris", "Berlin", "Lagos", "Lima", "Oslo", "Tokyo", "Rome", "Cairo"]
+ORGS = ["Reuters", "Siemens", "UNICEF", "Nokia"]
+
+
+def _conll_sentence(index: int) -> list[tuple[str, str]]:
+    person, place, org = PEOPLE[index % 8], PLACES[(index * 3) % 8], ORGS[index % 4]
+    if index % 4 == 3:
+        return [("It", "O"), ("rained", "O"), ("all", "O"), ("day", "O"), (".", "O")]
+    return [
+        (person, "B-PER"), ("Smith", "I-PER"), ("of", "O"), (org, "B-ORG"), ("flew", "O"),
+        ("to", "O"), (place, "B-LOC"), ("on", "O"), ("Monday", "O"), (".", "O"),
+    ]  # fmt: skip
+
+
+def _write_conll(path: Path, indices: range) -> None:
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for index in indices:
+        lines += [f"{token} NNP B-NP {tag}" for token, tag in _conll_sentence(index)] + [""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ner")
+    (root / "conll2003").mkdir()
+    _write_conll(root / "conll2003" / "train.txt", range(16))
+    _write_conll(root / "conll2003" / "valid.txt", range(16, 20))
+    _write_conll(root / "conll2003" / "test.txt", range(20, 24))
+    return root
+
+
+def _config(data_root: Path, output_dir: Path, **overrides):
+    values = {"data_root": str(data_root), "output_dir": str(output_dir), **overrides}
+    return load_config(SMOKE_CONFIG, values)
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(data_root, tmp_path_factory):
+    """Train 25 of 40 steps, stop as an interruption would, then resume to the end."""
+    output_dir = tmp_path_factory.mktemp("run") / "interrupted"
+    first = Trainer(_config(data_root, output_dir)).train(step_limit=25)
+    assert first.step == 25
+    resumed = Trainer(_config(data_root, output_dir), resume=True)
+    assert resumed.state.step == 25
+    final = resumed.train()
+    return output_dir, final
+
+
+def _losses(output_dir: Path) -> list[float]:
+    return [entry["loss"] for entry in read_history(output_dir) if "loss" in entry]
+
+
+def test_training_lowers_the_loss_on_a_tiny_corpus(interrupted_run):
+    output_dir, state = interrupted_run
+    losses = _losses(output_dir)
+    assert len(losses) == 40 == state.step  # one entry per step (log_every 1), none repeated
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < first - 1.0, (first, last)
+
+
+def test_checkpoints_are_saved_in_safetensors_shards_and_load_back(interrupted_run):
+    output_dir, _ = interrupted_run
+    for name in ("best", "last"):
+        directory = output_dir / name
+        assert (directory / "model.safetensors.index.json").is_file()
+        assert len(list(directory.glob("model-*-of-*.safetensors"))) > 1
+        assert (directory / "tokenizer.json").is_file()
+    assert (output_dir / "last" / STATE_FILE).is_file()
+    best = json.loads((output_dir / "best" / "best.json").read_text())
+    assert best["step"] in (20, 25, 40)
+    assert "conll2003" in best["corpora"]
+    assert not list(output_dir.glob("*.tmp"))
+    model = load_model(output_dir / "last")
+    assert model.config.d_model == 32
+
+
+def test_dev_is_evaluated_every_eval_every_steps_and_where_a_call_stops(interrupted_run):
+    output_dir, _ = interrupted_run
+    dev = [entry for entry in read_history(output_dir) if "dev" in entry]
+    assert [entry["step"] for entry in dev] == [20, 25, 40]
+    assert dev[0]["best"] is True
+    assert set(dev[0]["dev"]["corpora"]["conll2003"]) >= {"precision", "recall", "f1"}
+
+
+def test_resumed_run_matches_the_uninterrupted_run(interrupted_run, data_root, tmp_path):
+    output_dir, _ = interrupted_run
+    Trainer(_config(data_root, tmp_path / "straight")).train()
+    assert _losses(tmp_path / "straight") == pytest.approx(_losses(output_dir), abs=1e-6)
+    resumed = load_model(output_dir / "last").state_dict()
+    straight = load_model(tmp_path / "straight" / "last").state_dict()
+    assert all(torch.allclose(resumed[key], straight[key], atol=1e-6) for key in straight)
+
+
+def test_resume_without_a_checkpoint_names_the_missing_state(data_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="cannot resume: .*trainer_state.pt does not"):
+        Trainer(_config(data_root, tmp_path / "empty"), resume=True)
+
+
+def test_fresh_run_refuses_an_output_dir_that_holds_a_run(interrupted_run, data_root):
+    output_dir, _ = interrupted_run
+    with pytest.raises(ValueError, match="already holds a run; resume it"):
+        Trainer(_config(data_root, output_dir))
+
+
+def test_unknown_config_key_is_rejected_with_the_known_keys(data_root, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown config keys \['max_step'\]; known keys:"):
+        _config(data_root, tmp_path, max_step=3)
+
+
+def test_kshot_corpus_without_k_is_rejected(data_root, tmp_path):
+    with pytest.raises(ValueError, match="corpus conll2003: train 'kshot' needs a positive k"):
+        _config(data_root, tmp_path, corpora=[{"name": "conll2003", "train": "kshot"}])
+
+
+def test_train_command_applies_flag_and_set_overrides(data_root, tmp_path, capsys):
+    output_dir = tmp_path / "cli"
+    code = main(
+        [
+            "train", "--config", str(SMOKE_CONFIG), "--data-root", str(data_root),
+            "--output-dir", str(output_dir), "--max-steps", "2", "--set", "tasks=[ner]",
+            "--set", "eval_every=0",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["step"], result["best_f1"]) == (2, None)
+    saved = (output_dir / "config.yaml").read_text()
+    assert "- ner\n" in saved and "- extract" not in saved
+    assert not (output_dir / "best").exists()
+    assert (output_dir / "last" / STATE_FILE).is_file()
+
+
+def test_train_command_with_bad_set_item_exits_2(data_root, tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        code = main(["train", "--config", str(SMOKE_CONFIG), "--set", "max_steps"])
+    assert code == 2
+    assert "--set 'max_steps': expected KEY=VALUE" in caplog.text
+
+
+def test_evaluate_command_writes_predictions_and_metrics(interrupted_run, data_root, capsys):
+    output_dir, _ = interrupted_run
+    eval_dir = output_dir / "eval"
+    code = main(
+        [
+            "evaluate", "--model", str(output_dir / "best"), "--dataset", "conll2003",
+            "--split", "test", "--data-root", str(data_root), "--batch-size", "2",
+            "--max-new-tokens", "8", "--output-dir", str(eval_dir), "--device", "cpu",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads((eval_dir / "metrics.json").read_text())
+    assert printed == written
+    assert 0.0 <= printed["f1"] <= 1.0
+    assert {"precision", "recall", "per_type", "tp", "fp", "fn"} <= set(printed)
+    assert (printed["dataset"], printed["split"], printed["sentences"]) == ("conll2003", "test", 4)
+    assert printed["tp"] + printed["fn"] == 9  # 3 of the 4 test sentences have 3 mentions
+    records = [
+        json.loads(line) for line in (eval_dir / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 4
+    assert set(records[0]) >= {"sentence", "gold", "predicted", "answer"}
+    assert records[0]["gold"][0]["tag"] == "PER"
+
+
+def test_evaluate_command_reads_any_bio_file_with_given_labels(interrupted_run, data_root, capsys):
+    output_dir, _ = interrupted_run
+    code = main(
+        [
+            "evaluate", "--model", str(output_dir / "last"),
+            "--data", str(data_root / "conll2003" / "valid.txt"), "--format", "conll",
+            "--labels", "PER=person,ORG=company,LOC=place", "--limit", "2",
+            "--max-new-tokens", "4", "--output-dir", str(output_dir / "eval-file"),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["labels"] == {"PER": "person", "ORG": "company", "LOC": "place"}
+    assert printed["sentences"] == 2
+    assert (output_dir / "eval-file" / "predictions.jsonl").is_file()
