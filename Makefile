@@ -25,12 +25,15 @@ PROTO_STAMP := instructner/v1/.generated
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU torch from local disk first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[train,serve,dev]"
+	# The client distribution, editable; its build compiles protos/ with the venv's grpcio-tools.
+	$(PIP) install -q "setuptools>=77"
+	$(PIP) install -q --no-build-isolation -e "./client[progress]"
 	touch $@
 
 setup: $(STAMP) ## create the virtualenv and install pinned dependencies
@@ -41,7 +44,12 @@ $(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. $(PROTO_SRC)
 	touch instructner/v1/__init__.py $@
 
-protos: $(PROTO_STAMP) ## generate Python code for protos/ (into instructner/v1/, git-ignored)
+# The client gets its own copy (package-relative imports, no import of `instructner`).
+CLIENT_PROTO_STAMP := client/src/instructner_client/_proto/__init__.py
+$(CLIENT_PROTO_STAMP): $(PROTO_SRC) client/build_protos.py $(STAMP)
+	$(PY) client/build_protos.py
+
+protos: $(PROTO_STAMP) $(CLIENT_PROTO_STAMP) ## generate Python code for protos/ (into instructner/v1/ and client/src/instructner_client/_proto/, git-ignored)
 
 engines: protos ## convert MODEL_DIR to CTranslate2 (COMPUTE_TYPE) and fill the model repository in BUILD_OUT
 	$(PY) -m instructner.serving.build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE)
@@ -53,8 +61,9 @@ serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); 
 
 lint: setup protos ## ruff + mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check instructner tests
+	$(VENV)/bin/ruff format --check instructner tests client
 	$(VENV)/bin/mypy instructner
+	$(VENV)/bin/mypy client/src client/build_protos.py
 
 unit: setup protos ## unit tests (no server, no network)
 	$(PY) -m pytest tests/unit -q

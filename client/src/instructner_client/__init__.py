@@ -1,0 +1,41 @@
+"""Thin gRPC client of the InstructNER model served by Triton Inference Server.
+
+from instructner_client import InstructNERClient
+
+with InstructNERClient("localhost:8001", timeout=10.0) as client:
+    client.ner("Angela Merkel visited Paris .", labels=["person", "location"])
+"""
+
+from ._async import AsyncInstructNERClient
+from ._errors import (
+    DeadlineExceededError,
+    InstructNERError,
+    InvalidInputError,
+    ModelNotReadyError,
+    ServerUnavailableError,
+    map_error,
+)
+from ._options import Keepalive, RetryPolicy, TLSConfig
+from ._sync import InstructNERClient
+from ._types import Entity, Extraction, Window
+from ._validation import TASKS
+
+__all__ = [
+    "TASKS",
+    "AsyncInstructNERClient",
+    "DeadlineExceededError",
+    "Entity",
+    "Extraction",
+    "InstructNERClient",
+    "InstructNERError",
+    "InvalidInputError",
+    "Keepalive",
+    "ModelNotReadyError",
+    "RetryPolicy",
+    "ServerUnavailableError",
+    "TLSConfig",
+    "Window",
+    "map_error",
+]
+
+__version__ = "0.1.0"

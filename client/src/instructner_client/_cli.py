@@ -1,0 +1,314 @@
+"""The ``instructner-client`` command line: ner, extract and type against a running server.
+
+Exit codes: 0 every text succeeded; 1 a server or connection error (any text); 2 bad usage or
+invalid input (found by the client or rejected by the server), when no text hit an error of 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import IO, Any
+
+from ._base import DEFAULT_MAX_CONCURRENCY, DEFAULT_MODEL, DEFAULT_TIMEOUT, DEFAULT_URL
+from ._errors import InstructNERError, InvalidInputError
+from ._options import TLSConfig
+from ._sync import InstructNERClient
+from ._types import Entity, Extraction
+
+__all__ = ["main"]
+
+logger = logging.getLogger("instructner_client")
+
+EXIT_OK = 0
+EXIT_SERVER_ERROR = 1
+EXIT_USAGE = 2
+
+TRUNCATION_WARNING = (
+    "the answer was cut at the output token limit: entities after the cut are missing"
+)
+CHUNK_LINES = 256  # stdin batches are sent and printed in chunks so output starts early
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One text to process: where it came from, and the entity words for the type task."""
+
+    line: int  # 1-based stdin line, 0 for a text given as an argument
+    text: str
+    entities: tuple[str, ...] = ()
+
+
+class _UsageError(Exception):
+    """Bad command-line usage: reported on stderr with exit code 2."""
+
+
+def _split_labels(value: str) -> list[str]:
+    return [label.strip() for label in value.split(",")]
+
+
+def _header(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"header {value!r} must be KEY=VALUE")
+    return key.strip().lower(), val
+
+
+def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Add the options shared by every subcommand (accepted before or after it)."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--url", default=default(DEFAULT_URL), help=f"host:port of Triton gRPC ({DEFAULT_URL})"
+    )
+    group.add_argument("--model", default=default(DEFAULT_MODEL), help="model name")
+    group.add_argument("--model-version", default=default(""), help="version (default: latest)")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=default(DEFAULT_TIMEOUT),
+        help=f"seconds per request, retries included ({DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=int,
+        default=default(DEFAULT_MAX_CONCURRENCY),
+        help="requests in flight for stdin batches",
+    )
+    group.add_argument("--tls", action="store_true", default=default(False), help="use TLS")
+    group.add_argument("--root-cert", default=default(None), help="CA certificate file (PEM)")
+    group.add_argument("--client-cert", default=default(None), help="client certificate (PEM)")
+    group.add_argument("--client-key", default=default(None), help="client private key (PEM)")
+    group.add_argument(
+        "--header",
+        type=_header,
+        action="append",
+        default=default([]),
+        metavar="KEY=VALUE",
+        help="extra gRPC metadata, repeatable (e.g. authorization=Bearer ...)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--json", action="store_true", default=default(False), help="JSON lines instead of a table"
+    )
+    output.add_argument(
+        "--no-progress", action="store_true", default=default(False), help="no progress bar"
+    )
+    output.add_argument(
+        "-v", "--verbose", action="count", default=default(0), help="log to stderr (-vv: debug)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``instructner-client``."""
+    parser = argparse.ArgumentParser(
+        prog="instructner-client",
+        description="Call the InstructNER model on a Triton server. Without TEXT (or with '-'), "
+        "each stdin line is one text and the lines are sent concurrently.",
+        epilog="exit codes: 0 ok, 1 server or connection error, 2 bad usage or invalid input",
+    )
+    _add_connection_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ner = commands.add_parser("ner", help="typed entities for the given label words")
+    extract = commands.add_parser("extract", help="entity spans without types")
+    typing = commands.add_parser(
+        "type",
+        help="type the given entity words",
+        description="Type the given entity words. From stdin, each line is a JSON object "
+        '{"text": ..., "entities": [...]}.',
+    )
+    for sub in (ner, extract, typing):
+        sub.add_argument("text", nargs="?", default="-", help="the text ('-' or none: stdin)")
+        _add_connection_options(sub, suppress=True)
+    for sub in (ner, typing):
+        sub.add_argument(
+            "--labels", type=_split_labels, required=True, help="comma-separated label words"
+        )
+    typing.add_argument(
+        "--entities", nargs="+", default=None, help="entity words of TEXT (one argument each)"
+    )
+    return parser
+
+
+def _tls_config(args: argparse.Namespace) -> TLSConfig | None:
+    uses_files = args.root_cert or args.client_cert or args.client_key
+    if not args.tls and not uses_files:
+        return None
+    return TLSConfig(
+        root_certificates=args.root_cert,
+        client_certificate=args.client_cert,
+        client_key=args.client_key,
+    )
+
+
+def _stdin_items(command: str, stream: IO[str]) -> list[_Item]:
+    items: list[_Item] = []
+    for number, raw in enumerate(stream, start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue  # blank lines separate nothing; they are not texts
+        if command != "type":
+            items.append(_Item(number, line))
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise _UsageError(f"stdin line {number}: not JSON: {error.msg}") from None
+        if not isinstance(record, dict) or "text" not in record or "entities" not in record:
+            raise _UsageError(
+                f'stdin line {number}: expected {{"text": ..., "entities": [...]}}, got {line!r}'
+            )
+        entities = record["entities"]
+        if not isinstance(entities, list):
+            raise _UsageError(f"stdin line {number}: entities must be a list")
+        items.append(_Item(number, record["text"], tuple(entities)))
+    return items
+
+
+def _items(args: argparse.Namespace, stdin: IO[str]) -> tuple[list[_Item], bool]:
+    """Return the texts to process and whether they came from stdin."""
+    entities = getattr(args, "entities", None)
+    if args.text != "-":
+        if args.command == "type" and not entities:
+            raise _UsageError("type needs --entities for TEXT")
+        return [_Item(0, args.text, tuple(entities or ()))], False
+    if stdin.isatty():
+        raise _UsageError("give TEXT, or pipe texts into stdin, one per line")
+    if entities:
+        raise _UsageError("--entities applies to TEXT; stdin lines carry their own entities")
+    return _stdin_items(args.command, stdin), True
+
+
+def _entities_table(entities: Sequence[Entity]) -> list[str]:
+    if not entities:
+        return ["  (no entities)"]
+    rows = [("TEXT", "LABEL", "START", "END")] + [
+        (e.text, e.label or "-", str(e.start), str(e.end)) for e in entities
+    ]
+    widths = [max(len(row[col]) for row in rows) for col in range(4)]
+    return [
+        "  "
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _render(item: _Item, outcome: Extraction | InstructNERError, as_json: bool) -> str:
+    if as_json:
+        record: dict[str, object] = {"text": item.text}
+        if item.line:
+            record = {"line": item.line, **record}
+        if isinstance(outcome, InstructNERError):
+            record["error"] = {"type": type(outcome).__name__, "message": outcome.message}
+        else:
+            record["entities"] = [entity.to_dict() for entity in outcome.entities]
+            record["generated_text"] = outcome.generated_text
+            record["output_limit_reached"] = outcome.output_limit_reached
+        return json.dumps(record, ensure_ascii=False) + "\n"
+    lines = [f"line {item.line}: {item.text}" if item.line else item.text]
+    if isinstance(outcome, InstructNERError):
+        lines.append(f"  error: {outcome}")
+    else:
+        lines += _entities_table(outcome.entities)
+        if outcome.output_limit_reached:
+            lines.append(f"  warning: {TRUNCATION_WARNING}")
+    return "\n".join(lines) + "\n"
+
+
+def _progress(
+    total: int, enabled: bool
+) -> tuple[AbstractContextManager[Any], Callable[[int], None]]:
+    """Return a progress bar context and its per-item callback (no-ops without tqdm)."""
+    if enabled:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            logger.info("install instructner-client[progress] for a progress bar")
+        else:
+            bar = tqdm(total=total, unit="text", file=sys.stderr, disable=None)
+            return bar, lambda _index: bar.update(1)
+    return nullcontext(), lambda _index: None
+
+
+def _chunks(items: list[_Item], size: int) -> Iterator[list[_Item]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _run_chunk(
+    client: InstructNERClient,
+    args: argparse.Namespace,
+    chunk: list[_Item],
+    on_done: Callable[[int], None],
+) -> list[Extraction | InstructNERError]:
+    return client.analyze_batch(
+        args.command,
+        [item.text for item in chunk],
+        labels=getattr(args, "labels", ()),
+        entities=[item.entities for item in chunk] if args.command == "type" else (),
+        return_exceptions=True,
+        on_done=on_done,
+    )
+
+
+def _exit_code(outcomes: Sequence[object]) -> int:
+    errors = [o for o in outcomes if isinstance(o, InstructNERError)]
+    if any(not isinstance(error, InvalidInputError) for error in errors):
+        return EXIT_SERVER_ERROR
+    return EXIT_USAGE if errors else EXIT_OK
+
+
+def run(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
+    """Run the parsed command; return the exit code."""
+    items, from_stdin = _items(args, stdin)
+    outcomes: list[object] = []
+    with InstructNERClient(
+        args.url,
+        model_name=args.model,
+        model_version=args.model_version,
+        timeout=args.timeout,
+        tls=_tls_config(args),
+        metadata=dict(args.header),
+        max_concurrency=args.concurrency,
+    ) as client:
+        bar, on_done = _progress(len(items), from_stdin and not args.no_progress)
+        with bar:
+            for chunk in _chunks(items, CHUNK_LINES):
+                results = _run_chunk(client, args, chunk, on_done)
+                for item, outcome in zip(chunk, results, strict=True):
+                    if isinstance(outcome, InstructNERError) and not from_stdin:
+                        raise outcome
+                    stdout.write(_render(item, outcome, args.json))
+                    outcomes.append(outcome)
+                stdout.flush()
+    return _exit_code(outcomes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``instructner-client``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(message)s")
+    try:
+        return run(args, sys.stdin, sys.stdout)
+    except _UsageError as error:
+        sys.stderr.write(f"instructner-client: error: {error}\n")
+        return EXIT_USAGE
+    except InvalidInputError as error:
+        sys.stderr.write(f"instructner-client: invalid input: {error}\n")
+        return EXIT_USAGE
+    except InstructNERError as error:
+        sys.stderr.write(f"instructner-client: {type(error).__name__}: {error}\n")
+        return EXIT_SERVER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Requests to Triton tensors and the RESULT tensor back to entities (shared by both clients)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from google.protobuf.message import DecodeError
+from tritonclient.grpc import InferInput, InferRequestedOutput
+
+from ._errors import InstructNERError
+from ._proto import ExtractionResult
+from ._types import Entity, Extraction, Window
+from ._validation import InferenceRequest
+
+__all__ = ["RESULT_OUTPUT", "decode_result", "encode_request", "requested_outputs"]
+
+RESULT_OUTPUT = "RESULT"
+
+
+def _bytes_input(name: str, values: Sequence[str]) -> InferInput:
+    # The model has a batch dimension (max_batch_size > 0): one request is one row.
+    array = np.array([[value.encode("utf-8") for value in values]], dtype=np.object_)
+    tensor = InferInput(name, list(array.shape), "BYTES")
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+def encode_request(request: InferenceRequest) -> list[InferInput]:
+    """Return the input tensors of ``request``: TEXT, TASK and LABELS / ENTITIES when used."""
+    inputs = [_bytes_input("TEXT", [request.text]), _bytes_input("TASK", [request.task])]
+    if request.labels:
+        inputs.append(_bytes_input("LABELS", request.labels))
+    if request.entities:
+        inputs.append(_bytes_input("ENTITIES", request.entities))
+    return inputs
+
+
+def requested_outputs() -> list[InferRequestedOutput]:
+    """Return the outputs to ask for: only RESULT, which also carries the generated text."""
+    return [InferRequestedOutput(RESULT_OUTPUT)]
+
+
+def _result_bytes(array: np.ndarray | None) -> bytes:
+    if array is None:
+        raise InstructNERError(f"the server's response has no {RESULT_OUTPUT} output")
+    if array.size != 1:
+        raise InstructNERError(
+            f"the server's {RESULT_OUTPUT} output has shape {list(array.shape)}, expected one value"
+        )
+    value = array.reshape(-1)[0]
+    if not isinstance(value, bytes):
+        raise InstructNERError(
+            f"the server's {RESULT_OUTPUT} output holds {type(value).__name__}, expected bytes"
+        )
+    return value
+
+
+def decode_result(array: np.ndarray | None, request: InferenceRequest) -> Extraction:
+    """Decode the RESULT tensor of one response into an :class:`Extraction`.
+
+    Every entity is checked against the text that was sent, so that a server answering with
+    offsets that do not point at the entity text is reported instead of passed on.
+
+    Raises:
+        InstructNERError: when the output is missing, malformed or inconsistent with the request.
+
+    """
+    raw = _result_bytes(array)
+    try:
+        message = ExtractionResult.FromString(raw)
+    except DecodeError as error:
+        raise InstructNERError(
+            f"the server's {RESULT_OUTPUT} output is not an ExtractionResult: {error}"
+        ) from None
+    if message.task != request.task:
+        raise InstructNERError(
+            f"the server answered task {message.task!r} to a {request.task!r} request"
+        )
+    text = request.text
+    entities: list[Entity] = []
+    for index, item in enumerate(message.entities):
+        start, end = item.start, item.end
+        if not (0 <= start < end <= len(text)) or text[start:end] != item.text:
+            raise InstructNERError(
+                f"the server returned entity {index} {item.text!r} at [{start}, {end}), which is "
+                f"not that text's position in the {len(text)}-character input"
+            )
+        label = item.label if item.HasField("label") else None
+        if request.task == "extract" and label is not None:
+            raise InstructNERError(
+                f"the server returned label {label!r} for entity {item.text!r} of an extract call"
+            )
+        if request.task != "extract" and label not in request.labels:
+            raise InstructNERError(
+                f"the server returned label {label!r} for entity {item.text!r}, "
+                f"which is not one of the labels sent ({', '.join(request.labels)})"
+            )
+        entities.append(Entity(text=item.text, label=label, start=start, end=end))
+    windows = tuple(
+        Window(
+            start=window.start,
+            end=window.end,
+            generated_text=window.generated_text,
+            input_tokens=window.input_tokens,
+            output_tokens=window.output_tokens,
+            output_limit_reached=window.output_limit_reached,
+        )
+        for window in message.windows
+    )
+    return Extraction(
+        task=message.task,
+        text=text,
+        entities=tuple(entities),
+        generated_text=message.generated_text,
+        windows=windows,
+    )

@@ -1,0 +1,81 @@
+"""Plain values returned by the client: entities and whole extraction results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Entity", "Extraction", "Window"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A span of the text the caller sent.
+
+    ``start``/``end`` are end-exclusive character offsets (spaCy's ``start_char``/``end_char``),
+    so ``text == sent_text[start:end]``. ``label`` is the label word as the caller passed it;
+    ``None`` for the extraction task, which finds spans without types.
+    """
+
+    text: str
+    label: str | None
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON shape used by the CLI: text, label, start, end."""
+        return {"text": self.text, "label": self.label, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One engine call of a request: the part of the text the model read and what it answered.
+
+    A short text is one window; a long document is split into several.
+    """
+
+    start: int
+    end: int
+    generated_text: str
+    input_tokens: int
+    output_tokens: int
+    output_limit_reached: bool
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON shape used by the CLI."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "generated_text": self.generated_text,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "output_limit_reached": self.output_limit_reached,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """Everything the server answered for one text: entities, raw answer and windows."""
+
+    task: str
+    text: str
+    entities: tuple[Entity, ...]
+    generated_text: str
+    windows: tuple[Window, ...] = ()
+
+    @property
+    def output_limit_reached(self) -> bool:
+        """True when some window's answer was cut at the output token limit.
+
+        Entities after the cut are then missing from :attr:`entities`.
+        """
+        return any(window.output_limit_reached for window in self.windows)
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON shape used by the CLI."""
+        return {
+            "task": self.task,
+            "text": self.text,
+            "entities": [entity.to_dict() for entity in self.entities],
+            "generated_text": self.generated_text,
+            "windows": [window.to_dict() for window in self.windows],
+        }

@@ -1,0 +1,129 @@
+"""Argument checks done before anything is sent, so that a bad call fails fast and precisely."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ._errors import InvalidInputError
+
+__all__ = ["TASKS", "InferenceRequest", "check_labels", "check_timeout", "make_request"]
+
+TASKS: tuple[str, ...] = ("ner", "extract", "type")
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceRequest:
+    """One validated request: a task, the text and the task's label words / entity words."""
+
+    task: str
+    text: str
+    labels: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidInputError("text must not be empty or only whitespace")
+    _check_utf8("text", text)
+    return text
+
+
+def _check_utf8(what: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidInputError(
+            f"{what} is not encodable as UTF-8 at character {error.start}: {error.reason}"
+        ) from None
+
+
+def _check_words(what: str, words: object) -> tuple[str, ...]:
+    """Check a list of label or entity words: a real sequence of non-empty strings."""
+    if isinstance(words, str | bytes):
+        raise InvalidInputError(
+            f"{what} must be a list of strings, got a single {type(words).__name__} {words!r}"
+        )
+    if not isinstance(words, Iterable):
+        raise InvalidInputError(f"{what} must be a list of strings, got {type(words).__name__}")
+    checked = tuple(words)
+    if not checked:
+        raise InvalidInputError(f"{what} must not be empty")
+    for index, word in enumerate(checked):
+        if not isinstance(word, str):
+            raise InvalidInputError(f"{what}[{index}] must be a str, got {type(word).__name__}")
+        if not word.strip():
+            raise InvalidInputError(f"{what}[{index}] must not be empty or only whitespace")
+        if word != word.strip():
+            raise InvalidInputError(f"{what}[{index}] {word!r} has leading or trailing whitespace")
+        _check_utf8(f"{what}[{index}]", word)
+    return checked
+
+
+def check_labels(labels: object) -> tuple[str, ...]:
+    """Check the label words of a ner or type call: distinct, comma-free, non-empty strings."""
+    checked = _check_words("labels", labels)
+    seen: dict[str, int] = {}
+    for index, label in enumerate(checked):
+        # The prompt lists the options joined by ", ", so a comma would split one label in two.
+        if "," in label:
+            raise InvalidInputError(
+                f"labels[{index}] {label!r} contains a comma, which separates the options"
+            )
+        key = label.casefold()
+        if key in seen:
+            raise InvalidInputError(
+                f"labels[{index}] {label!r} repeats labels[{seen[key]}] {checked[seen[key]]!r}"
+            )
+        seen[key] = index
+    return checked
+
+
+def _check_entities(entities: object, text: str) -> tuple[str, ...]:
+    checked = _check_words("entities", entities)
+    for index, entity in enumerate(checked):
+        if entity not in text:
+            raise InvalidInputError(f"entities[{index}] {entity!r} does not occur in the text")
+    return checked
+
+
+def make_request(
+    task: str, text: object, labels: object = (), entities: object = ()
+) -> InferenceRequest:
+    """Validate the arguments of one call and return the request to send.
+
+    Raises:
+        InvalidInputError: naming the argument and what is wrong with it.
+
+    """
+    if task not in TASKS:
+        raise InvalidInputError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    checked_text = _check_text(text)
+    if task == "extract":
+        if labels:
+            raise InvalidInputError("labels are not used by the extract task: pass none")
+        if entities:
+            raise InvalidInputError("entities are not used by the extract task: pass none")
+        return InferenceRequest(task, checked_text)
+    checked_labels = check_labels(labels)
+    if task == "ner":
+        if entities:
+            raise InvalidInputError("entities are not used by the ner task: use the type task")
+        return InferenceRequest(task, checked_text, checked_labels)
+    return InferenceRequest(
+        task, checked_text, checked_labels, _check_entities(entities, checked_text)
+    )
+
+
+def check_timeout(timeout: object, what: str = "timeout") -> float:
+    """Return ``timeout`` as seconds if it is a positive finite number."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise InvalidInputError(f"{what} must be a number of seconds, got {type(timeout).__name__}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise InvalidInputError(
+            f"{what} must be a positive finite number of seconds, got {timeout}"
+        )
+    return float(timeout)

@@ -1,0 +1,228 @@
+"""The instructner-client command line against a fake server: output, batches, exit codes."""
+
+import io
+import json
+import sys
+
+import instructner_client._cli as cli
+import pytest
+from instructner_client import Entity, Extraction, InstructNERClient, TLSConfig, Window
+from tritonclient.utils import InferenceServerException
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from test_client_calls import NO_WAIT, FakeTriton  # noqa: E402
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """Route the CLI's client to a fake tritonclient; yields the fake and the client kwargs."""
+    fake = FakeTriton()
+    seen = {}
+
+    def make_client(url, **kwargs):
+        seen.update(kwargs, url=url)
+        client = InstructNERClient(url, retry=NO_WAIT, **kwargs)
+        client._triton.close()
+        client._triton = fake
+        return client
+
+    monkeypatch.setattr(cli, "InstructNERClient", make_client)
+    fake.seen = seen
+    return fake
+
+
+def run_cli(monkeypatch, argv, stdin=""):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    return cli.main(argv)
+
+
+def test_ner_prints_a_table_and_exits_0(server, monkeypatch, capsys):
+    code = run_cli(
+        monkeypatch, ["ner", "Angela Merkel visited Paris", "--labels", "person,location"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.splitlines() == [
+        "Angela Merkel visited Paris",
+        "  TEXT    LABEL   START  END",
+        "  Angela  person  0      6",
+    ]
+
+
+def test_ner_json_prints_the_entities(server, monkeypatch, capsys):
+    code = run_cli(monkeypatch, ["ner", "Paris is nice", "--labels", "location", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "text": "Paris is nice",
+        "entities": [{"text": "Paris", "label": "location", "start": 0, "end": 5}],
+        "generated_text": "Paris is a location.",
+        "output_limit_reached": False,
+    }
+
+
+def test_labels_are_split_on_commas_and_stripped(server, monkeypatch, capsys):
+    run_cli(monkeypatch, ["ner", "Paris is nice", "--labels", " location , person "])
+    assert "location" in capsys.readouterr().out
+
+
+def test_connection_options_work_before_and_after_the_command(server, monkeypatch, capsys):
+    run_cli(monkeypatch, ["--url", "host:1", "--timeout", "3", "extract", "Paris is nice"])
+    assert (server.seen["url"], server.seen["timeout"]) == ("host:1", 3.0)
+    run_cli(
+        monkeypatch,
+        ["extract", "Paris is nice", "--url", "other:2", "--model", "m", "--model-version", "4"],
+    )
+    assert (server.seen["url"], server.seen["model_name"], server.seen["model_version"]) == (
+        "other:2",
+        "m",
+        "4",
+    )
+
+
+def test_headers_and_tls_files_are_passed_to_the_client(server, monkeypatch, capsys):
+    run_cli(
+        monkeypatch,
+        [
+            "extract",
+            "Paris is nice",
+            "--header",
+            "Authorization=Bearer x",
+            "--root-cert",
+            "/dev/null",
+        ],
+    )
+    assert server.seen["metadata"] == {"authorization": "Bearer x"}
+    assert server.seen["tls"] == TLSConfig(root_certificates="/dev/null")
+
+
+def test_plaintext_unless_tls_is_asked_for(server, monkeypatch, capsys):
+    run_cli(monkeypatch, ["extract", "Paris is nice"])
+    assert server.seen["tls"] is None
+
+
+def test_stdin_lines_are_a_batch_in_input_order_with_line_numbers(server, monkeypatch, capsys):
+    code = run_cli(monkeypatch, ["extract", "--json", "--no-progress"], stdin="a b\n\nc d\ne f\n")
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [(r["line"], r["entities"][0]["text"]) for r in records] == [
+        (1, "a"),
+        (3, "c"),
+        (4, "e"),
+    ]
+
+
+def test_type_reads_json_lines_from_stdin(server, monkeypatch, capsys):
+    stdin = '{"text": "Ann met Bob", "entities": ["Ann"]}\n'
+    code = run_cli(monkeypatch, ["type", "--labels", "person", "--json"], stdin=stdin)
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["entities"] == [
+        {"text": "Ann", "label": "person", "start": 0, "end": 3}
+    ]
+
+
+def test_type_text_with_entities_argument(server, monkeypatch, capsys):
+    code = run_cli(
+        monkeypatch, ["type", "Ann met Bob", "--entities", "Ann", "--labels", "person", "--json"]
+    )
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["entities"][0]["label"] == "person"
+
+
+def test_type_stdin_line_that_is_not_json_is_a_usage_error(server, monkeypatch, capsys):
+    code = run_cli(monkeypatch, ["type", "--labels", "person"], stdin="Ann met Bob\n")
+    assert code == 2
+    assert "stdin line 1: not JSON" in capsys.readouterr().err
+    assert server.calls == []
+
+
+def test_type_without_entities_for_text_is_a_usage_error(server, monkeypatch, capsys):
+    code = run_cli(monkeypatch, ["type", "Ann met Bob", "--labels", "person"])
+    assert code == 2
+    assert "type needs --entities for TEXT" in capsys.readouterr().err
+
+
+def test_invalid_labels_exit_2_before_sending(server, monkeypatch, capsys):
+    code = run_cli(monkeypatch, ["ner", "Paris is nice", "--labels", "place,place"])
+    assert code == 2
+    assert "invalid input: labels[1] 'place' repeats labels[0] 'place'" in capsys.readouterr().err
+    assert server.calls == []
+
+
+def test_server_rejecting_the_input_exits_2(server, monkeypatch, capsys):
+    server.failures = [
+        InferenceServerException(msg="text too long", status="StatusCode.INVALID_ARGUMENT")
+    ]
+    code = run_cli(monkeypatch, ["extract", "Paris is nice"])
+    assert code == 2
+    assert "rejected the request: text too long" in capsys.readouterr().err
+
+
+def test_server_error_exits_1(server, monkeypatch, capsys):
+    server.failures = [InferenceServerException(msg="engine crashed", status="StatusCode.INTERNAL")]
+    code = run_cli(monkeypatch, ["extract", "Paris is nice"])
+    assert code == 1
+    assert (
+        "InstructNERError: model 'instruction_ner' at localhost:8001 failed with INTERNAL: "
+        "engine crashed" in capsys.readouterr().err
+    )
+
+
+def test_batch_reports_each_failed_line_and_exits_1_on_a_server_error(server, monkeypatch, capsys):
+    server.failures = [
+        None,
+        InferenceServerException(msg="engine crashed", status="StatusCode.INTERNAL"),
+    ]
+    code = run_cli(
+        monkeypatch, ["extract", "--json", "--concurrency", "1"], stdin="a b\nc d\ne f\n"
+    )
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert records[1]["error"]["type"] == "InstructNERError"
+    assert "engine crashed" in records[1]["error"]["message"]
+    assert "entities" in records[0] and "entities" in records[2]
+
+
+def test_batch_with_only_invalid_lines_failing_exits_2(server, monkeypatch, capsys):
+    server.failures = [InferenceServerException(msg="bad", status="StatusCode.INVALID_ARGUMENT")]
+    code = run_cli(monkeypatch, ["extract", "--concurrency", "1"], stdin="a b\nc d\n")
+    out = capsys.readouterr().out
+    assert code == 2
+    assert (
+        "line 1: a b\n  error: model 'instruction_ner' at localhost:8001 rejected the request: bad"
+        in out
+    )
+
+
+def test_missing_labels_is_an_argparse_usage_error(server, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as caught:
+        run_cli(monkeypatch, ["ner", "Paris is nice"])
+    assert caught.value.code == 2
+    assert "the following arguments are required: --labels" in capsys.readouterr().err
+
+
+def test_bad_header_is_an_argparse_usage_error(server, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as caught:
+        run_cli(monkeypatch, ["extract", "x", "--header", "novalue"])
+    assert caught.value.code == 2
+    assert "header 'novalue' must be KEY=VALUE" in capsys.readouterr().err
+
+
+def test_empty_result_prints_no_entities(server, monkeypatch, capsys):
+    assert cli._entities_table([]) == ["  (no entities)"]
+
+
+def test_cut_answer_is_flagged_in_table_and_json():
+    extraction = Extraction(
+        task="extract",
+        text="Ann met Bob",
+        entities=(Entity("Ann", None, 0, 3),),
+        generated_text="Ann, B",
+        windows=(Window(0, 11, "Ann, B", 20, 4, True),),
+    )
+    item = cli._Item(0, "Ann met Bob")
+    table = cli._render(item, extraction, as_json=False)
+    assert table.splitlines()[-1] == (
+        "  warning: the answer was cut at the output token limit: "
+        "entities after the cut are missing"
+    )
+    assert json.loads(cli._render(item, extraction, as_json=True))["output_limit_reached"] is True
