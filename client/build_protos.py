@@ -28,7 +28,9 @@ RESULT_MESSAGE = "ExtractionResult"
 
 # `from instructner.v1 import entity_pb2 as ...` -> `from . import entity_pb2 as ...`
 _PROJECT_IMPORT = re.compile(r"^from instructner\.v1 import ", re.MULTILINE)
-_PROJECT_IMPORT_PYI = re.compile(r"^from instructner\.v1 import ", re.MULTILINE)
+# The module name protoc bakes in becomes the classes' __module__ (used by pickle): make it
+# the module's real name.
+_MODULE_NAME = re.compile(r"'instructner\.v1\.\w+_pb2'")
 
 
 class ProtoBuildError(RuntimeError):
@@ -79,6 +81,7 @@ def generate(proto_root: Path = DEFAULT_PROTO_ROOT, out_dir: Path = DEFAULT_OUT)
         for path in generated:
             text = path.read_text(encoding="utf-8")
             text = _PROJECT_IMPORT.sub("from . import ", text)
+            text = _MODULE_NAME.sub("__name__", text)
             (staging / path.name).write_text(text, encoding="utf-8")
         (staging / "__init__.py").write_text(
             '"""Generated protobuf code of the project\'s protos (by build_protos.py)."""\n\n'

@@ -74,6 +74,16 @@ def test_duplicate_label_is_rejected_case_insensitively():
         make_request("ner", TEXT, ["person", "location", "Person"])
 
 
+def test_labels_differing_only_in_inner_whitespace_are_duplicates():
+    with pytest.raises(InvalidInputError, match=r"labels\[1\] 'new  york' repeats labels\[0\]"):
+        make_request("ner", TEXT, ["New York", "new  york"])
+
+
+def test_duplicate_entity_is_rejected():
+    with pytest.raises(InvalidInputError, match=r"entities\[1\] 'EU' repeats entities\[0\]"):
+        make_request("type", TEXT, ["misc"], ["EU", "EU"])
+
+
 def test_label_with_surrounding_whitespace_is_rejected():
     with pytest.raises(
         InvalidInputError, match=r"labels\[0\] ' person' has leading or trailing whitespace"

@@ -73,7 +73,8 @@ def check_labels(labels: object) -> tuple[str, ...]:
             raise InvalidInputError(
                 f"labels[{index}] {label!r} contains a comma, which separates the options"
             )
-        key = label.casefold()
+        # Same key as the server: case and runs of inner whitespace do not make labels differ.
+        key = " ".join(label.split()).casefold()
         if key in seen:
             raise InvalidInputError(
                 f"labels[{index}] {label!r} repeats labels[{seen[key]}] {checked[seen[key]]!r}"
@@ -84,7 +85,14 @@ def check_labels(labels: object) -> tuple[str, ...]:
 
 def _check_entities(entities: object, text: str) -> tuple[str, ...]:
     checked = _check_words("entities", entities)
+    seen: dict[str, int] = {}
     for index, entity in enumerate(checked):
+        if entity in seen:
+            raise InvalidInputError(
+                f"entities[{index}] {entity!r} repeats entities[{seen[entity]}]"
+            )
+        seen[entity] = index
+        # Necessary, not sufficient: the server also requires whole-word occurrences.
         if entity not in text:
             raise InvalidInputError(f"entities[{index}] {entity!r} does not occur in the text")
     return checked
