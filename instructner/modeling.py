@@ -83,6 +83,15 @@ def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+def checkpoint_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:
+    """Load the tokenizer saved with a checkpoint, or the shipped one when it has none."""
+    directory = Path(directory)
+    if (directory / "tokenizer.json").is_file() or (directory / "spiece.model").is_file():
+        return load_tokenizer(directory)
+    logger.info("%s holds no tokenizer files; using the shipped T5 tokenizer", directory)
+    return load_tokenizer()
+
+
 def model_shape(size: str | Mapping[str, int]) -> dict[str, int]:
     """Resolve a size preset name or a shape mapping into a complete, checked shape.
 

@@ -39,6 +39,7 @@ from instructner.modeling import (
     DEFAULT_SHARD_SIZE,
     PAD_TOKEN_ID,
     autocast,
+    checkpoint_tokenizer,
     count_parameters,
     load_model,
     load_tokenizer,
@@ -67,6 +68,8 @@ class CorpusConfig:
     ``dev``: ``dev`` (the corpus's dev split), ``holdout`` (``holdout_fraction`` of train held
     out and removed from the training sentences; the default for the MIT corpora, which have
     no dev split), or ``none``. ``limit``/``dev_limit`` keep only the first N sentences.
+    ``repeat`` lists the training sentences that many times an epoch (each copy with its own
+    option orders), to up-weight a small corpus in a mix.
     """
 
     name: str
@@ -75,6 +78,7 @@ class CorpusConfig:
     fewshot: int | None = None
     fewshot_seed: int | None = None
     limit: int | None = None
+    repeat: int = 1
     dev: str = "auto"
     holdout_fraction: float = 0.1
     dev_limit: int | None = None
@@ -91,6 +95,8 @@ class CorpusConfig:
             raise ValueError(f"corpus {self.name}: train 'kshot' needs a positive k")
         if self.train == "fewshot" and (self.fewshot is None or self.fewshot < 1):
             raise ValueError(f"corpus {self.name}: train 'fewshot' needs the shots (fewshot: K)")
+        if self.repeat < 1:
+            raise ValueError(f"corpus {self.name}: repeat must be at least 1, got {self.repeat}")
         if self.dev == "auto":
             self.dev = "holdout" if self.name in ("mit_movie", "mit_restaurant") else "dev"
         if self.dev not in ("dev", "holdout", "none"):
@@ -224,8 +230,8 @@ def load_corpus_data(spec: CorpusConfig, data_root: Path | None, seed: int) -> C
     """Load the train and dev sentences that ``spec`` asks for.
 
     A held-out dev slice is taken from the full train split before any K-shot sampling, so
-    dev sentences never appear in training; shipped few-shot files may share sentences with
-    the full train split, so those are removed from a held-out dev slice.
+    dev sentences never appear in training; a shipped few-shot file is drawn from the full
+    train split, so its sentences are removed from a held-out dev slice.
     """
     verbalizer = get_verbalizer(spec.name)
     full_train = data.load_corpus(spec.name, "train", data_root)
@@ -241,15 +247,16 @@ def load_corpus_data(spec: CorpusConfig, data_root: Path | None, seed: int) -> C
         train = data.kshot_sample(pool, int(spec.k or 0), seed)
     else:
         train = data.load_fewshot(spec.name, int(spec.fewshot or 0), spec.fewshot_seed, data_root)
-        seen = {sentence.tokens for sentence in train}
-        dev = [sentence for sentence in dev if sentence.tokens not in seen]
+        if spec.dev == "holdout":
+            seen = {sentence.tokens for sentence in train}
+            dev = [sentence for sentence in dev if sentence.tokens not in seen]
     if spec.limit is not None:
         train = train[: spec.limit]
     if spec.dev_limit is not None:
         dev = dev[: spec.dev_limit]
     if not train:
         raise ValueError(f"corpus {spec.name}: no training sentences selected")
-    return CorpusData(spec.name, verbalizer, list(train), list(dev))
+    return CorpusData(spec.name, verbalizer, list(train) * spec.repeat, list(dev))
 
 
 @dataclass
@@ -398,6 +405,8 @@ class Trainer:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.device = pick_device(config.device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls outside autocast
         self.state = TrainState()
         self._evaluated_step = self._saved_step = -1
         resume_state: dict[str, Any] | None = None
@@ -411,7 +420,11 @@ class Trainer:
             resume_state = torch.load(self.last_dir / STATE_FILE, weights_only=False)
         elif config.init_from:
             self.model = load_model(config.init_from)
-            self.tokenizer = load_tokenizer(config.tokenizer or config.init_from)
+            self.tokenizer = (
+                load_tokenizer(config.tokenizer)
+                if config.tokenizer
+                else checkpoint_tokenizer(config.init_from)
+            )
         else:
             if (self.last_dir / STATE_FILE).is_file():
                 raise ValueError(

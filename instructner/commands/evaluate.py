@@ -11,7 +11,7 @@ from pathlib import Path
 from instructner.data import FORMATS, load_corpus, read_sentences
 from instructner.evaluation import GenerationSettings, evaluate_sentences, write_evaluation
 from instructner.labels import CORPORA, Verbalizer, get_verbalizer
-from instructner.modeling import load_model, load_tokenizer, pick_device
+from instructner.modeling import checkpoint_tokenizer, load_model, pick_device
 from instructner.types import Sentence
 
 HELP = (
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if not sentences:
         raise ValueError("no sentences to evaluate")
     model = load_model(args.model)
-    tokenizer = load_tokenizer(args.model if (args.model / "tokenizer.json").is_file() else None)
+    tokenizer = checkpoint_tokenizer(args.model)
     model.to(pick_device(args.device))  # type: ignore[arg-type]
     settings = GenerationSettings(
         batch_size=args.batch_size,

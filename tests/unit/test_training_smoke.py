@@ -13,8 +13,16 @@ import pytest
 import torch
 
 from instructner.cli import main
+from instructner.data import load_corpus
 from instructner.modeling import load_model
-from instructner.training import STATE_FILE, Trainer, load_config, read_history
+from instructner.training import (
+    STATE_FILE,
+    CorpusConfig,
+    Trainer,
+    load_config,
+    load_corpus_data,
+    read_history,
+)
 
 SMOKE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 
@@ -47,6 +55,15 @@ def data_root(tmp_path_factory):
     _write_conll(root / "conll2003" / "train.txt", range(16))
     _write_conll(root / "conll2003" / "valid.txt", range(16, 20))
     _write_conll(root / "conll2003" / "test.txt", range(20, 24))
+    fewshot = root / "fewshot" / "huang2020_baselinecode" / "conll2003"
+    fewshot.mkdir(parents=True)
+    chosen = [_conll_sentence(index) for index in (0, 1, 2)]
+    (fewshot / "few_shot_5_0.words").write_text(
+        "".join(" ".join(token for token, _ in s) + "\n" for s in chosen)
+    )
+    (fewshot / "few_shot_5_0.ner").write_text(
+        "".join(" ".join(tag for _, tag in s) + "\n" for s in chosen)
+    )
     return root
 
 
@@ -131,6 +148,43 @@ def test_unknown_config_key_is_rejected_with_the_known_keys(data_root, tmp_path)
 def test_kshot_corpus_without_k_is_rejected(data_root, tmp_path):
     with pytest.raises(ValueError, match="corpus conll2003: train 'kshot' needs a positive k"):
         _config(data_root, tmp_path, corpora=[{"name": "conll2003", "train": "kshot"}])
+
+
+def test_holdout_dev_slice_is_removed_from_the_training_sentences(data_root):
+    spec = CorpusConfig("conll2003", dev="holdout", holdout_fraction=0.25)
+    loaded = load_corpus_data(spec, data_root, seed=0)
+    full = load_corpus("conll2003", "train", data_root)
+    assert (len(loaded.train), len(loaded.dev)) == (12, 4)
+    assert sorted(s.source for s in loaded.train + loaded.dev) == sorted(s.source for s in full)
+
+
+def test_kshot_training_set_is_a_sample_with_every_type(data_root):
+    spec = CorpusConfig("conll2003", train="kshot", k=1, dev="none")
+    loaded = load_corpus_data(spec, data_root, seed=3)
+    assert 1 <= len(loaded.train) < 12
+    assert {span.tag for s in loaded.train for span in s.spans} == {"PER", "ORG", "LOC"}
+    assert loaded.dev == []
+
+
+def test_fewshot_training_set_comes_from_the_shipped_file_and_repeat_multiplies_it(data_root):
+    spec = CorpusConfig("conll2003", train="fewshot", fewshot=5, fewshot_seed=0, repeat=2)
+    loaded = load_corpus_data(spec, data_root, seed=0)
+    assert [s.tokens[0] for s in loaded.train] == ["John", "Mary", "Ahmed"] * 2
+    assert len(loaded.dev) == 4  # the corpus's dev split, untouched
+
+
+def test_holdout_dev_slice_leaves_out_sentences_of_the_fewshot_file(data_root):
+    spec = CorpusConfig("conll2003", train="fewshot", fewshot=5, fewshot_seed=0, dev="holdout")
+    spec.holdout_fraction = 0.5
+    loaded = load_corpus_data(spec, data_root, seed=0)
+    fewshot_tokens = {s.tokens for s in loaded.train}
+    assert loaded.dev
+    assert not [s for s in loaded.dev if s.tokens in fewshot_tokens]
+
+
+def test_corpus_repeat_below_one_is_rejected():
+    with pytest.raises(ValueError, match="corpus atis: repeat must be at least 1, got 0"):
+        CorpusConfig("atis", repeat=0)
 
 
 def test_train_command_applies_flag_and_set_overrides(data_root, tmp_path, capsys):
