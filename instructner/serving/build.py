@@ -1,0 +1,296 @@
+"""Build a ready Triton model repository from a T5 checkpoint (``make engines``).
+
+Steps: take the Hugging Face checkpoint (or, until a trained one exists, make a small
+random-init T5 and mark the build untrained), convert it to CTranslate2, and fill the
+committed ``model_repository/`` templates into ``<out>/model_repository`` with absolute
+paths. ``<out>/manifest.json`` records what was built; :func:`ensure_repository` rebuilds only
+when the checkpoint, the templates or the settings changed.
+
+Run: ``python -m instructner.serving.build --model models/default --out build/out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from instructner.engine import COMPUTE_TYPES, ENGINE_KINDS, convert_to_ctranslate2
+from instructner.serving.limits import DEFAULT_LIMITS, Limits
+from instructner.serving.templates import fill_model
+from instructner.serving.tokenizer import tokenizer_dir_for
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = REPO_ROOT / "model_repository"
+MANIFEST = "manifest.json"
+UNTRAINED_WARNING = (
+    "THE SERVED MODEL IS UNTRAINED: {checkpoint} is a random-init stand-in because {wanted} "
+    "holds no checkpoint. Answers are meaningless until a trained model is placed there "
+    "(then run `make engines`)."
+)
+
+
+@dataclass(frozen=True)
+class EngineVariant:
+    """One engine model of the repository: its name, runtime and compute type."""
+
+    name: str = "engine"
+    kind: str = "ctranslate2"
+    compute_type: str = "int8"
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """What to build and how the models are configured (defaults suit a 2-core CPU)."""
+
+    model_dir: Path
+    out_dir: Path
+    engines: tuple[EngineVariant, ...] = (EngineVariant(),)
+    pipeline_engine: str = "engine"  # the engine model instruction_ner calls
+    untrained_size: str = "mini"  # modeling preset of the random-init stand-in
+    limits: Limits = DEFAULT_LIMITS
+    max_batch_size: int = 64
+    engine_instances: int = 1
+    inter_threads: int = 2  # two single-threaded workers beat one two-threaded (DESIGN.md)
+    intra_threads: int = 1
+    bls_instances: int = 2
+    step_instances: int = 1
+    engine_queue_delay_us: int = 2000
+    step_queue_delay_us: int = 500
+    extra: dict[str, str] = field(default_factory=dict)  # free-form notes for the manifest
+
+    def check(self) -> None:
+        """Raise ValueError for settings that cannot build."""
+        names = [e.name for e in self.engines]
+        if len(set(names)) != len(names):
+            raise ValueError(f"engine model names repeat: {names}")
+        if self.pipeline_engine not in names:
+            raise ValueError(f"pipeline_engine {self.pipeline_engine!r} is not one of {names}")
+        for engine in self.engines:
+            if engine.kind not in ENGINE_KINDS:
+                raise ValueError(f"engine {engine.name}: unknown kind {engine.kind!r}")
+            if engine.compute_type not in COMPUTE_TYPES:
+                raise ValueError(
+                    f"engine {engine.name}: unknown compute_type {engine.compute_type!r}"
+                )
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where the repository is and whether its model is trained."""
+
+    repository: Path
+    checkpoint: Path
+    trained: bool
+    manifest: dict[str, object]
+
+    @property
+    def warning(self) -> str | None:
+        """The loud warning to show when the model is untrained, else None."""
+        if self.trained:
+            return None
+        wanted = self.manifest.get("model_dir", "the model directory")
+        return UNTRAINED_WARNING.format(checkpoint=self.checkpoint, wanted=wanted)
+
+
+def _fingerprint(paths: Sequence[Path]) -> str:
+    """Hash of file names, sizes and modification times (cheap; content for small files)."""
+    digest = hashlib.sha256()
+    for root in paths:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if "__pycache__" in path.parts:
+                continue
+            stat = path.stat()
+            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def has_checkpoint(model_dir: Path) -> bool:
+    """Whether ``model_dir`` holds a Hugging Face checkpoint (config.json)."""
+    return (model_dir / "config.json").is_file()
+
+
+def make_untrained_checkpoint(directory: Path, size: str, seed: int = 0) -> Path:
+    """Save a random-init T5 of the modeling preset ``size`` with the shipped tokenizer."""
+    from instructner.modeling import load_tokenizer, new_t5_model, save_model
+
+    return save_model(new_t5_model(size, seed=seed), load_tokenizer(), directory)
+
+
+def _settings_record(settings: BuildSettings) -> dict[str, object]:
+    record = asdict(settings)
+    record["model_dir"] = str(settings.model_dir)
+    record["out_dir"] = str(settings.out_dir)
+    return record
+
+
+def _model_values(
+    settings: BuildSettings, checkpoint: Path, ct2_dir: Path
+) -> dict[str, tuple[str, dict[str, object]]]:
+    """Return model name -> (template folder, template values) for every model to write."""
+    limits = settings.limits
+    tokenizer_dir = tokenizer_dir_for(checkpoint).resolve()
+    steps = {
+        "max_batch_size": settings.max_batch_size,
+        "instance_count": settings.step_instances,
+        "max_queue_delay_us": settings.step_queue_delay_us,
+        "tokenizer_dir": tokenizer_dir,
+        "max_text_chars": limits.max_text_chars,
+    }
+    models: dict[str, tuple[str, dict[str, object]]] = {
+        "preprocessing": (
+            "preprocessing",
+            {
+                **steps,
+                "model_name": "preprocessing",
+                "max_input_tokens": limits.max_input_tokens,
+                "max_output_tokens": limits.max_output_tokens,
+            },
+        ),
+        "postprocessing": ("postprocessing", {**steps, "model_name": "postprocessing"}),
+        "instruction_ner": (
+            "instruction_ner",
+            {
+                "model_name": "instruction_ner",
+                "max_batch_size": settings.max_batch_size,
+                "instance_count": settings.bls_instances,
+                "max_queue_delay_us": settings.step_queue_delay_us,
+                "tokenizer_dir": tokenizer_dir,
+                "preprocessing_model": "preprocessing",
+                "engine_model": settings.pipeline_engine,
+                "postprocessing_model": "postprocessing",
+                "max_text_chars": limits.max_text_chars,
+                "max_input_tokens": limits.max_input_tokens,
+                "max_output_tokens": limits.max_output_tokens,
+            },
+        ),
+    }
+    for engine in settings.engines:
+        models[engine.name] = (
+            "engine",
+            {
+                "model_name": engine.name,
+                "max_batch_size": settings.max_batch_size,
+                "instance_count": settings.engine_instances,
+                "max_queue_delay_us": settings.engine_queue_delay_us,
+                "engine_kind": engine.kind,
+                "engine_dir": (ct2_dir if engine.kind == "ctranslate2" else checkpoint).resolve(),
+                "compute_type": engine.compute_type,
+                "inter_threads": settings.inter_threads,
+                "intra_threads": settings.intra_threads,
+                "max_input_tokens": limits.max_input_tokens,
+                "max_output_tokens": limits.max_output_tokens,
+            },
+        )
+    return models
+
+
+def build_repository(settings: BuildSettings) -> BuildResult:
+    """Convert the checkpoint and write the filled model repository and its manifest."""
+    settings.check()
+    out = settings.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    trained = has_checkpoint(settings.model_dir)
+    if trained:
+        checkpoint = settings.model_dir
+    else:
+        checkpoint = out / f"untrained-{settings.untrained_size}"
+        if not has_checkpoint(checkpoint):
+            logger.warning("no checkpoint in %s: making a random-init T5 (%s)",
+                           settings.model_dir, settings.untrained_size)
+            make_untrained_checkpoint(checkpoint, settings.untrained_size)
+    ct2_dir = out / "engines" / "ctranslate2"
+    if any(e.kind == "ctranslate2" for e in settings.engines):
+        logger.info("converting %s to CTranslate2 in %s", checkpoint, ct2_dir)
+        convert_to_ctranslate2(checkpoint, ct2_dir)
+    repository = out / "model_repository"
+    repository.mkdir(exist_ok=True)
+    models = _model_values(settings, checkpoint, ct2_dir)
+    for stale in repository.iterdir():
+        if stale.is_dir() and stale.name not in models:
+            shutil.rmtree(stale)
+    for name, (template, values) in models.items():
+        fill_model(TEMPLATES / template, repository / name, values)
+    manifest: dict[str, object] = {
+        "model_dir": str(settings.model_dir),
+        "checkpoint": str(checkpoint.resolve()),
+        "trained": trained,
+        "checkpoint_fingerprint": _fingerprint([checkpoint]),
+        "templates_fingerprint": _fingerprint([TEMPLATES]),
+        "settings": _settings_record(settings),
+        "repository": str(repository.resolve()),
+        "models": sorted(models),
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return BuildResult(repository, checkpoint, trained, manifest)
+
+
+def ensure_repository(settings: BuildSettings) -> BuildResult:
+    """Return the existing build if it matches checkpoint, templates and settings, else build."""
+    manifest_file = settings.out_dir / MANIFEST
+    if manifest_file.is_file():
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        checkpoint = Path(str(manifest.get("checkpoint", "")))
+        wanted_trained = has_checkpoint(settings.model_dir)
+        current = (
+            manifest.get("trained") == wanted_trained
+            and (not wanted_trained or checkpoint == settings.model_dir.resolve())
+            and has_checkpoint(checkpoint)
+            and manifest.get("checkpoint_fingerprint") == _fingerprint([checkpoint])
+            and manifest.get("templates_fingerprint") == _fingerprint([TEMPLATES])
+            and manifest.get("settings") == json.loads(json.dumps(_settings_record(settings)))
+        )
+        if current:
+            return BuildResult(
+                Path(str(manifest["repository"])), checkpoint, bool(manifest["trained"]), manifest
+            )
+        logger.info("the build in %s is out of date: rebuilding", settings.out_dir)
+    return build_repository(settings)
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options shared by the build and serve command lines."""
+    parser.add_argument("--model", type=Path, default=Path("models/default"),
+                        help="Hugging Face T5 checkpoint directory (default: models/default)")
+    parser.add_argument("--out", type=Path, default=Path("build/out"),
+                        help="build output folder (default: build/out)")
+    parser.add_argument("--compute-type", choices=COMPUTE_TYPES, default="int8",
+                        help="CTranslate2 compute type of the engine (default: int8)")
+    parser.add_argument("--untrained-size", default="mini",
+                        help="preset of the random-init stand-in model (default: mini)")
+
+
+def settings_from_args(args: argparse.Namespace) -> BuildSettings:
+    """Return the build settings the command line asks for."""
+    return BuildSettings(
+        model_dir=args.model,
+        out_dir=args.out,
+        engines=(EngineVariant(compute_type=args.compute_type),),
+        untrained_size=args.untrained_size,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build the repository (always rebuilds); exit code 0 on success."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_build_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = build_repository(settings_from_args(args))
+    logger.info("model repository ready: %s", result.repository)
+    if result.warning:
+        logger.warning("%s", result.warning)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

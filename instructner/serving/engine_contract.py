@@ -1,0 +1,129 @@
+"""The engine model's tensors: those of Triton's TensorRT-LLM backend for encoder-decoders.
+
+Inputs (per request, leading batch dimension): ``input_ids`` INT32 ``[batch, len]`` (the
+encoder tokens, right-padded), ``input_lengths`` INT32 ``[batch, 1]``,
+``request_output_len`` INT32 ``[batch, 1]``, optional ``end_id`` / ``pad_id`` /
+``beam_width`` INT32 ``[batch, 1]``. Outputs: ``output_ids`` INT32 ``[batch, 1, len]`` (beam
+dimension 1; generated tokens only, padded with ``end_id``) and ``sequence_length`` INT32
+``[batch, 1]``. As in the TensorRT-LLM backend, the decoder starts from the model's decoder
+start token (``pad_id`` for T5); ``pad_id`` here only pads nothing the caller sees, and
+``end_id`` stops generation. So the python CPU engine and a TensorRT-LLM engine are
+interchangeable behind the same preprocessing and postprocessing models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from instructner.engine import Engine, Generated
+from instructner.serving.errors import RequestError
+from instructner.serving.limits import Limits
+from instructner.serving.tensors import batch_size, int_per_row
+
+INPUT_NAMES = ("input_ids", "input_lengths", "request_output_len", "end_id", "pad_id", "beam_width")
+OUTPUT_NAMES = ("output_ids", "sequence_length")
+
+GetInput = Callable[[str], "np.ndarray | None"]
+
+
+@dataclass(frozen=True)
+class EngineCall:
+    """One request to the engine model: prompts (unpadded) and how much to generate."""
+
+    input_ids: list[list[int]]
+    max_new_tokens: list[int]
+    end_id: int
+
+
+def _single_value(name: str, values: list[int]) -> int:
+    if len(set(values)) != 1:
+        raise RequestError(name, f"must be the same for every row of a request, got {values}")
+    return values[0]
+
+
+def read_engine_call(get: GetInput, engine: Engine, limits: Limits) -> EngineCall:
+    """Read and check the TensorRT-LLM style input tensors of one request.
+
+    Raises:
+        RequestError: a tensor is missing, has the wrong shape or type, or a value is outside
+            its range (token ids, lengths over the engine's limits, beam width other than 1).
+    """
+    ids = get("input_ids")
+    if ids is None:
+        raise RequestError("input_ids", "is required: the prompt token ids, shape [batch, len]")
+    batch = batch_size("input_ids", ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise RequestError(
+            "input_ids", f"expected INT32 of shape [batch, len], got {ids.dtype} {list(ids.shape)}"
+        )
+
+    def required(name: str) -> list[int]:
+        array = get(name)
+        if array is None:
+            raise RequestError(name, "is required, shape [batch, 1]")
+        return int_per_row(name, array, batch)
+
+    def optional(name: str, default: int) -> list[int]:
+        array = get(name)
+        return [default] * batch if array is None else int_per_row(name, array, batch)
+
+    lengths = required("input_lengths")
+    output_lens = required("request_output_len")
+    end_id = _single_value("end_id", optional("end_id", engine.eos_token_id))
+    optional("pad_id", engine.decoder_start_token_id)  # accepted for the contract, see module doc
+    beams = optional("beam_width", 1)
+    if any(b != 1 for b in beams):
+        raise RequestError("beam_width", f"only greedy decoding (1) is served, got {beams}")
+    if not 0 <= end_id < engine.vocab_size:
+        raise RequestError("end_id", f"must be a token id in 0..{engine.vocab_size - 1}, got {end_id}")
+
+    rows = []
+    for row, length in enumerate(lengths):
+        if not 1 <= length <= ids.shape[1]:
+            raise RequestError(
+                "input_lengths", f"row {row} is {length}, expected 1..{ids.shape[1]} (the width of input_ids)"
+            )
+        if length > limits.max_input_tokens:
+            raise RequestError(
+                "input_ids",
+                f"row {row} has {length} tokens, over the engine's limit of {limits.max_input_tokens}",
+            )
+        tokens = [int(t) for t in ids[row, :length]]
+        if min(tokens) < 0 or max(tokens) >= engine.vocab_size:
+            raise RequestError(
+                "input_ids", f"row {row} holds a token id outside 0..{engine.vocab_size - 1}"
+            )
+        rows.append(tokens)
+    for row, n in enumerate(output_lens):
+        if not 1 <= n <= limits.max_output_tokens:
+            raise RequestError(
+                "request_output_len",
+                f"row {row} is {n}, expected 1..{limits.max_output_tokens}",
+            )
+    return EngineCall(input_ids=rows, max_new_tokens=output_lens, end_id=end_id)
+
+
+def run_engine_calls(engine: Engine, calls: Sequence[EngineCall]) -> list[list[Generated]]:
+    """Run the calls of several requests as few engine batches as possible (one per end_id)."""
+    results: list[list[Generated]] = [[] for _ in calls]
+    for end_id in sorted({call.end_id for call in calls}):
+        members = [i for i, call in enumerate(calls) if call.end_id == end_id]
+        inputs = [ids for i in members for ids in calls[i].input_ids]
+        limits = [n for i in members for n in calls[i].max_new_tokens]
+        generated = iter(engine.generate(inputs, limits, end_id))
+        for i in members:
+            results[i] = [next(generated) for _ in calls[i].input_ids]
+    return results
+
+
+def engine_outputs(generated: Sequence[Generated], end_id: int) -> dict[str, np.ndarray]:
+    """Return ``output_ids`` ``[batch, 1, len]`` and ``sequence_length`` ``[batch, 1]``."""
+    width = max([len(g.token_ids) for g in generated] + [1])
+    output_ids = np.full((len(generated), 1, width), end_id, dtype=np.int32)
+    for row, g in enumerate(generated):
+        output_ids[row, 0, : len(g.token_ids)] = g.token_ids
+    lengths = np.array([[len(g.token_ids)] for g in generated], dtype=np.int32)
+    return {"output_ids": output_ids, "sequence_length": lengths.reshape(len(generated), 1)}

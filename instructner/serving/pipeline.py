@@ -1,0 +1,130 @@
+"""The serving pipeline's steps, and the whole pipeline in-process (the reference).
+
+The Triton models run the same steps across model boundaries: ``instruction_ner`` validates
+and plans windows, ``preprocessing`` runs :func:`preprocess` per window, the ``engine`` model
+generates, ``postprocessing`` runs :func:`postprocess`, and ``instruction_ner`` merges with
+:func:`instructner.serving.results.merge_windows`. :class:`Pipeline` chains them in one
+process, for tests (served output must equal it) and benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from instructner.engine import Engine
+from instructner.serving.limits import DEFAULT_LIMITS, Limits
+from instructner.serving.protos import ExtractionResult
+from instructner.serving.requests import ExtractionRequest, validate_request
+from instructner.serving.results import merge_windows, window_result
+from instructner.serving.tokenizer import PromptTokenizer, encode_window, prompt_measure
+from instructner.serving.windows import Window, plan_windows
+
+
+def plan_request(
+    request: ExtractionRequest, tokenizer: PromptTokenizer, limits: Limits
+) -> list[Window]:
+    """Return the windows of a validated request (see :mod:`instructner.serving.windows`)."""
+    measure = prompt_measure(tokenizer, request.task, request.labels)
+    return plan_windows(request, measure, limits.max_input_tokens)
+
+
+def preprocess(
+    tokenizer: PromptTokenizer,
+    limits: Limits,
+    text: str,
+    task: str | None = None,
+    labels: Sequence[str] = (),
+    entities: Sequence[str] = (),
+) -> tuple[ExtractionRequest, list[int]]:
+    """Validate one window's request and return it with its prompt token ids.
+
+    Raises:
+        RequestError: invalid input, or a prompt over the engine's input limit.
+    """
+    request = validate_request(text, task, labels, entities, limits)
+    ids = encode_window(
+        tokenizer,
+        request.task,
+        request.text,
+        request.labels,
+        request.entities,
+        limits.max_input_tokens,
+    )
+    return request, ids
+
+
+def postprocess(
+    tokenizer: PromptTokenizer,
+    request: ExtractionRequest,
+    token_ids: Sequence[int],
+    input_tokens: int = 0,
+    request_output_len: int | None = None,
+) -> ExtractionResult:
+    """Decode one window's generated ids and parse them into a window result.
+
+    ``output_limit_reached`` is set when the engine generated ``request_output_len`` tokens
+    (it may then have stopped before the end of its answer).
+    """
+    answer = tokenizer.decode(token_ids)
+    limit_reached = request_output_len is not None and len(token_ids) >= request_output_len
+    return window_result(
+        request.task,
+        request.text,
+        answer,
+        request.labels,
+        request.entities,
+        input_tokens=input_tokens,
+        output_tokens=len(token_ids),
+        output_limit_reached=limit_reached,
+    )
+
+
+@dataclass
+class Pipeline:
+    """Validate, window, prompt, generate, parse and merge in one process."""
+
+    engine: Engine
+    tokenizer: PromptTokenizer
+    limits: Limits = DEFAULT_LIMITS
+
+    def run(
+        self,
+        text: str,
+        task: str | None = None,
+        labels: Sequence[str] = (),
+        entities: Sequence[str] = (),
+    ) -> ExtractionResult:
+        """Return the result for one document (raises RequestError on invalid input)."""
+        return self.run_many([(text, task, tuple(labels), tuple(entities))])[0]
+
+    def run_many(
+        self, requests: Sequence[tuple[str, str | None, Sequence[str], Sequence[str]]]
+    ) -> list[ExtractionResult]:
+        """Return the results of several documents; all their windows share engine batches.
+
+        Each request is ``(text, task, labels, entities)``.
+        """
+        planned = []
+        for text, task, labels, entities in requests:
+            request = validate_request(text, task, labels, entities, self.limits)
+            windows = plan_request(request, self.tokenizer, self.limits)
+            prepared = [
+                preprocess(self.tokenizer, self.limits, w.text, request.task, request.labels, w.entities)
+                for w in windows
+            ]
+            planned.append((request, windows, prepared))
+        prompts = [ids for _, _, prepared in planned for _, ids in prepared]
+        limit = self.limits.max_output_tokens
+        generated = iter(
+            self.engine.generate(prompts, [limit] * len(prompts), self.tokenizer.eos_token_id)
+        )
+        results = []
+        for request, windows, prepared in planned:
+            parts = []
+            for window, (window_request, ids) in zip(windows, prepared, strict=True):
+                out = next(generated)
+                part = postprocess(self.tokenizer, window_request, out.token_ids, len(ids), limit)
+                parts.append((window.start, part))
+            results.append(merge_windows(request.task, request.text, parts))
+        return results

@@ -1,0 +1,185 @@
+"""Validate one extraction request: task, text, label words and (for typing) entity words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from instructner.prompts import TASKS
+from instructner.serving.errors import RequestError
+from instructner.serving.limits import DEFAULT_LIMITS, Limits
+from instructner.serving.tensors import string_per_row, strings_per_row
+from instructner.serving.windows import entity_occurrences
+
+DEFAULT_TASK = "ner"
+_NEEDS_LABELS = ("ner", "type")
+
+
+@dataclass(frozen=True)
+class ExtractionRequest:
+    """A validated request: run ``task`` on ``text`` with these label and entity words."""
+
+    text: str
+    task: str = DEFAULT_TASK
+    labels: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _check_task(task: str | None) -> str:
+    if task is None:
+        return DEFAULT_TASK
+    if task not in TASKS:
+        raise RequestError("TASK", f"expected one of {', '.join(TASKS)}, got {_shorten(task)}")
+    return task
+
+
+def _check_text(text: str, limits: Limits) -> None:
+    if not text.strip():
+        raise RequestError("TEXT", "must contain at least one non-whitespace character")
+    if len(text) > limits.max_text_chars:
+        raise RequestError(
+            "TEXT",
+            f"is {len(text)} characters long, over the limit of {limits.max_text_chars}; "
+            "split the document into several requests",
+        )
+
+
+def _check_labels(task: str, labels: Sequence[str], limits: Limits) -> None:
+    if task not in _NEEDS_LABELS:
+        if labels:
+            raise RequestError("LABELS", f"is not used by task '{task}'; leave it out")
+        return
+    if not labels:
+        raise RequestError(
+            "LABELS",
+            f"required for task '{task}': give the label words to choose from, "
+            "e.g. person, location",
+        )
+    if len(labels) > limits.max_labels:
+        raise RequestError(
+            "LABELS", f"has {len(labels)} entries, over the limit of {limits.max_labels}"
+        )
+    seen: dict[str, int] = {}
+    for index, label in enumerate(labels):
+        where = f"LABELS[{index}]"
+        if not label.strip():
+            raise RequestError("LABELS", f"{where} is empty")
+        if len(label) > limits.max_label_chars:
+            raise RequestError(
+                "LABELS",
+                f"{where} is {len(label)} characters long, over the limit of "
+                f"{limits.max_label_chars}",
+            )
+        if "," in label:
+            raise RequestError(
+                "LABELS",
+                f"{where} {_shorten(label)} contains a comma, which separates the options "
+                "in the prompt",
+            )
+        key = " ".join(label.split()).casefold()
+        if key in seen:
+            raise RequestError(
+                "LABELS",
+                f"{where} {_shorten(label)} repeats LABELS[{seen[key]}] "
+                "(labels are compared case-insensitively)",
+            )
+        seen[key] = index
+
+
+def _check_entities(task: str, text: str, entities: Sequence[str], limits: Limits) -> None:
+    if task != "type":
+        if entities:
+            raise RequestError("ENTITIES", f"is not used by task '{task}'; leave it out")
+        return
+    if not entities:
+        raise RequestError(
+            "ENTITIES", "required for task 'type': give the entity words of TEXT to type"
+        )
+    if len(entities) > limits.max_entities:
+        raise RequestError(
+            "ENTITIES", f"has {len(entities)} entries, over the limit of {limits.max_entities}"
+        )
+    seen: dict[str, int] = {}
+    for index, entity in enumerate(entities):
+        where = f"ENTITIES[{index}]"
+        if not entity.strip():
+            raise RequestError("ENTITIES", f"{where} is empty")
+        if len(entity) > limits.max_entity_chars:
+            raise RequestError(
+                "ENTITIES",
+                f"{where} is {len(entity)} characters long, over the limit of "
+                f"{limits.max_entity_chars}",
+            )
+        if entity != entity.strip():
+            raise RequestError(
+                "ENTITIES", f"{where} {_shorten(entity)} starts or ends with whitespace"
+            )
+        if entity in seen:
+            raise RequestError("ENTITIES", f"{where} {_shorten(entity)} repeats ENTITIES[{seen[entity]}]")
+        seen[entity] = index
+        if not entity_occurrences(text, entity):
+            raise RequestError(
+                "ENTITIES",
+                f"{where} {_shorten(entity)} does not occur in TEXT as a whole word sequence",
+            )
+
+
+def validate_request(
+    text: str,
+    task: str | None = None,
+    labels: Sequence[str] = (),
+    entities: Sequence[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
+) -> ExtractionRequest:
+    """Check one request against the task's needs and the documented limits.
+
+    ``task`` None means the default task (``ner``).
+
+    Raises:
+        RequestError: naming the input (TEXT, TASK, LABELS or ENTITIES) and what was expected.
+    """
+    checked_task = _check_task(task)
+    _check_text(text, limits)
+    _check_labels(checked_task, labels, limits)
+    _check_entities(checked_task, text, entities, limits)
+    return ExtractionRequest(
+        text=text, task=checked_task, labels=tuple(labels), entities=tuple(entities)
+    )
+
+
+def requests_from_inputs(
+    get: Callable[[str], np.ndarray | None], limits: Limits = DEFAULT_LIMITS
+) -> list[ExtractionRequest]:
+    """Read and validate the rows of one Triton request (inputs TEXT, TASK, LABELS, ENTITIES).
+
+    ``get(name)`` returns the input as numpy or None when the request does not carry it.
+
+    Raises:
+        RequestError: for the first row or input that is invalid.
+    """
+    text_array = get("TEXT")
+    if text_array is None:
+        raise RequestError("TEXT", "is required: the text to search, UTF-8, shape [batch, 1]")
+    texts = string_per_row("TEXT", text_array)
+    batch = len(texts)
+
+    def strings(name: str) -> list[list[str]]:
+        array = get(name)
+        return [[] for _ in range(batch)] if array is None else strings_per_row(name, array, batch)
+
+    task_array = get("TASK")
+    tasks: list[str | None] = (
+        [None] * batch if task_array is None else list(string_per_row("TASK", task_array, batch))
+    )
+    return [
+        validate_request(text, task, labels, entities, limits)
+        for text, task, labels, entities in zip(
+            texts, tasks, strings("LABELS"), strings("ENTITIES"), strict=True
+        )
+    ]

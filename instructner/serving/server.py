@@ -1,0 +1,334 @@
+"""Start and stop a real ``tritonserver`` on this machine (``make serve`` and the tests).
+
+Triton's server binary and python backend come from the ``nvidia-pytriton`` wheel in the
+virtualenv. Following the tested recipe (shared/notes/triton-cpu-recipe.md): the python
+backend is copied into a private backends folder together with the stub for this Python;
+``PATH`` starts with the virtualenv's ``bin`` (the stub finds its Python there);
+``LD_LIBRARY_PATH`` holds the wheel's bundled libraries and this interpreter's libpython; the
+server binds to loopback unless asked otherwise. ``make serve`` and the integration tests
+both go through :class:`TritonServer`, so they cannot drift apart.
+
+Run: ``python -m instructner.serving.server --model models/default --out build/out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """The server did not start, did not become ready, or exited."""
+
+
+@dataclass(frozen=True)
+class TritonInstall:
+    """The pieces of the ``nvidia-pytriton`` wheel the server needs."""
+
+    binary: Path
+    python_backend: Path
+    stub: Path
+    library_dirs: tuple[Path, ...]
+
+    @classmethod
+    def find(cls) -> TritonInstall:
+        """Locate tritonserver, the python backend and this Python's stub in site-packages.
+
+        Raises:
+            ServerError: ``nvidia-pytriton`` is not installed or lacks a piece.
+        """
+        site = Path(sysconfig.get_paths()["purelib"])
+        root = site / "pytriton" / "tritonserver"
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        install = cls(
+            binary=root / "bin" / "tritonserver",
+            python_backend=root / "backends" / "python",
+            stub=root / "python_backend_stubs" / version / "triton_python_backend_stub",
+            library_dirs=(
+                site / "nvidia_pytriton.libs",
+                Path(str(sysconfig.get_config_var("LIBDIR"))),
+            ),
+        )
+        for path in (install.binary, install.python_backend, install.stub):
+            if not path.exists():
+                raise ServerError(
+                    f"{path} is missing: install nvidia-pytriton==0.7.0 into this virtualenv "
+                    "(`make setup`)"
+                )
+        return install
+
+    def backends_dir(self, workdir: Path) -> Path:
+        """Write a private backends folder (python backend + this Python's stub)."""
+        backends = workdir / "backends"
+        target = backends / "python"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(self.python_backend, target)
+        shutil.copy2(self.stub, target / self.stub.name)
+        return backends
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where the server reads its models and where it listens."""
+
+    repository: Path
+    workdir: Path  # backends folder and server log
+    host: str = LOOPBACK
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    log_verbose: int = 0
+
+    @property
+    def grpc_url(self) -> str:
+        """``host:port`` of the gRPC endpoint."""
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        """``host:port`` of the HTTP endpoint."""
+        return f"{self.host}:{self.http_port}"
+
+
+def server_command(config: ServerConfig, install: TritonInstall, backends: Path) -> list[str]:
+    """Return the tritonserver command line for ``config``."""
+    host = config.host
+    return [
+        str(install.binary),
+        f"--model-repository={config.repository}",
+        f"--backend-directory={backends}",
+        f"--http-port={config.http_port}",
+        f"--grpc-port={config.grpc_port}",
+        f"--metrics-port={config.metrics_port}",
+        f"--http-address={host}",
+        f"--grpc-address={host}",
+        f"--metrics-address={host}",
+        "--allow-gpu-metrics=false",
+        "--pinned-memory-pool-byte-size=0",
+        "--exit-timeout-secs=10",
+        "--disable-auto-complete-config",
+        f"--log-verbose={config.log_verbose}",
+    ]
+
+
+def server_environment(install: TritonInstall) -> dict[str, str]:
+    """Return the environment: venv bin first on PATH, bundled libraries on LD_LIBRARY_PATH."""
+    env = dict(os.environ)
+    venv_bin = Path(sys.prefix) / "bin"
+    env["PATH"] = os.pathsep.join([str(venv_bin), env.get("PATH", "")])
+    libraries = [str(d) for d in install.library_dirs]
+    if env.get("LD_LIBRARY_PATH"):
+        libraries.append(env["LD_LIBRARY_PATH"])
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(libraries)
+    return env
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """Return a TCP port that is free on ``host`` right now."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class TritonServer:
+    """A tritonserver process: start, wait until ready, stop by PID.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. The server's output goes
+    to :attr:`log_path`; :meth:`log_tail` returns its end for error messages.
+    """
+
+    def __init__(self, config: ServerConfig, install: TritonInstall | None = None) -> None:
+        self.config = config
+        self.install = install or TritonInstall.find()
+        self.log_path = config.workdir / "tritonserver.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self.process.pid if self.process else None
+
+    def start(self) -> None:
+        """Launch the server (returns at once; see :meth:`wait_ready`)."""
+        self.config.workdir.mkdir(parents=True, exist_ok=True)
+        backends = self.install.backends_dir(self.config.workdir)
+        command = server_command(self.config, self.install, backends)
+        logger.info("starting: %s", " ".join(command))
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=server_environment(self.install),
+                cwd=self.config.workdir,
+            )
+
+    def log_tail(self, chars: int = 6000) -> str:
+        """Return the last ``chars`` characters of the server log."""
+        if not self.log_path.is_file():
+            return "(no server log)"
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+    def wait_ready(self, timeout_s: float = 120.0, models: Sequence[str] = ()) -> float:
+        """Wait until the server and ``models`` are ready; return the seconds it took.
+
+        Raises:
+            ServerError: the process exited or the timeout passed (the log tail included).
+        """
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        if self.process is None:
+            raise ServerError("the server was not started")
+        started = time.monotonic()
+        client = grpcclient.InferenceServerClient(url=self.config.grpc_url)
+        try:
+            while True:
+                code = self.process.poll()
+                if code is not None:
+                    raise ServerError(
+                        f"tritonserver exited with code {code} before it was ready; log:\n"
+                        + self.log_tail()
+                    )
+                with contextlib.suppress(InferenceServerException):
+                    if client.is_server_ready(client_timeout=2) and all(
+                        client.is_model_ready(m, client_timeout=2) for m in models
+                    ):
+                        return time.monotonic() - started
+                if time.monotonic() - started > timeout_s:
+                    raise ServerError(
+                        f"tritonserver was not ready after {timeout_s:.0f} s; log:\n"
+                        + self.log_tail()
+                    )
+                time.sleep(0.25)
+        finally:
+            client.close()
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """Stop the server with SIGTERM (SIGKILL after ``timeout_s``); return its exit code."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                return process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                logger.warning("tritonserver %d ignored SIGTERM: killing it", process.pid)
+                process.kill()
+        return process.wait()
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running_server(
+    config: ServerConfig, models: Sequence[str] = (), timeout_s: float = 120.0
+) -> Iterator[TritonServer]:
+    """Start a server, wait until it is ready, yield it, stop it."""
+    server = TritonServer(config)
+    server.start()
+    try:
+        server.wait_ready(timeout_s, models)
+        yield server
+    finally:
+        server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build the repository if needed, serve it until interrupted; returns the exit code."""
+    from instructner.serving.build import add_build_arguments, ensure_repository, settings_from_args
+
+    parser = argparse.ArgumentParser(description="Serve InstructionNER with tritonserver.")
+    add_build_arguments(parser)
+    parser.add_argument("--host", default=LOOPBACK,
+                        help="address to bind (default 127.0.0.1; 0.0.0.0 serves every interface)")
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--log-verbose", type=int, default=0)
+    parser.add_argument("--ready-timeout", type=float, default=300.0,
+                        help="seconds to wait for the models to load (default 300)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    build = ensure_repository(settings_from_args(args))
+    if build.warning:
+        _shout(build.warning)
+    config = ServerConfig(
+        repository=build.repository,
+        workdir=args.out / "server",
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        log_verbose=args.log_verbose,
+    )
+    server = TritonServer(config)
+    stop = {"signal": 0}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop["signal"] = signum
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server.start()
+    try:
+        took = server.wait_ready(args.ready_timeout, ["instruction_ner"])
+        logger.info(
+            "ready in %.1f s: gRPC %s, HTTP %s, metrics %s:%d; model instruction_ner "
+            "(log: %s; Ctrl-C stops)",
+            took, config.grpc_url, config.http_url, config.host, config.metrics_port,
+            server.log_path,
+        )
+        if build.warning:
+            _shout(build.warning)
+        while not stop["signal"] and server.process and server.process.poll() is None:
+            time.sleep(0.5)
+        if server.process and server.process.poll() is not None:
+            logger.error("tritonserver exited with code %s; log:\n%s",
+                         server.process.returncode, server.log_tail())
+            return 1
+        return 0
+    except ServerError as error:
+        logger.error("%s", error)
+        return 1
+    finally:
+        server.stop()
+
+
+def _shout(message: str) -> None:
+    bar = "!" * 78
+    logger.warning("\n%s\n%s\n%s", bar, message, bar)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

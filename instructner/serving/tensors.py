@@ -1,0 +1,89 @@
+"""Read Triton input tensors (numpy arrays) into plain Python values, checking their shapes.
+
+Triton already rejects inputs whose shapes contradict the model config; these checks make the
+core independent of that and give messages that name the input. Every request carries a
+leading batch dimension (``max_batch_size > 0``): ``[batch, 1]`` for scalars per row,
+``[batch, n]`` for lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from instructner.serving.errors import RequestError
+
+
+def _decode(name: str, value: object, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, bytes | np.bytes_):
+        raise RequestError(name, f"{where} must be UTF-8 bytes, got {type(value).__name__}")
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            name, f"{where} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
+
+
+def batch_size(name: str, array: np.ndarray) -> int:
+    """Return the batch size of a request input (its first dimension)."""
+    if array.ndim == 0 or array.shape[0] < 1:
+        raise RequestError(name, f"expected a batch dimension of at least 1, got shape {array.shape}")
+    return int(array.shape[0])
+
+
+def _rows(name: str, array: np.ndarray, batch: int | None) -> int:
+    size = batch_size(name, array)
+    if batch is not None and size != batch:
+        raise RequestError(name, f"has batch size {size}, but TEXT has {batch}")
+    return size
+
+
+def string_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[str]:
+    """Return one string per row of a ``[batch, 1]`` BYTES input."""
+    size = _rows(name, array, batch)
+    if array.ndim != 2 or array.shape[1] != 1:
+        raise RequestError(name, f"expected shape [batch, 1] (one string per row), got {list(array.shape)}")
+    return [_decode(name, array[row, 0], f"row {row}") for row in range(size)]
+
+
+def strings_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[list[str]]:
+    """Return the list of strings of each row of a ``[batch, n]`` BYTES input."""
+    size = _rows(name, array, batch)
+    if array.ndim != 2:
+        raise RequestError(name, f"expected shape [batch, n] (a list of strings per row), got {list(array.shape)}")
+    return [
+        [_decode(name, array[row, col], f"row {row} item {col}") for col in range(array.shape[1])]
+        for row in range(size)
+    ]
+
+
+def int_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[int]:
+    """Return one integer per row of a ``[batch, 1]`` integer input."""
+    size = _rows(name, array, batch)
+    if array.ndim != 2 or array.shape[1] != 1:
+        raise RequestError(name, f"expected shape [batch, 1] (one integer per row), got {list(array.shape)}")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise RequestError(name, f"expected integers, got dtype {array.dtype}")
+    return [int(v) for v in array[:, 0]]
+
+
+def string_tensor(values: Sequence[str]) -> np.ndarray:
+    """Return a ``[len(values), 1]`` BYTES array (UTF-8) for a Triton output."""
+    return np.array([[v.encode("utf-8")] for v in values], dtype=np.object_).reshape(len(values), 1)
+
+
+def bytes_tensor(values: Sequence[bytes]) -> np.ndarray:
+    """Return a ``[len(values), 1]`` BYTES array of raw bytes (serialized protos)."""
+    out = np.empty((len(values), 1), dtype=np.object_)
+    for row, value in enumerate(values):
+        out[row, 0] = value
+    return out
+
+
+def int32_column(values: Sequence[int]) -> np.ndarray:
+    """Return a ``[len(values), 1]`` INT32 array."""
+    return np.array(values, dtype=np.int32).reshape(len(values), 1)

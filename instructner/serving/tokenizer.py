@@ -1,0 +1,98 @@
+"""The T5 tokenizer as the serving models use it: prompts to ids, answer ids to text.
+
+It reads ``tokenizer.json`` with the ``tokenizers`` library directly (no transformers, no
+torch: the Triton python models start fast). Encoding and decoding are those of
+``transformers``' fast T5 tokenizer with ``add_special_tokens=True`` and
+``decode(..., skip_special_tokens=True, clean_up_tokenization_spaces=False)``, so ``" ."``
+in an answer stays as the model wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from instructner.prompts import build_prompt
+from instructner.serving.errors import RequestError
+from instructner.serving.windows import Measure
+
+SHIPPED_TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "resources" / "t5-tokenizer"
+
+
+def tokenizer_dir_for(checkpoint_dir: str | Path | None) -> Path:
+    """Return the checkpoint's own tokenizer directory if it has one, else the shipped one."""
+    if checkpoint_dir is not None and (Path(checkpoint_dir) / "tokenizer.json").is_file():
+        return Path(checkpoint_dir)
+    return SHIPPED_TOKENIZER_DIR
+
+
+class PromptTokenizer:
+    """Encode prompts and decode answers with a T5 ``tokenizer.json``."""
+
+    def __init__(self, directory: str | Path = SHIPPED_TOKENIZER_DIR) -> None:
+        path = Path(directory) / "tokenizer.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no tokenizer in {directory}: tokenizer.json is missing")
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self.eos_token_id = self._required_id("</s>")
+        self.pad_token_id = self._required_id("<pad>")
+
+    def _required_id(self, token: str) -> int:
+        token_id = self._tokenizer.token_to_id(token)
+        if token_id is None:
+            raise ValueError(f"the tokenizer has no {token} token")
+        return int(token_id)
+
+    def encode(self, text: str) -> list[int]:
+        """Return the token ids of ``text`` followed by the end token."""
+        return list(self._tokenizer.encode(text, add_special_tokens=True).ids)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Return :meth:`encode` of each text (one call into the tokenizer)."""
+        return [list(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Return the text of answer ids, special tokens left out, spaces as generated."""
+        return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
+
+
+def window_prompt(
+    task: str, text: str, labels: Sequence[str] = (), entities: Sequence[str] = ()
+) -> str:
+    """Return the prompt of one window (the core prompt builder, named for the call sites)."""
+    return build_prompt(task, text, labels, entities)
+
+
+def prompt_measure(tokenizer: PromptTokenizer, task: str, labels: Sequence[str]) -> Measure:
+    """Return a function counting the prompt tokens of a window, for window planning."""
+
+    def measure(text: str, entities: tuple[str, ...]) -> int:
+        # A typing window without entities is never sent; count it with an empty list.
+        return len(tokenizer.encode(window_prompt(task, text, labels, entities or ("",))))
+
+    return measure
+
+
+def encode_window(
+    tokenizer: PromptTokenizer,
+    task: str,
+    text: str,
+    labels: Sequence[str],
+    entities: Sequence[str],
+    max_input_tokens: int,
+) -> list[int]:
+    """Return the prompt ids of one window.
+
+    Raises:
+        RequestError: the prompt is over ``max_input_tokens`` (the message gives both counts).
+    """
+    ids = tokenizer.encode(window_prompt(task, text, labels, entities))
+    if len(ids) > max_input_tokens:
+        raise RequestError(
+            "TEXT",
+            f"the prompt is {len(ids)} tokens, over the engine's limit of {max_input_tokens}; "
+            "send long documents to the model instruction_ner, which splits them",
+        )
+    return ids

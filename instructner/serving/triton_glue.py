@@ -1,0 +1,79 @@
+"""What every Triton python model here does the same way, with ``pb_utils`` passed in.
+
+The module never imports ``triton_python_backend_utils`` (it exists only inside the Triton
+stub); the models pass it in, and the unit tests pass a fake. One response per request, in
+order: a :class:`RequestError` becomes ``INVALID_ARG`` with its message; anything else becomes
+a short ``INTERNAL`` message to the client and the traceback in the server log.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from instructner.serving.errors import RequestError
+
+Outputs = Mapping[str, np.ndarray]
+
+
+def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
+    """Return the ``parameters`` of the model config that Triton passes to ``initialize``."""
+    config = json.loads(args["model_config"])
+    return {
+        key: value.get("string_value", "")
+        for key, value in config.get("parameters", {}).items()
+    }
+
+
+def input_getter(pb_utils: Any, request: Any) -> Callable[[str], np.ndarray | None]:
+    """Return ``get(name)``: the named input of ``request`` as numpy, or None when absent."""
+
+    def get(name: str) -> np.ndarray | None:
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        return None if tensor is None else tensor.as_numpy()
+
+    return get
+
+
+def success(pb_utils: Any, outputs: Outputs) -> Any:
+    """Return an InferenceResponse holding ``outputs``."""
+    return pb_utils.InferenceResponse(
+        output_tensors=[pb_utils.Tensor(name, array) for name, array in outputs.items()]
+    )
+
+
+def invalid(pb_utils: Any, error: RequestError) -> Any:
+    """Return the INVALID_ARG response for a bad request."""
+    return pb_utils.InferenceResponse(
+        output_tensors=[],
+        error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG),
+    )
+
+
+def internal(pb_utils: Any, model: str, error: BaseException, log: bool = True) -> Any:
+    """Log the traceback (unless ``log`` is false) and return a short INTERNAL response."""
+    if log:
+        pb_utils.Logger.log_error(
+            f"{model}: unexpected {type(error).__name__}: "
+            + "".join(traceback.format_exception(error))
+        )
+    return pb_utils.InferenceResponse(
+        output_tensors=[],
+        error=pb_utils.TritonError(
+            f"internal error in model {model} ({type(error).__name__}); see the server log"
+        ),
+    )
+
+
+def respond(pb_utils: Any, model: str, request: Any, handle: Callable[[Any], Outputs]) -> Any:
+    """Return the response of ``handle(request)``, turning exceptions into error responses."""
+    try:
+        return success(pb_utils, handle(request))
+    except RequestError as error:
+        return invalid(pb_utils, error)
+    except Exception as error:  # noqa: BLE001 - one bad request must not fail its batch
+        return internal(pb_utils, model, error)

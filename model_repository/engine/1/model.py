@@ -1,0 +1,65 @@
+"""Triton model `engine`: greedy seq2seq generation behind the TensorRT-LLM backend's tensors.
+
+Inputs input_ids, input_lengths, request_output_len, end_id, pad_id, beam_width; outputs
+output_ids and sequence_length (see instructner.serving.engine_contract). The model config
+picks the engine: CTranslate2 (int8 or float32) or the transformers reference. All requests of
+a dynamic batch are decoded together; a bad request gets INVALID_ARG alone.
+"""
+
+import triton_python_backend_utils as pb_utils
+
+from instructner.engine import load_engine
+from instructner.serving import triton_glue
+from instructner.serving.engine_contract import engine_outputs, read_engine_call, run_engine_calls
+from instructner.serving.errors import RequestError
+from instructner.serving.limits import Limits
+
+
+def _engine_options(parameters):
+    if parameters["engine_kind"] == "ctranslate2":
+        return {
+            "compute_type": parameters.get("compute_type", "int8"),
+            "inter_threads": int(parameters.get("inter_threads", "1")),
+            "intra_threads": int(parameters.get("intra_threads", "0")),
+        }
+    return {"threads": int(parameters.get("intra_threads", "0"))}
+
+
+class TritonPythonModel:
+    """The CPU engine (or the reference) with the TensorRT-LLM tensor contract."""
+
+    def initialize(self, args):
+        """Load the engine named in the model config."""
+        parameters = triton_glue.model_parameters(args)
+        self.name = args["model_name"]
+        self.limits = Limits.from_parameters(parameters)
+        self.engine = load_engine(
+            parameters["engine_kind"], parameters["engine_dir"], **_engine_options(parameters)
+        )
+        pb_utils.Logger.log_info(
+            f"{self.name}: {self.engine.kind} engine from {parameters['engine_dir']} "
+            f"({getattr(self.engine, 'compute_type', '')})"
+        )
+
+    def execute(self, requests):
+        """Decode every valid request of the batch in one engine call."""
+        responses = [None] * len(requests)
+        calls = {}
+        for index, request in enumerate(requests):
+            try:
+                get = triton_glue.input_getter(pb_utils, request)
+                calls[index] = read_engine_call(get, self.engine, self.limits)
+            except RequestError as error:
+                responses[index] = triton_glue.invalid(pb_utils, error)
+            except Exception as error:  # noqa: BLE001 - answer the others
+                responses[index] = triton_glue.internal(pb_utils, self.name, error)
+        if calls:
+            try:
+                generated = run_engine_calls(self.engine, list(calls.values()))
+                for index, call, out in zip(calls, calls.values(), generated, strict=True):
+                    outputs = engine_outputs(out, call.end_id)
+                    responses[index] = triton_glue.success(pb_utils, outputs)
+            except Exception as error:  # noqa: BLE001 - the whole engine batch failed
+                for n, index in enumerate(calls):
+                    responses[index] = triton_glue.internal(pb_utils, self.name, error, log=n == 0)
+        return responses

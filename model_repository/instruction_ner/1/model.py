@@ -1,0 +1,126 @@
+"""Triton model `instruction_ner`: the public model (BLS over preprocessing, engine, postprocessing).
+
+Inputs TEXT (UTF-8), TASK (ner | extract | type; default ner), LABELS (label words; for ner and
+type), ENTITIES (entity words; for type). Outputs RESULT (a serialized
+instructner.v1.ExtractionResult with offsets into TEXT) and GENERATED_TEXT. A long document is
+split into sentence windows that fit the engine (never truncated); every window goes through
+the three models concurrently, so the engine's dynamic batcher batches them, and the window
+results are merged with their offsets shifted back into TEXT.
+"""
+
+import asyncio
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from instructner.serving import triton_glue
+from instructner.serving.errors import RequestError
+from instructner.serving.limits import Limits
+from instructner.serving.pipeline import plan_request
+from instructner.serving.protos import ExtractionResult
+from instructner.serving.requests import requests_from_inputs
+from instructner.serving.results import merge_windows
+from instructner.serving.tensors import bytes_tensor, string_tensor
+from instructner.serving.tokenizer import PromptTokenizer
+
+
+class StepFailed(RuntimeError):
+    """A model this BLS calls answered with an error."""
+
+
+def _strings(values):
+    return np.array([[v.encode("utf-8") for v in values]], dtype=np.object_).reshape(1, len(values))
+
+
+class TritonPythonModel:
+    """Document windowing and orchestration of the three pipeline models."""
+
+    def initialize(self, args):
+        """Load the tokenizer (for window sizes), the limits and the step model names."""
+        parameters = triton_glue.model_parameters(args)
+        self.name = args["model_name"]
+        self.tokenizer = PromptTokenizer(parameters["tokenizer_dir"])
+        self.limits = Limits.from_parameters(parameters)
+        self.preprocessing = parameters["preprocessing_model"]
+        self.engine = parameters["engine_model"]
+        self.postprocessing = parameters["postprocessing_model"]
+
+    async def execute(self, requests):
+        """Answer every request of the batch concurrently; one response per request."""
+        return list(await asyncio.gather(*(self._respond(r) for r in requests)))
+
+    async def _respond(self, request):
+        try:
+            return triton_glue.success(pb_utils, await self._handle(request))
+        except RequestError as error:
+            return triton_glue.invalid(pb_utils, error)
+        except Exception as error:  # noqa: BLE001 - one bad request must not fail its batch
+            return triton_glue.internal(pb_utils, self.name, error)
+
+    async def _handle(self, request):
+        get = triton_glue.input_getter(pb_utils, request)
+        documents = requests_from_inputs(get, self.limits)
+        results = await asyncio.gather(*(self._document(d) for d in documents))
+        return {
+            "RESULT": bytes_tensor([r.SerializeToString() for r in results]),
+            "GENERATED_TEXT": string_tensor([r.generated_text for r in results]),
+        }
+
+    async def _document(self, document):
+        windows = plan_request(document, self.tokenizer, self.limits)
+        parts = await asyncio.gather(*(self._window(document, w) for w in windows))
+        return merge_windows(
+            document.task, document.text, [(w.start, p) for w, p in zip(windows, parts, strict=True)]
+        )
+
+    async def _window(self, document, window):
+        where = f"window {window.start}-{window.end}"
+        query = {"TEXT": _strings([window.text]), "TASK": _strings([document.task])}
+        if document.labels:
+            query["LABELS"] = _strings(document.labels)
+        if window.entities:
+            query["ENTITIES"] = _strings(window.entities)
+        pre = await self._call(
+            self.preprocessing,
+            query,
+            ["INPUT_ID", "REQUEST_INPUT_LEN", "REQUEST_OUTPUT_LEN", "END_ID", "PAD_ID"],
+            where,
+        )
+        engine = await self._call(
+            self.engine,
+            {
+                "input_ids": pre["INPUT_ID"],
+                "input_lengths": pre["REQUEST_INPUT_LEN"],
+                "request_output_len": pre["REQUEST_OUTPUT_LEN"],
+                "end_id": pre["END_ID"],
+                "pad_id": pre["PAD_ID"],
+            },
+            ["output_ids", "sequence_length"],
+            where,
+        )
+        post = await self._call(
+            self.postprocessing,
+            {
+                **query,
+                "TOKENS_BATCH": engine["output_ids"],
+                "SEQUENCE_LENGTH": engine["sequence_length"],
+                "REQUEST_INPUT_LEN": pre["REQUEST_INPUT_LEN"],
+                "REQUEST_OUTPUT_LEN": pre["REQUEST_OUTPUT_LEN"],
+            },
+            ["RESULT"],
+            where,
+        )
+        return ExtractionResult.FromString(post["RESULT"][0, 0])
+
+    async def _call(self, model, inputs, outputs, where):
+        request = pb_utils.InferenceRequest(
+            model_name=model,
+            inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()],
+            requested_output_names=outputs,
+        )
+        response = await request.async_exec()
+        if response.has_error():
+            raise StepFailed(f"model {model} failed on {where}: {response.error().message()}")
+        return {
+            name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in outputs
+        }
