@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from instructner.data import FORMATS, load_corpus, read_sentences
+from instructner.data import FORMATS, holdout_split, load_corpus, read_sentences
 from instructner.evaluation import GenerationSettings, evaluate_sentences, write_evaluation
 from instructner.labels import CORPORA, Verbalizer, get_verbalizer
 from instructner.modeling import checkpoint_tokenizer, load_model, pick_device
@@ -21,6 +21,8 @@ HELP = (
 
 logger = logging.getLogger(__name__)
 
+HOLDOUT_DEV = ("mit_movie", "mit_restaurant")  # corpora whose dev set is held out of train
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``evaluate``."""
@@ -32,6 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     source.add_argument(
         "--data-root", type=Path, help="folder of the shipped corpora (default: ../shared/...)"
+    )
+    source.add_argument(
+        "--holdout-fraction",
+        type=float,
+        default=0.1,
+        help="MIT corpora have no dev split: --split dev is this fraction held out of train, "
+        "drawn as training draws it (0.1)",
+    )
+    source.add_argument(
+        "--holdout-seed", type=int, default=0, help="seed of that held-out slice (0)"
     )
     source.add_argument("--data", type=Path, help="a BIO file to evaluate on instead")
     source.add_argument("--format", choices=FORMATS, default="auto", help="format of --data (auto)")
@@ -100,7 +112,18 @@ def _load_data(args: argparse.Namespace) -> tuple[list[Sentence], Verbalizer, st
         raise ValueError("give --dataset (a shipped corpus) or --data FILE")
     if label_items:
         raise ValueError("--labels/--label go with --data; --dataset uses its own label words")
-    sentences = load_corpus(args.dataset, args.split, args.data_root)
+    if args.split == "dev" and args.dataset in HOLDOUT_DEV:
+        train = load_corpus(args.dataset, "train", args.data_root)
+        _, sentences = holdout_split(train, args.holdout_fraction, args.holdout_seed)
+        logger.info(
+            "%s has no dev split: using %d sentences held out of train (fraction %s, seed %d)",
+            args.dataset,
+            len(sentences),
+            args.holdout_fraction,
+            args.holdout_seed,
+        )
+    else:
+        sentences = load_corpus(args.dataset, args.split, args.data_root)
     return sentences, get_verbalizer(args.dataset), f"{args.dataset}-{args.split}"
 
 
@@ -133,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
         "model": str(args.model),
         "dataset": args.dataset or str(args.data),
         "split": args.split if args.data is None else None,
+        **(
+            {"holdout_fraction": args.holdout_fraction, "holdout_seed": args.holdout_seed}
+            if args.data is None and args.split == "dev" and args.dataset in HOLDOUT_DEV
+            else {}
+        ),
         "num_beams": args.num_beams,
         "labels": verbalizer.mapping(),
     }

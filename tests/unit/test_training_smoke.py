@@ -55,6 +55,11 @@ def data_root(tmp_path_factory):
     _write_conll(root / "conll2003" / "train.txt", range(16))
     _write_conll(root / "conll2003" / "valid.txt", range(16, 20))
     _write_conll(root / "conll2003" / "test.txt", range(20, 24))
+    (root / "mit_movie").mkdir()
+    movie_lines = []
+    for index in range(10):
+        movie_lines += ["O\tshow", f"B-ACTOR\t{PEOPLE[index % 8].lower()}", "O\tmovies", ""]
+    (root / "mit_movie" / "engtrain.bio").write_text("\n".join(movie_lines))
     fewshot = root / "fewshot" / "huang2020_baselinecode" / "conll2003"
     fewshot.mkdir(parents=True)
     chosen = [_conll_sentence(index) for index in (0, 1, 2)]
@@ -82,6 +87,10 @@ def interrupted_run(data_root, tmp_path_factory):
     assert resumed.state.step == 25
     final = resumed.train()
     return output_dir, final
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def _losses(output_dir: Path) -> list[float]:
@@ -230,9 +239,7 @@ def test_evaluate_command_writes_predictions_and_metrics(interrupted_run, data_r
     assert {"precision", "recall", "per_type", "tp", "fp", "fn"} <= set(printed)
     assert (printed["dataset"], printed["split"], printed["sentences"]) == ("conll2003", "test", 4)
     assert printed["tp"] + printed["fn"] == 9  # 3 of the 4 test sentences have 3 mentions
-    records = [
-        json.loads(line) for line in (eval_dir / "predictions.jsonl").read_text().splitlines()
-    ]
+    records = _read_jsonl(eval_dir / "predictions.jsonl")
     assert len(records) == 4
     assert set(records[0]) >= {"sentence", "gold", "predicted", "answer"}
     assert records[0]["gold"][0]["tag"] == "PER"
@@ -253,3 +260,25 @@ def test_evaluate_command_reads_any_bio_file_with_given_labels(interrupted_run, 
     assert printed["labels"] == {"PER": "person", "ORG": "company", "LOC": "place"}
     assert printed["sentences"] == 2
     assert (output_dir / "eval-file" / "predictions.jsonl").is_file()
+
+
+def test_evaluate_dev_of_a_mit_corpus_uses_the_slice_training_held_out(
+    interrupted_run, data_root, capsys
+):
+    output_dir, _ = interrupted_run
+    eval_dir = output_dir / "eval-movie"
+    code = main(
+        [
+            "evaluate", "--model", str(output_dir / "last"), "--dataset", "mit_movie",
+            "--split", "dev", "--data-root", str(data_root), "--holdout-fraction", "0.2",
+            "--holdout-seed", "5", "--max-new-tokens", "4", "--output-dir", str(eval_dir),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["holdout_fraction"], printed["holdout_seed"]) == (0.2, 5)
+    spec = CorpusConfig("mit_movie", holdout_fraction=0.2)
+    held_out = load_corpus_data(spec, data_root, seed=5).dev
+    records = _read_jsonl(eval_dir / "predictions.jsonl")
+    assert [r["source"] for r in records] == [s.source for s in held_out]
+    assert len(records) == 2
