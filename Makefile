@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help setup test unit integration lint protos engines serve
+.PHONY: help setup test unit integration lint protos engines serve engines-trtllm
 
 # Serving: where `make engines` reads the checkpoint and writes the ready model repository,
 # and where `make serve` listens (loopback unless HOST says otherwise).
@@ -53,6 +53,18 @@ protos: $(PROTO_STAMP) $(CLIENT_PROTO_STAMP) ## generate Python code for protos/
 
 engines: protos ## convert MODEL_DIR to CTranslate2 (COMPUTE_TYPE) and fill the model repository in BUILD_OUT
 	$(PY) -m instructner.serving.build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE)
+
+# GPU: `make engines-trtllm` runs inside the pinned Triton TensorRT-LLM container (build/Dockerfile,
+# which sets INSTRUCTNER_IN_CONTAINER and installs the package for the system python3).
+# DRY_RUN=1 prints the commands and writes the filled repository without running TensorRT
+# (works here too, with the virtualenv). See docs/gpu-deployment.md.
+TRTLLM_OUT ?= build/out/trtllm
+TRTLLM_DTYPE ?= bfloat16
+TRTLLM_PY := $(if $(INSTRUCTNER_IN_CONTAINER),python3,$(PY))
+
+engines-trtllm: $(if $(INSTRUCTNER_IN_CONTAINER),,setup) ## (GPU container) MODEL_DIR -> TensorRT-LLM engines + GPU model repository in TRTLLM_OUT; DRY_RUN=1 plans only
+	$(TRTLLM_PY) -m instructner.serving.build_trtllm --model $(MODEL_DIR) --out $(TRTLLM_OUT) \
+		--dtype $(TRTLLM_DTYPE) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
 serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
 	$(PY) -m instructner.serving.server --model $(MODEL_DIR) --out $(BUILD_OUT) \
