@@ -321,8 +321,15 @@ class EpochBatches:
             chunk = sorted(order[begin : begin + window], key=lambda i: len(sources[i]))
             batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
         rng.shuffle(batches)
+        first = self._epoch < 0
         self._epoch, self._batches, self._sources, self._targets = epoch, batches, sources, targets
-        logger.info("epoch %d: %d examples in %d batches", epoch, len(examples), len(batches))
+        logger.log(
+            logging.INFO if first else logging.DEBUG,
+            "epoch %d: %d examples in %d batches",
+            epoch,
+            len(examples),
+            len(batches),
+        )
 
     def next_batch(self, state: TrainState) -> dict[str, torch.Tensor]:
         """Return the micro-batch at ``state``'s position and advance the position."""
@@ -410,6 +417,11 @@ class Trainer:
         self.state = TrainState()
         self._evaluated_step = self._saved_step = -1
         resume_state: dict[str, Any] | None = None
+        if not resume and (self.last_dir / STATE_FILE).is_file():
+            raise ValueError(
+                f"{self.output_dir} already holds a run; resume it (--resume) or choose "
+                "another output_dir"
+            )
         if resume:
             if not (self.last_dir / STATE_FILE).is_file():
                 raise FileNotFoundError(
@@ -426,11 +438,6 @@ class Trainer:
                 else checkpoint_tokenizer(config.init_from)
             )
         else:
-            if (self.last_dir / STATE_FILE).is_file():
-                raise ValueError(
-                    f"{self.output_dir} already holds a run; resume it (--resume) or choose "
-                    "another output_dir"
-                )
             self.model = new_t5_model(config.model, config.seed, config.dropout_rate)
             self.tokenizer = load_tokenizer(config.tokenizer)
         if len(self.tokenizer) > self.model.config.vocab_size:
