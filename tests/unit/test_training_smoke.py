@@ -138,6 +138,18 @@ def test_resumed_run_matches_the_uninterrupted_run(interrupted_run, data_root, t
     assert all(torch.allclose(resumed[key], straight[key], atol=1e-6) for key in straight)
 
 
+def test_fine_tuning_starts_from_the_checkpoint_weights(interrupted_run, data_root, tmp_path):
+    output_dir, _ = interrupted_run
+    config = _config(
+        data_root, tmp_path / "tuned", init_from=str(output_dir / "last"), model="small",
+        max_steps=1, eval_every=0,
+    )  # fmt: skip
+    trainer = Trainer(config)
+    start = load_model(output_dir / "last").state_dict()["shared.weight"]
+    assert torch.equal(trainer.model.state_dict()["shared.weight"], start)  # not a "small" init
+    assert trainer.train().step == 1
+
+
 def test_resume_without_a_checkpoint_names_the_missing_state(data_root, tmp_path):
     with pytest.raises(FileNotFoundError, match="cannot resume: .*trainer_state.pt does not"):
         Trainer(_config(data_root, tmp_path / "empty"), resume=True)
