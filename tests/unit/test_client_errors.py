@@ -64,6 +64,13 @@ def test_unavailable_for_model_version_not_ready_maps_to_model_not_ready():
     assert error.code == "UNAVAILABLE"
 
 
+def test_unavailable_for_a_missing_auth_header_is_a_refusal_not_unavailability():
+    message = "This protocol is restricted, expecting header 'triton-grpc-protocol-x-api-key'"
+    error = map_error(triton_error("UNAVAILABLE", message), target=TARGET)
+    assert type(error) is InstructNERError
+    assert str(error) == f"{TARGET} refused the call (check the metadata headers): {message}"
+
+
 def test_not_found_maps_to_model_not_ready():
     error = map_error(
         triton_error("NOT_FOUND", "Request for unknown model: 'nope' is not found"), target=TARGET

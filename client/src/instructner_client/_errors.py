@@ -49,6 +49,9 @@ class ModelNotReadyError(InstructNERError):
 # Triton answers UNAVAILABLE both for a server that is going away and for a model version that
 # is still loading; the message tells them apart.
 _MODEL_NOT_READY_MARKERS = ("is not at ready state", "has no available versions")
+# A server started with --grpc-restricted-protocol answers UNAVAILABLE to calls that lack the
+# required header; retrying cannot help, the caller's metadata is wrong.
+_RESTRICTED_MARKER = "protocol is restricted"
 
 
 def _status_name(error: BaseException) -> str | None:
@@ -100,6 +103,10 @@ def map_error(error: BaseException, *, target: str) -> InstructNERError:
         code == "UNAVAILABLE" and any(m in details for m in _MODEL_NOT_READY_MARKERS)
     ):
         return ModelNotReadyError(f"{target} is not ready: {details}", code=code)
+    if code == "UNAVAILABLE" and _RESTRICTED_MARKER in details:
+        return InstructNERError(
+            f"{target} refused the call (check the metadata headers): {details}", code=code
+        )
     if code == "UNAVAILABLE":
         return ServerUnavailableError(f"{target} is unavailable: {details}", code=code)
     if code is None:
