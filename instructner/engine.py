@@ -83,6 +83,7 @@ class CTranslate2Engine:
         inter_threads: batches decoded in parallel; a batch is split into this many parts.
         intra_threads: threads per batch (0: CTranslate2's default).
         device: ``cpu`` or ``cuda``.
+
     """
 
     kind = "ctranslate2"
@@ -236,6 +237,7 @@ def convert_to_ctranslate2(
 
     Raises:
         FileNotFoundError: ``checkpoint_dir`` holds no ``config.json``.
+
     """
     from ctranslate2.converters import TransformersConverter
 

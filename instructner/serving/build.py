@@ -205,8 +205,11 @@ def build_repository(settings: BuildSettings) -> BuildResult:
     else:
         checkpoint = out / f"untrained-{settings.untrained_size}"
         if not has_checkpoint(checkpoint):
-            logger.warning("no checkpoint in %s: making a random-init T5 (%s)",
-                           settings.model_dir, settings.untrained_size)
+            logger.warning(
+                "no checkpoint in %s: making a random-init T5 (%s)",
+                settings.model_dir,
+                settings.untrained_size,
+            )
             make_untrained_checkpoint(checkpoint, settings.untrained_size)
     ct2_dir = out / "engines" / "ctranslate2"
     if any(e.kind == "ctranslate2" for e in settings.engines):
@@ -259,14 +262,29 @@ def ensure_repository(settings: BuildSettings) -> BuildResult:
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by the build and serve command lines."""
-    parser.add_argument("--model", type=Path, default=Path("models/default"),
-                        help="Hugging Face T5 checkpoint directory (default: models/default)")
-    parser.add_argument("--out", type=Path, default=Path("build/out"),
-                        help="build output folder (default: build/out)")
-    parser.add_argument("--compute-type", choices=COMPUTE_TYPES, default="int8",
-                        help="CTranslate2 compute type of the engine (default: int8)")
-    parser.add_argument("--untrained-size", default="mini",
-                        help="preset of the random-init stand-in model (default: mini)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models/default"),
+        help="Hugging Face T5 checkpoint directory (default: models/default)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/out"),
+        help="build output folder (default: build/out)",
+    )
+    parser.add_argument(
+        "--compute-type",
+        choices=COMPUTE_TYPES,
+        default="int8",
+        help="CTranslate2 compute type of the engine (default: int8)",
+    )
+    parser.add_argument(
+        "--untrained-size",
+        default="mini",
+        help="preset of the random-init stand-in model (default: mini)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> BuildSettings:

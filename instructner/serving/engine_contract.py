@@ -6,9 +6,9 @@ encoder tokens, right-padded), ``input_lengths`` INT32 ``[batch, 1]``,
 ``beam_width`` INT32 ``[batch, 1]``. Outputs: ``output_ids`` INT32 ``[batch, 1, len]`` (beam
 dimension 1; generated tokens only, padded with ``end_id``) and ``sequence_length`` INT32
 ``[batch, 1]``. As in the TensorRT-LLM backend, the decoder starts from the model's decoder
-start token (``pad_id`` for T5); ``pad_id`` here only pads nothing the caller sees, and
-``end_id`` stops generation. So the python CPU engine and a TensorRT-LLM engine are
-interchangeable behind the same preprocessing and postprocessing models.
+start token (``pad_id`` for T5); ``pad_id`` is accepted for the contract, outputs are padded
+with ``end_id`` (as TensorRT-LLM does), and ``end_id`` stops generation. So the python CPU
+engine and a TensorRT-LLM engine are interchangeable behind the same pre/postprocessing.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def read_engine_call(get: GetInput, engine: Engine, limits: Limits) -> EngineCal
     Raises:
         RequestError: a tensor is missing, has the wrong shape or type, or a value is outside
             its range (token ids, lengths over the engine's limits, beam width other than 1).
+
     """
     ids = get("input_ids")
     if ids is None:
@@ -78,18 +79,22 @@ def read_engine_call(get: GetInput, engine: Engine, limits: Limits) -> EngineCal
     if any(b != 1 for b in beams):
         raise RequestError("beam_width", f"only greedy decoding (1) is served, got {beams}")
     if not 0 <= end_id < engine.vocab_size:
-        raise RequestError("end_id", f"must be a token id in 0..{engine.vocab_size - 1}, got {end_id}")
+        raise RequestError(
+            "end_id", f"must be a token id in 0..{engine.vocab_size - 1}, got {end_id}"
+        )
 
     rows = []
     for row, length in enumerate(lengths):
         if not 1 <= length <= ids.shape[1]:
             raise RequestError(
-                "input_lengths", f"row {row} is {length}, expected 1..{ids.shape[1]} (the width of input_ids)"
+                "input_lengths",
+                f"row {row} is {length}, expected 1..{ids.shape[1]} (the width of input_ids)",
             )
         if length > limits.max_input_tokens:
             raise RequestError(
                 "input_ids",
-                f"row {row} has {length} tokens, over the engine's limit of {limits.max_input_tokens}",
+                f"row {row} has {length} tokens, over the engine's limit of "
+                f"{limits.max_input_tokens}",
             )
         tokens = [int(t) for t in ids[row, :length]]
         if min(tokens) < 0 or max(tokens) >= engine.vocab_size:

@@ -29,6 +29,7 @@ class Limits:
 
         Raises:
             ValueError: a limit's value is not a positive integer.
+
         """
         overrides: dict[str, int] = {}
         for field in fields(cls):

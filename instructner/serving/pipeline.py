@@ -41,6 +41,7 @@ def preprocess(
 
     Raises:
         RequestError: invalid input, or a prompt over the engine's input limit.
+
     """
     request = validate_request(text, task, labels, entities, limits)
     ids = encode_window(
@@ -110,7 +111,9 @@ class Pipeline:
             request = validate_request(text, task, labels, entities, self.limits)
             windows = plan_request(request, self.tokenizer, self.limits)
             prepared = [
-                preprocess(self.tokenizer, self.limits, w.text, request.task, request.labels, w.entities)
+                preprocess(
+                    self.tokenizer, self.limits, w.text, request.task, request.labels, w.entities
+                )
                 for w in windows
             ]
             planned.append((request, windows, prepared))

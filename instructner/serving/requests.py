@@ -121,7 +121,9 @@ def _check_entities(task: str, text: str, entities: Sequence[str], limits: Limit
                 "ENTITIES", f"{where} {_shorten(entity)} starts or ends with whitespace"
             )
         if entity in seen:
-            raise RequestError("ENTITIES", f"{where} {_shorten(entity)} repeats ENTITIES[{seen[entity]}]")
+            raise RequestError(
+                "ENTITIES", f"{where} {_shorten(entity)} repeats ENTITIES[{seen[entity]}]"
+            )
         seen[entity] = index
         if not entity_occurrences(text, entity):
             raise RequestError(
@@ -143,6 +145,7 @@ def validate_request(
 
     Raises:
         RequestError: naming the input (TEXT, TASK, LABELS or ENTITIES) and what was expected.
+
     """
     checked_task = _check_task(task)
     _check_text(text, limits)
@@ -162,6 +165,7 @@ def requests_from_inputs(
 
     Raises:
         RequestError: for the first row or input that is invalid.
+
     """
     text_array = get("TEXT")
     if text_array is None:

@@ -56,6 +56,7 @@ def merge_windows(
 
     Raises:
         ValueError: a shifted entity does not match the document text (a bug, never input).
+
     """
     merged = ExtractionResult(task=task)
     answers = []

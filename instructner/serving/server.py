@@ -53,6 +53,7 @@ class TritonInstall:
 
         Raises:
             ServerError: ``nvidia-pytriton`` is not installed or lacks a piece.
+
         """
         site = Path(sysconfig.get_paths()["purelib"])
         root = site / "pytriton" / "tritonserver"
@@ -142,10 +143,19 @@ def server_environment(install: TritonInstall) -> dict[str, str]:
 
 
 def free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port that is free on ``host`` right now."""
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """Return a TCP port that is free on ``host`` right now (see :func:`free_ports` for several)."""
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """Return ``count`` distinct TCP ports that are free on ``host`` right now."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))  # all held open together, so the ports differ
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 class TritonServer:
@@ -192,6 +202,7 @@ class TritonServer:
 
         Raises:
             ServerError: the process exited or the timeout passed (the log tail included).
+
         """
         import tritonclient.grpc as grpcclient
         from tritonclient.utils import InferenceServerException
@@ -269,14 +280,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Serve InstructionNER with tritonserver.")
     add_build_arguments(parser)
-    parser.add_argument("--host", default=LOOPBACK,
-                        help="address to bind (default 127.0.0.1; 0.0.0.0 serves every interface)")
+    parser.add_argument(
+        "--host",
+        default=LOOPBACK,
+        help="address to bind (default 127.0.0.1; 0.0.0.0 serves every interface)",
+    )
     parser.add_argument("--http-port", type=int, default=8000)
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--metrics-port", type=int, default=8002)
     parser.add_argument("--log-verbose", type=int, default=0)
-    parser.add_argument("--ready-timeout", type=float, default=300.0,
-                        help="seconds to wait for the models to load (default 300)")
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the models to load (default 300)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -306,7 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info(
             "ready in %.1f s: gRPC %s, HTTP %s, metrics %s:%d; model instruction_ner "
             "(log: %s; Ctrl-C stops)",
-            took, config.grpc_url, config.http_url, config.host, config.metrics_port,
+            took,
+            config.grpc_url,
+            config.http_url,
+            config.host,
+            config.metrics_port,
             server.log_path,
         )
         if build.warning:
@@ -314,8 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         while not stop["signal"] and server.process and server.process.poll() is None:
             time.sleep(0.5)
         if server.process and server.process.poll() is not None:
-            logger.error("tritonserver exited with code %s; log:\n%s",
-                         server.process.returncode, server.log_tail())
+            logger.error(
+                "tritonserver exited with code %s; log:\n%s",
+                server.process.returncode,
+                server.log_tail(),
+            )
             return 1
         return 0
     except ServerError as error:

@@ -21,6 +21,7 @@ def template_keys(text: str) -> set[str]:
 
     Raises:
         TemplateError: the template holds a malformed placeholder.
+
     """
     template = Template(text)
     if not template.is_valid():
@@ -34,6 +35,7 @@ def fill_template(text: str, values: Mapping[str, object], source: str = "templa
     Raises:
         TemplateError: a key of the template has no value, a value has no key, or a
             placeholder is malformed; the message names the template and the keys.
+
     """
     try:
         keys = template_keys(text)
@@ -51,13 +53,12 @@ def fill_template(text: str, values: Mapping[str, object], source: str = "templa
     return Template(text).substitute({key: str(value) for key, value in values.items()})
 
 
-def fill_model(
-    template_dir: Path, output_dir: Path, values: Mapping[str, object]
-) -> Path:
+def fill_model(template_dir: Path, output_dir: Path, values: Mapping[str, object]) -> Path:
     """Copy one model folder and write its filled ``config.pbtxt``.
 
     Returns:
         ``output_dir``.
+
     """
     config = template_dir / "config.pbtxt"
     if not config.is_file():

@@ -31,7 +31,9 @@ def _decode(name: str, value: object, where: str) -> str:
 def batch_size(name: str, array: np.ndarray) -> int:
     """Return the batch size of a request input (its first dimension)."""
     if array.ndim == 0 or array.shape[0] < 1:
-        raise RequestError(name, f"expected a batch dimension of at least 1, got shape {array.shape}")
+        raise RequestError(
+            name, f"expected a batch dimension of at least 1, got shape {array.shape}"
+        )
     return int(array.shape[0])
 
 
@@ -46,7 +48,9 @@ def string_per_row(name: str, array: np.ndarray, batch: int | None = None) -> li
     """Return one string per row of a ``[batch, 1]`` BYTES input."""
     size = _rows(name, array, batch)
     if array.ndim != 2 or array.shape[1] != 1:
-        raise RequestError(name, f"expected shape [batch, 1] (one string per row), got {list(array.shape)}")
+        raise RequestError(
+            name, f"expected shape [batch, 1] (one string per row), got {list(array.shape)}"
+        )
     return [_decode(name, array[row, 0], f"row {row}") for row in range(size)]
 
 
@@ -54,7 +58,9 @@ def strings_per_row(name: str, array: np.ndarray, batch: int | None = None) -> l
     """Return the list of strings of each row of a ``[batch, n]`` BYTES input."""
     size = _rows(name, array, batch)
     if array.ndim != 2:
-        raise RequestError(name, f"expected shape [batch, n] (a list of strings per row), got {list(array.shape)}")
+        raise RequestError(
+            name, f"expected shape [batch, n] (a list of strings per row), got {list(array.shape)}"
+        )
     return [
         [_decode(name, array[row, col], f"row {row} item {col}") for col in range(array.shape[1])]
         for row in range(size)
@@ -63,9 +69,11 @@ def strings_per_row(name: str, array: np.ndarray, batch: int | None = None) -> l
 
 def int_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[int]:
     """Return one integer per row of a ``[batch, 1]`` integer input."""
-    size = _rows(name, array, batch)
+    _rows(name, array, batch)
     if array.ndim != 2 or array.shape[1] != 1:
-        raise RequestError(name, f"expected shape [batch, 1] (one integer per row), got {list(array.shape)}")
+        raise RequestError(
+            name, f"expected shape [batch, 1] (one integer per row), got {list(array.shape)}"
+        )
     if not np.issubdtype(array.dtype, np.integer):
         raise RequestError(name, f"expected integers, got dtype {array.dtype}")
     return [int(v) for v in array[:, 0]]

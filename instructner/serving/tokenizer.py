@@ -87,6 +87,7 @@ def encode_window(
 
     Raises:
         RequestError: the prompt is over ``max_input_tokens`` (the message gives both counts).
+
     """
     ids = tokenizer.encode(window_prompt(task, text, labels, entities))
     if len(ids) > max_input_tokens:

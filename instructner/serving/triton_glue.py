@@ -24,8 +24,7 @@ def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
     """Return the ``parameters`` of the model config that Triton passes to ``initialize``."""
     config = json.loads(args["model_config"])
     return {
-        key: value.get("string_value", "")
-        for key, value in config.get("parameters", {}).items()
+        key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()
     }
 
 

@@ -187,7 +187,7 @@ class _Planner:
             )
         raise RequestError(
             "TEXT",
-            f"characters {start}-{end} ({self.text[start:min(end, start + 30)]!r}…) form one "
+            f"characters {start}-{end} ({self.text[start : min(end, start + 30)]!r}…) form one "
             f"word of {tokens} prompt tokens with the instruction, over the engine's limit of "
             f"{self.max_tokens} tokens per window; break it up with spaces",
         )
@@ -200,5 +200,6 @@ def plan_windows(request: ExtractionRequest, measure: Measure, max_tokens: int) 
 
     Raises:
         RequestError: some part of the text cannot fit into one window.
+
     """
     return _Planner(request, measure, max_tokens).plan()

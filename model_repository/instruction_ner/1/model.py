@@ -1,4 +1,4 @@
-"""Triton model `instruction_ner`: the public model (BLS over preprocessing, engine, postprocessing).
+"""Triton model `instruction_ner`: the public model, a BLS over the three pipeline models.
 
 Inputs TEXT (UTF-8), TASK (ner | extract | type; default ner), LABELS (label words; for ner and
 type), ENTITIES (entity words; for type). Outputs RESULT (a serialized
@@ -70,7 +70,9 @@ class TritonPythonModel:
         windows = plan_request(document, self.tokenizer, self.limits)
         parts = await asyncio.gather(*(self._window(document, w) for w in windows))
         return merge_windows(
-            document.task, document.text, [(w.start, p) for w, p in zip(windows, parts, strict=True)]
+            document.task,
+            document.text,
+            [(w.start, p) for w, p in zip(windows, parts, strict=True)],
         )
 
     async def _window(self, document, window):

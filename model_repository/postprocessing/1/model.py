@@ -49,8 +49,16 @@ class TritonPythonModel:
             )
         input_lens = get("REQUEST_INPUT_LEN")
         output_lens = get("REQUEST_OUTPUT_LEN")
-        inputs = [0] * batch if input_lens is None else int_per_row("REQUEST_INPUT_LEN", input_lens, batch)
-        limits = [None] * batch if output_lens is None else int_per_row("REQUEST_OUTPUT_LEN", output_lens, batch)
+        inputs = (
+            [0] * batch
+            if input_lens is None
+            else int_per_row("REQUEST_INPUT_LEN", input_lens, batch)
+        )
+        limits = (
+            [None] * batch
+            if output_lens is None
+            else int_per_row("REQUEST_OUTPUT_LEN", output_lens, batch)
+        )
         results = []
         for row, window in enumerate(windows):
             length = int(lengths.reshape(batch, -1)[row, 0])  # beam 0: greedy decoding
