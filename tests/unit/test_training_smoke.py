@@ -294,3 +294,11 @@ def test_evaluate_dev_of_a_mit_corpus_uses_the_slice_training_held_out(
     records = _read_jsonl(eval_dir / "predictions.jsonl")
     assert [r["source"] for r in records] == [s.source for s in held_out]
     assert len(records) == 2
+
+
+def test_default_config_is_valid_multi_corpus_and_multitask():
+    config = load_config(SMOKE_CONFIG.with_name("default.yaml"))
+    assert [c.name for c in config.corpora] == ["conll2003", "mit_movie", "mit_restaurant", "atis"]
+    assert [c.dev for c in config.corpora] == ["dev", "holdout", "holdout", "dev"]
+    assert config.tasks == ["ner", "extract", "type"]
+    assert config.model == "mini"
