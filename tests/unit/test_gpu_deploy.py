@@ -1,0 +1,243 @@
+"""Static checks of the GPU deployment files: Dockerfile, entry point, compose, Kubernetes.
+
+Nothing is built or deployed here: the files are parsed, the Kubernetes manifests are checked
+against the Kubernetes JSON schemas (kubernetes-validate, offline) and cross-checked with each
+other (ports, probes, selectors, metric names) and with the pinned versions.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from instructner.serving.build_trtllm import DEFAULT_CONVERT_SCRIPT, PIN
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "build" / "Dockerfile"
+ENTRYPOINT = ROOT / "build" / "entrypoint.sh"
+COMPOSE = ROOT / "deploy" / "docker-compose.yaml"
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.30.0"  # schemas checked against; the manifests use only GA APIs
+
+
+def load_all(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+
+
+def manifests() -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in load_all(path):
+            if doc.get("kind") != "Kustomization":
+                found[(doc["kind"], doc["metadata"]["name"])] = doc
+    return found
+
+
+def dockerfile_args() -> dict[str, str]:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", text, flags=re.MULTILINE))
+
+
+def container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
+    spec = deployment["spec"]["template"]["spec"]
+    every = spec["containers"] + spec.get("initContainers", [])
+    return next(c for c in every if c["name"] == name)
+
+
+def env(c: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in c.get("env", [])}
+
+
+# --- Dockerfile and entry point ------------------------------------------------------------
+
+
+def test_dockerfile_serves_from_the_pinned_triton_trtllm_image():
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    args = dockerfile_args()
+    stages = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
+    assert stages[-1] == "${TRITON_TRTLLM_IMAGE}"  # the image that runs
+    assert args["TRITON_TRTLLM_IMAGE"] == PIN.image
+    assert PIN.image.endswith("-trtllm-python-py3")
+    assert args["TENSORRT_LLM_TAG"] == f"v{PIN.tensorrt_llm}"
+
+
+def test_dockerfile_puts_the_convert_script_where_the_build_looks_for_it():
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert f"TRTLLM_CONVERT_SCRIPT={DEFAULT_CONVERT_SCRIPT}" in text
+    assert f"test -f {DEFAULT_CONVERT_SCRIPT}" in text
+    assert "sparse-checkout set examples/enc_dec" in text
+    assert "INSTRUCTNER_IN_CONTAINER=1" in text
+
+
+def test_dockerfile_compiles_protos_with_the_projects_grpcio_tools():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    serve = pyproject["project"]["optional-dependencies"]["serve"]
+    pinned = next(d for d in serve if d.startswith("grpcio-tools=="))
+    assert f"pip install --no-cache-dir {pinned}" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def test_dockerfile_exposes_the_triton_ports_and_runs_the_entrypoint():
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^EXPOSE 8000 8001 8002$", text, flags=re.MULTILINE)
+    assert 'ENTRYPOINT ["/opt/instructner/build/entrypoint.sh"]' in text
+    assert 'CMD ["serve"]' in text
+
+
+def test_docker_context_keeps_what_the_image_needs():
+    lines = (ROOT / "build" / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    ignored = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    for needed in ("instructner", "model_repository", "model_repository_trtllm", "protos", "build"):
+        assert needed not in ignored, needed
+    assert {".venv", ".git", "build/out", "instructner/v1"} <= set(ignored)
+
+
+def test_entrypoint_is_valid_bash_and_starts_triton_on_the_served_ports():
+    assert ENTRYPOINT.stat().st_mode & stat.S_IXUSR
+    subprocess.run(["bash", "-n", str(ENTRYPOINT)], check=True)
+    text = ENTRYPOINT.read_text(encoding="utf-8")
+    for flag in (
+        "--http-port=8000",
+        "--grpc-port=8001",
+        "--metrics-port=8002",
+        "--disable-auto-complete-config",
+        '"--model-repository=$OUT/model_repository"',
+    ):
+        assert flag in text, flag
+    assert "python3 -m instructner.serving.build_trtllm" in text
+    assert "--reuse" in text
+
+
+# --- docker compose --------------------------------------------------------------------------
+
+
+def test_compose_runs_one_gpu_container_with_health_check_and_ports():
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    triton = compose["services"]["triton"]
+    assert triton["build"] == {"context": "..", "dockerfile": "build/Dockerfile"}
+    assert (ROOT / "deploy" / triton["build"]["context"] / triton["build"]["dockerfile"]).is_file()
+    devices = triton["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    published = {int(p.rsplit(":", 1)[1]) for p in triton["ports"]}
+    assert published == {8000, 8001, 8002}
+    assert "/v2/health/ready" in " ".join(triton["healthcheck"]["test"])
+    assert triton["shm_size"]
+    # source:target[:mode]; the source may hold ${VAR:-default}, so match from the right.
+    mounts = {re.fullmatch(r".+:(/[^:]*)(:ro|:rw)?", v).group(1) for v in triton["volumes"]}
+    assert {triton["environment"]["MODEL_DIR"], triton["environment"]["INSTRUCTNER_OUT"]} <= mounts
+    assert "engines" in compose["volumes"]
+
+
+# --- Kubernetes --------------------------------------------------------------------------------
+
+
+def test_kustomization_lists_every_core_manifest():
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    listed = set(kustomization["resources"])
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+
+
+@pytest.mark.parametrize("key", sorted(manifests()), ids=lambda k: f"{k[0]}/{k[1]}")
+def test_manifest_passes_the_kubernetes_schema(key):
+    kubernetes_validate.validate(manifests()[key], KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_check_rejects_a_misspelled_field():
+    deployment = manifests()[("Deployment", "instructner-triton")]
+    broken = yaml.safe_load(yaml.safe_dump(deployment))
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_deployment_requests_a_gpu_and_probes_triton_health():
+    deployment = manifests()[("Deployment", "instructner-triton")]
+    triton = container(deployment, "triton")
+    ports = {p["name"]: p["containerPort"] for p in triton["ports"]}
+    assert ports == {"http": 8000, "grpc": 8001, "metrics": 8002}
+    assert triton["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    assert triton["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    assert triton["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    for name in ("triton", "build-engines"):
+        resources = container(deployment, name)["resources"]
+        assert resources["limits"]["nvidia.com/gpu"] == 1, name
+        assert resources["requests"]["nvidia.com/gpu"] == 1, name
+    assert container(deployment, "build-engines")["args"] == ["build"]
+    assert triton["args"] == ["serve"]
+
+
+def test_deployment_mounts_model_engines_and_shared_memory_where_the_image_looks():
+    deployment = manifests()[("Deployment", "instructner-triton")]
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
+    claim = volumes["model"]["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", claim) in manifests()
+    for name in ("triton", "build-engines"):
+        c = container(deployment, name)
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        assert mounts["model"] == env(c)["MODEL_DIR"], name
+        assert mounts["engines"] == env(c)["INSTRUCTNER_OUT"], name
+        assert env(c)["TRTLLM_DTYPE"] in ("bfloat16", "float32"), name
+        assert c["image"] == container(deployment, "triton")["image"], name
+    triton_mounts = {
+        m["name"]: m["mountPath"] for m in container(deployment, "triton")["volumeMounts"]
+    }
+    assert triton_mounts["dshm"] == "/dev/shm"  # the python backend's shared memory
+
+
+def test_pods_are_annotated_for_prometheus_on_the_metrics_port():
+    deployment = manifests()[("Deployment", "instructner-triton")]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "8002"
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_services_expose_grpc_8001_of_the_deployments_pods():
+    deployment = manifests()[("Deployment", "instructner-triton")]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    container_ports = {p["name"] for p in container(deployment, "triton")["ports"]}
+    for name in ("instructner-triton", "instructner-triton-headless"):
+        service = manifests()[("Service", name)]["spec"]
+        assert service["selector"].items() <= pod_labels.items(), name
+        ports = {p["name"]: p for p in service["ports"]}
+        assert ports["grpc"]["port"] == 8001, name
+        assert all(p["targetPort"] in container_ports for p in service["ports"]), name
+    assert manifests()[("Service", "instructner-triton-headless")]["spec"]["clusterIP"] == "None"
+
+
+def test_autoscaler_targets_the_deployment_with_metrics_the_adapter_defines():
+    hpa = manifests()[("HorizontalPodAutoscaler", "instructner-triton")]["spec"]
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "instructner-triton",
+    }
+    assert 1 <= hpa["minReplicas"] < hpa["maxReplicas"]
+    wanted = {m["pods"]["metric"]["name"] for m in hpa["metrics"]}
+    adapter = yaml.safe_load((K8S / "optional/prometheus-adapter-values.yaml").read_text())
+    rules = adapter["rules"]["custom"]
+    assert wanted == {rule["name"]["as"] for rule in rules}
+    sources = {re.match(r"(\w+)\{", rule["seriesQuery"]).group(1) for rule in rules}
+    assert sources == {"nv_inference_pending_request_count", "nv_trt_llm_request_metrics"}
+
+
+def test_service_monitor_scrapes_the_services_metrics_port():
+    monitor = load_all(K8S / "optional/servicemonitor.yaml")[0]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    service = manifests()[("Service", "instructner-triton")]
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert ports[endpoint["port"]] == 8002
+    assert endpoint["path"] == "/metrics"
