@@ -527,3 +527,15 @@ def test_mutual_tls_server_refuses_a_client_without_certificate(mtls_url: str, c
     with InstructNERClient(mtls_url, tls=tls, timeout=TIMEOUT, retry=RetryPolicy(1)) as client:
         with pytest.raises(ServerUnavailableError):
             client.extract(TEXT)
+
+
+def test_readme_library_example_runs_as_written(url: str):
+    readme = (REPO / "client" / "README.md").read_text()
+    section = readme.split("## Library", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'InstructNERClient("localhost:8001"' in code
+    code = code.replace("localhost:8001", url)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr

@@ -226,3 +226,20 @@ def test_cut_answer_is_flagged_in_table_and_json():
         "entities after the cut are missing"
     )
     assert json.loads(cli._render(item, extraction, as_json=True))["output_limit_reached"] is True
+
+
+def test_progress_without_tqdm_falls_back_to_no_bar(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `from tqdm import tqdm` fail
+    bar, on_done = cli._progress(3, enabled=True)
+    with bar:
+        on_done(0)
+    assert bar.__class__.__name__ == "nullcontext"
+
+
+def test_progress_bar_counts_finished_items(monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    bar, on_done = cli._progress(3, enabled=True)
+    with bar:
+        on_done(2)
+        on_done(0)
+        assert bar.n == 2
