@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from instructner.prompts import build_prompt, extract_answer, ner_answer, type_answer
 from instructner.serving.build import BuildResult, BuildSettings, EngineVariant, build_repository
@@ -168,3 +169,35 @@ def start_test_server(
         server.stop()
         raise
     return server
+
+
+def bytes_input(name: str, rows: list[list[bytes]]) -> Any:
+    """Return a tritonclient.grpc BYTES input of shape ``[len(rows), len(rows[0])]``."""
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+
+    array = np.empty((len(rows), len(rows[0]) if rows else 0), dtype=np.object_)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            array[r, c] = value
+    tensor = grpcclient.InferInput(name, list(array.shape), "BYTES")
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+def ner_inputs(
+    text: str | bytes,
+    labels: tuple[str, ...] | list[str] | None = None,
+    task: str | None = None,
+    entities: tuple[str, ...] | list[str] | None = None,
+) -> list[Any]:
+    """Return the inputs of one ``instruction_ner`` request (batch 1); None leaves one out."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    inputs = [bytes_input("TEXT", [[raw]])]
+    if task is not None:
+        inputs.append(bytes_input("TASK", [[task.encode("utf-8")]]))
+    if labels is not None:
+        inputs.append(bytes_input("LABELS", [[label.encode("utf-8") for label in labels]]))
+    if entities is not None:
+        inputs.append(bytes_input("ENTITIES", [[e.encode("utf-8") for e in entities]]))
+    return inputs

@@ -1,0 +1,61 @@
+"""Session fixtures: a fixture model with known answers, its repository and a real tritonserver.
+
+The server runs on free loopback ports and is stopped by PID at the end of the session. When
+an integration test fails, the tail of the server log is added to its report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import tritonclient.grpc as grpcclient
+
+from instructner.serving.build import BuildResult
+from instructner.serving.server import TritonServer
+from instructner.serving.testing import build_test_repository, start_test_server
+
+_RUNNING: dict[str, TritonServer] = {}
+
+
+@pytest.fixture(scope="session")
+def fixture_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The fixed-answer T5 and a repository serving it with three engine models."""
+    return build_test_repository(tmp_path_factory.mktemp("serving-build"))
+
+
+@pytest.fixture(scope="session")
+def triton_server(
+    fixture_build: BuildResult, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TritonServer]:
+    """A ready tritonserver serving :func:`fixture_build` on free loopback ports."""
+    server = start_test_server(fixture_build.repository, tmp_path_factory.mktemp("server"))
+    _RUNNING["server"] = server
+    try:
+        yield server
+    finally:
+        _RUNNING.pop("server", None)
+        server.stop()
+
+
+@pytest.fixture
+def client(triton_server: TritonServer) -> Iterator[grpcclient.InferenceServerClient]:
+    """A gRPC client of the test server."""
+    with grpcclient.InferenceServerClient(url=triton_server.config.grpc_url) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def checkpoint(fixture_build: BuildResult) -> Path:
+    """The fixture model's Hugging Face checkpoint (for in-process references)."""
+    return fixture_build.checkpoint
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    server = _RUNNING.get("server")
+    if report.failed and server is not None:
+        report.sections.append(("tritonserver log (tail)", server.log_tail()))
