@@ -71,6 +71,15 @@ serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); 
 		--compute-type $(COMPUTE_TYPE) --host $(HOST) --http-port $(HTTP_PORT) \
 		--grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
+# Benchmarks are not tests: `make bench` takes minutes and the whole machine (run it alone).
+# Both start their own tritonserver on free loopback ports and write bench/results/<time>-<profile>/.
+.PHONY: bench bench-smoke
+bench: protos ## load test (perf_analyzer) vs transformers / instruction-ner / in-process engine
+	$(PY) -m bench --profile full --model $(MODEL_DIR)
+
+bench-smoke: protos ## the same benchmark with fewer points (< 3 minutes); last line: the speedups
+	$(PY) -m bench --profile smoke --model $(MODEL_DIR)
+
 lint: setup protos ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check instructner tests client

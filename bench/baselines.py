@@ -1,0 +1,171 @@
+"""In-process paths: plain transformers ``generate`` and the project's engine without Triton.
+
+Plain transformers is what a user writes by hand: the fast T5 tokenizer, ``generate`` (greedy,
+the same ``max_new_tokens`` as the server), decode without clean-up, the project's parser.
+The batched variant sorts the sentences by length before batching (this favours the baseline:
+less padding). The engine path is :class:`instructner.serving.pipeline.Pipeline`: the serving
+steps chained in one process over the same CTranslate2 engine and thread settings as the
+engine model.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.paths import PathResult
+from bench.quality import score_answers, score_entities
+from bench.workload import Workload
+from instructner.engine import CTranslate2Engine
+from instructner.serving.limits import Limits
+from instructner.serving.pipeline import Pipeline
+from instructner.serving.tokenizer import PromptTokenizer
+
+
+class TransformersBaseline:
+    """The checkpoint run by transformers/PyTorch in this process (all cores, float32)."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        import torch
+        from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+        self.model = T5ForConditionalGeneration.from_pretrained(
+            str(checkpoint), local_files_only=True
+        )
+        self.model.eval()
+        self.threads = torch.get_num_threads()
+        self.parameters = sum(p.numel() for p in self.model.parameters())
+
+    def _answers(self, prompts: Sequence[str], workload: Workload) -> tuple[list[str], list[int]]:
+        torch = self._torch
+        encoded = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **encoded,
+                max_new_tokens=workload.max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                eos_token_id=workload.end_id,
+            )
+        answers, tokens = [], []
+        for row in output.tolist():
+            generated = row[1:]  # row[0] is the decoder start token
+            if workload.end_id in generated:  # padding follows the end of a finished row
+                generated = generated[: generated.index(workload.end_id)]
+            tokens.append(len(generated))
+            answers.append(
+                self.tokenizer.decode(
+                    generated, skip_special_tokens=True, clean_up_tokenization_spaces=False
+                )
+            )
+        return answers, tokens
+
+    def run(self, workload: Workload, batch_size: int) -> PathResult:
+        """Answer every sentence in batches of ``batch_size`` (1: a plain loop)."""
+        prompts = workload.prompts()
+        order = list(range(len(prompts)))
+        if batch_size > 1:
+            order.sort(key=lambda i: len(workload.prompt_ids[i]), reverse=True)
+        self._answers(prompts[:1], workload)  # warm-up, not timed
+        answers: list[str] = [""] * len(prompts)
+        tokens = [0] * len(prompts)
+        latencies = []
+        started = time.perf_counter()
+        for begin in range(0, len(order), batch_size):
+            batch = order[begin : begin + batch_size]
+            call = time.perf_counter()
+            batch_answers, batch_tokens = self._answers([prompts[i] for i in batch], workload)
+            latencies.append(time.perf_counter() - call)
+            for i, answer, count in zip(batch, batch_answers, batch_tokens, strict=True):
+                answers[i], tokens[i] = answer, count
+        seconds = time.perf_counter() - started
+        name = "transformers_batch1" if batch_size == 1 else f"transformers_batch{batch_size}"
+        return PathResult(
+            name=name,
+            title=f"transformers generate, batch {batch_size}",
+            batch_size=batch_size,
+            sentences=len(prompts),
+            seconds=seconds,
+            output_tokens=tokens,
+            quality=score_answers(workload.sentences, answers, workload.verbalizer),
+            latencies_s=latencies,
+            notes=f"torch {self.threads} threads, float32"
+            + (", sorted by length" if batch_size > 1 else ""),
+        )
+
+    def close(self) -> None:
+        """Free the model before the next path runs."""
+        del self.model
+        gc.collect()
+
+
+def run_transformers(
+    checkpoint: Path, workload: Workload, batch_sizes: Sequence[int]
+) -> tuple[list[PathResult], int]:
+    """Return the batch-1 loop and each of ``batch_sizes``, and the model's parameter count."""
+    baseline = TransformersBaseline(checkpoint)
+    try:
+        results = [baseline.run(workload, 1)]
+        sizes = sorted({min(size, len(workload.sentences)) for size in batch_sizes} - {1})
+        results.extend(baseline.run(workload, size) for size in sizes)
+        return results, baseline.parameters
+    finally:
+        baseline.close()
+
+
+def run_engine_inprocess(
+    engine_dir: Path,
+    tokenizer_dir: Path,
+    limits: Limits,
+    workload: Workload,
+    compute_type: str,
+    inter_threads: int,
+    intra_threads: int,
+    max_batch_size: int,
+) -> list[PathResult]:
+    """Return the in-process pipeline as a batch-1 loop and in batches of ``max_batch_size``."""
+    engine = CTranslate2Engine(
+        engine_dir,
+        compute_type=compute_type,
+        inter_threads=inter_threads,
+        intra_threads=intra_threads,
+    )
+    pipeline = Pipeline(engine, PromptTokenizer(tokenizer_dir), limits)
+    labels = workload.labels
+    requests = [(text, "ner", labels, ()) for text in workload.texts]
+    notes = (
+        f"CTranslate2 {compute_type}, inter_threads {inter_threads}, intra_threads "
+        f"{intra_threads}; validate, window, tokenize, generate, parse as the server does"
+    )
+    pipeline.run_many(requests[:1])  # warm-up, not timed
+    results = []
+    for batch_size in (1, min(max_batch_size, len(requests))):
+        outputs = []
+        latencies = []
+        started = time.perf_counter()
+        for begin in range(0, len(requests), batch_size):
+            call = time.perf_counter()
+            outputs.extend(pipeline.run_many(requests[begin : begin + batch_size]))
+            latencies.append(time.perf_counter() - call)
+        seconds = time.perf_counter() - started
+        predicted = [
+            [(e.start, e.end, str(e.label)) for e in result.entities] for result in outputs
+        ]
+        results.append(
+            PathResult(
+                name=f"engine_inprocess_batch{1 if batch_size == 1 else 'max'}",
+                title=f"our engine in-process, batch {batch_size}",
+                batch_size=batch_size,
+                sentences=len(requests),
+                seconds=seconds,
+                output_tokens=[sum(w.output_tokens for w in r.windows) for r in outputs],
+                quality=score_entities(workload.sentences, predicted, workload.verbalizer),
+                latencies_s=latencies,
+                notes=notes,
+            )
+        )
+    return results

@@ -1,0 +1,168 @@
+"""The machine and the load on it: CPU model, cores, versions, and other processes' CPU use.
+
+The benchmark shares its cores with whatever else runs. :class:`CpuMonitor` measures, per
+phase, how much CPU the rest of the machine took: all busy time from ``/proc/stat`` less the
+time of this process and its descendants (the server, its stubs, perf_analyzer, the child
+baselines). Every figure in the summary carries the share of the machine others used.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_VERSIONED = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "ctranslate2",
+    "nvidia-pytriton",
+    "tritonclient",
+    "numpy",
+    "grpcio",
+    "protobuf",
+)
+
+
+def _cpuinfo(proc: Path) -> tuple[str, set[str]]:
+    model, flags = "unknown", set[str]()
+    for line in (proc / "cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model == "unknown":
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return model, flags
+
+
+def machine_info(proc: Path = Path("/proc")) -> dict[str, Any]:
+    """Return CPU model, core counts, SIMD flags, memory, OS and package versions."""
+    model, flags = _cpuinfo(proc)
+    memory_kib = 0
+    for line in (proc / "meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory_kib = int(line.split()[1])
+    versions: dict[str, str | None] = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "hostname": platform.node(),
+        "cpu_model": model,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "simd": sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_vnni", "avx_vnni"}),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "gpu": "none (CPU only)",
+        "versions": versions,
+    }
+
+
+def perf_analyzer_version(binary: Path) -> str:
+    """Return perf_analyzer's version line, or why it could not be read."""
+    try:
+        done = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"unknown ({error})"
+    text = (done.stdout + done.stderr).strip()
+    return text.splitlines()[-1] if text else f"unknown (exit {done.returncode})"
+
+
+def _busy_ticks(proc: Path) -> tuple[int, int]:
+    """Return (busy, total) jiffies over all CPUs from the first line of /proc/stat."""
+    fields = [int(x) for x in (proc / "stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already inside user
+    return total - idle, total
+
+
+def _process_ticks(proc: Path) -> dict[int, tuple[int, int, int]]:
+    """Return pid -> (parent, own ticks, waited-for children's ticks) for every process."""
+    table = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+        table[int(entry.name)] = (
+            int(fields[1]),
+            int(fields[11]) + int(fields[12]),
+            int(fields[13]) + int(fields[14]),
+        )
+    return table
+
+
+def _descendants(table: dict[int, tuple[int, int, int]], root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+@dataclass
+class _Mark:
+    wall: float
+    busy: int
+    total: int
+    ours: dict[int, int]  # pid -> ticks counted for us (own; the root adds waited children)
+
+
+class CpuMonitor:
+    """Measure the CPU share other processes took during named phases of this run."""
+
+    def __init__(self, proc: Path = Path("/proc")) -> None:
+        self.proc = proc
+        self.root = os.getpid()
+        self.cpus = len(os.sched_getaffinity(0))
+        self.phases: dict[str, dict[str, float]] = {}
+        self._open: dict[str, _Mark] = {}
+
+    def _mark(self) -> _Mark:
+        table = _process_ticks(self.proc)
+        ours = {}
+        for pid in _descendants(table, self.root):
+            _, own, waited = table[pid]
+            ours[pid] = own + (waited if pid == self.root else 0)
+        busy, total = _busy_ticks(self.proc)
+        return _Mark(time.monotonic(), busy, total, ours)
+
+    def start(self, phase: str) -> None:
+        """Begin measuring ``phase``."""
+        self._open[phase] = self._mark()
+
+    def stop(self, phase: str) -> dict[str, float]:
+        """End ``phase``; return and keep its wall time, our CPU share and the others' share."""
+        begin, end = self._open.pop(phase), self._mark()
+        total = max(1, end.total - begin.total)
+        ours = sum(ticks - begin.ours.get(pid, 0) for pid, ticks in end.ours.items())
+        busy = end.busy - begin.busy
+        others = max(0, busy - ours)
+        record = {
+            "wall_s": round(end.wall - begin.wall, 3),
+            "machine_busy": round(busy / total, 3),  # share of all CPUs, 0..1
+            "ours": round(min(busy, ours) / total, 3),
+            "others": round(others / total, 3),
+            "loadavg_1min_end": float((self.proc / "loadavg").read_text().split()[0]),
+        }
+        self.phases[phase] = record
+        return record

@@ -1,0 +1,78 @@
+"""What one measured path produced: throughput, latencies, generated tokens and quality."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from bench.quality import Quality
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Return the ``q``-th percentile (0-100) by the nearest-rank method (as perf_analyzer).
+
+    Raises:
+        ValueError: ``values`` is empty or ``q`` is outside 0..100.
+
+    """
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class PathResult:
+    """One in-process path over the workload (a baseline or the engine without Triton)."""
+
+    name: str  # stable key, e.g. transformers_batch1
+    title: str  # for tables and plots
+    batch_size: int
+    sentences: int
+    seconds: float
+    output_tokens: list[int] = field(repr=False)  # generated tokens per sentence
+    quality: Quality | None = None
+    latencies_s: list[float] = field(default_factory=list, repr=False)  # per call
+    notes: str = ""
+
+    @property
+    def throughput(self) -> float:
+        """Sentences per second."""
+        return self.sentences / self.seconds
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the figures as a JSON-ready dict (latency percentiles in milliseconds)."""
+        record: dict[str, object] = {
+            "name": self.name,
+            "title": self.title,
+            "batch_size": self.batch_size,
+            "sentences": self.sentences,
+            "seconds": self.seconds,
+            "throughput": self.throughput,
+            "mean_output_tokens": sum(self.output_tokens) / len(self.output_tokens),
+            "min_output_tokens": min(self.output_tokens),
+            "max_output_tokens": max(self.output_tokens),
+            "quality": self.quality.to_dict() if self.quality else None,
+            "notes": self.notes,
+        }
+        if self.latencies_s:
+            for q in (50, 90, 99):
+                record[f"p{q}_ms"] = percentile(self.latencies_s, q) * 1000
+        return record
+
+
+@dataclass
+class Unavailable:
+    """A path that could not run, and why (reported, never left out silently)."""
+
+    name: str
+    title: str
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the reason as a JSON-ready dict."""
+        return {**asdict(self), "available": False}

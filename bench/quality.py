@@ -1,0 +1,91 @@
+"""Strict span-level F1 of a path's output on the workload's sentences.
+
+Every path is scored the same way: entities as end-exclusive character offsets into the
+sentence text with a label word, mapped to the corpus tag by the verbalizer, against the gold
+spans (:func:`instructner.metrics.score_spans`). A label word the verbalizer does not know
+stays as it is and counts as a false positive, and so does an empty span (start >= end; the
+PyPI package can produce them), which the span scorer itself rejects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from instructner.labels import Verbalizer
+from instructner.metrics import score_spans
+from instructner.parser import parse_ner_answer
+from instructner.types import Sentence
+
+LabelledSpan = tuple[int, int, str]  # start, end, label word
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Micro precision/recall/F1 over the workload, with the counts behind them."""
+
+    precision: float
+    recall: float
+    f1: float
+    tp: int
+    fp: int
+    fn: int
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the scores as a JSON-ready dict."""
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+        }
+
+
+def _tag(verbalizer: Verbalizer, word: str) -> str:
+    try:
+        return verbalizer.tag(word)
+    except KeyError:
+        return word
+
+
+def score_entities(
+    sentences: Sequence[Sentence],
+    predicted: Sequence[Sequence[LabelledSpan]],
+    verbalizer: Verbalizer,
+) -> Quality:
+    """Score predicted (start, end, label word) spans per sentence against the gold spans.
+
+    Raises:
+        ValueError: the number of predictions differs from the number of sentences.
+
+    """
+    if len(predicted) != len(sentences):
+        raise ValueError(f"{len(predicted)} predictions for {len(sentences)} sentences")
+    gold = [[(e.start, e.end, str(e.label)) for e in s.char_spans()] for s in sentences]
+    pred = [
+        [(start, end, _tag(verbalizer, word)) for start, end, word in p if start < end]
+        for p in predicted
+    ]
+    empty = sum(1 for p in predicted for start, end, _ in p if start >= end)
+    scores = score_spans(gold, pred)
+    tp, fp, fn = scores.tp, scores.fp + empty, scores.fn
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Quality(precision, recall, f1, tp, fp, fn)
+
+
+def score_answers(
+    sentences: Sequence[Sentence], answers: Sequence[str], verbalizer: Verbalizer
+) -> Quality:
+    """Parse NER answers with the project's parser and score them."""
+    if len(answers) != len(sentences):
+        raise ValueError(f"{len(answers)} answers for {len(sentences)} sentences")
+    labels = list(verbalizer.words)
+    predicted = [
+        [(e.start, e.end, str(e.label)) for e in parse_ner_answer(answer, s.text, labels)]
+        for s, answer in zip(sentences, answers, strict=True)
+    ]
+    return score_entities(sentences, predicted, verbalizer)

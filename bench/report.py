@@ -1,0 +1,334 @@
+"""Turn a run's summary into ratios, target checks, a markdown table and the final line.
+
+Everything here is a pure function of the summary dict (what ``summary.json`` holds), so the
+README table can be regenerated from a results folder: ``python -m bench.report DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ENSEMBLE = "instruction_ner"
+ENGINE = "engine"
+TARGET_VS_BATCH1 = 5.0
+TARGET_VS_BEST = 1.5
+TARGET_P99_C1 = 1.2
+
+Summary = Mapping[str, Any]
+
+
+def _levels(summary: Summary, model: str) -> list[Mapping[str, Any]]:
+    levels = summary["served"]["levels"]
+    return sorted((lv for lv in levels if lv["model"] == model), key=lambda lv: lv["concurrency"])
+
+
+def _level(summary: Summary, model: str, concurrency: int) -> Mapping[str, Any] | None:
+    for level in _levels(summary, model):
+        if level["concurrency"] == concurrency:
+            return level
+    return None
+
+
+def _paths(summary: Summary) -> dict[str, Mapping[str, Any]]:
+    return {
+        p["name"]: p for p in summary["paths"] if p.get("available", True) and "throughput" in p
+    }
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def best_served(summary: Summary) -> Mapping[str, Any]:
+    """Return the ``instruction_ner`` level with the highest throughput.
+
+    Raises:
+        ValueError: the summary has no ``instruction_ner`` level.
+
+    """
+    levels = _levels(summary, ENSEMBLE)
+    if not levels:
+        raise ValueError("the summary has no instruction_ner measurement")
+    return max(levels, key=lambda lv: lv["throughput"])
+
+
+def transformers_best(summary: Summary) -> Mapping[str, Any]:
+    """Return the transformers path (any batch size) with the highest throughput.
+
+    Raises:
+        ValueError: no transformers path was measured.
+
+    """
+    candidates = [p for name, p in _paths(summary).items() if name.startswith("transformers_")]
+    if not candidates:
+        raise ValueError("the summary has no transformers baseline")
+    return max(candidates, key=lambda p: p["throughput"])
+
+
+def compute_ratios(summary: Summary) -> dict[str, Any]:
+    """Return every ratio of the run (None where a figure is missing) and the target checks."""
+    paths = _paths(summary)
+    served = best_served(summary)
+    best_hf = transformers_best(summary)
+    hf1 = paths.get("transformers_batch1")
+    engine_b1 = paths.get("engine_inprocess_batch1")
+    engine_max = paths.get("engine_inprocess_batchmax")
+    pypi = paths.get("instruction_ner_pypi_batch1")
+    ens_c1, eng_c1 = _level(summary, ENSEMBLE, 1), _level(summary, ENGINE, 1)
+    p99_ens_c1 = ens_c1.get("p99_us") if ens_c1 else None
+    p99_eng_c1 = eng_c1.get("p99_us") if eng_c1 else None
+    engine_b1_p99_us = engine_b1["p99_ms"] * 1000 if engine_b1 else None
+    overhead = []
+    for level in _levels(summary, ENSEMBLE):
+        engine = _level(summary, ENGINE, level["concurrency"])
+        if engine is None:
+            continue
+        overhead.append(
+            {
+                "concurrency": level["concurrency"],
+                "engine_over_ensemble_throughput": _ratio(
+                    engine["throughput"], level["throughput"]
+                ),
+                "ensemble_over_engine_p50": _ratio(level.get("p50_us"), engine.get("p50_us")),
+                "ensemble_over_engine_p99": _ratio(level.get("p99_us"), engine.get("p99_us")),
+            }
+        )
+    served_f1 = summary["served"]["quality"]["f1"]
+    f1s = {name: p["quality"]["f1"] for name, p in paths.items() if p.get("quality")}
+    f1s["served_instruction_ner"] = served_f1
+    ratios: dict[str, Any] = {
+        "best_served_throughput": served["throughput"],
+        "best_served_concurrency": served["concurrency"],
+        "best_served_stable": served.get("stable", True),
+        "transformers_batch1_throughput": hf1["throughput"] if hf1 else None,
+        "transformers_best_throughput": best_hf["throughput"],
+        "transformers_best_batch": best_hf["batch_size"],
+        "transformers_best_name": best_hf["name"],
+        "speedup_vs_transformers_batch1": _ratio(
+            served["throughput"], hf1["throughput"] if hf1 else None
+        ),
+        "speedup_vs_transformers_best": _ratio(served["throughput"], best_hf["throughput"]),
+        "speedup_vs_pypi_package": _ratio(
+            served["throughput"], pypi["throughput"] if pypi else None
+        ),
+        "served_over_engine_inprocess_best": _ratio(
+            served["throughput"], engine_max["throughput"] if engine_max else None
+        ),
+        "engine_inprocess_best_vs_transformers_best": _ratio(
+            engine_max["throughput"] if engine_max else None, best_hf["throughput"]
+        ),
+        "p99_c1_instruction_ner_over_engine_model": _ratio(p99_ens_c1, p99_eng_c1),
+        "p99_c1_instruction_ner_over_engine_inprocess": _ratio(p99_ens_c1, engine_b1_p99_us),
+        "triton_overhead": overhead,
+        "f1": f1s,
+        "f1_max_abs_difference": max(f1s.values()) - min(f1s.values()) if f1s else None,
+    }
+    ratios["targets"] = _targets(ratios, served_f1, f1s.get("engine_inprocess_batchmax"))
+    return ratios
+
+
+def _targets(ratios: Mapping[str, Any], served_f1: float, engine_f1: float | None) -> dict:
+    def check(value: float | None, bound: float, at_least: bool) -> dict[str, Any]:
+        met = None if value is None else (value >= bound if at_least else value <= bound)
+        return {"value": value, "target": bound, "met": met}
+
+    return {
+        "throughput_vs_transformers_batch1": check(
+            ratios["speedup_vs_transformers_batch1"], TARGET_VS_BATCH1, at_least=True
+        ),
+        "throughput_vs_transformers_best": check(
+            ratios["speedup_vs_transformers_best"], TARGET_VS_BEST, at_least=True
+        ),
+        "p99_c1_vs_engine_alone": check(
+            ratios["p99_c1_instruction_ner_over_engine_model"], TARGET_P99_C1, at_least=False
+        ),
+        "same_f1_served_vs_engine": {
+            "value": None if engine_f1 is None else served_f1 - engine_f1,
+            "target": 0.0,
+            "met": None if engine_f1 is None else abs(served_f1 - engine_f1) < 1e-9,
+        },
+    }
+
+
+def final_line(ratios: Mapping[str, Any]) -> str:
+    """Return ``speedup_vs_transformers_batch1=<r1> speedup_vs_transformers_best=<r2>``."""
+
+    def fmt(value: float | None) -> str:
+        return "nan" if value is None else f"{value:.2f}"
+
+    return (
+        f"speedup_vs_transformers_batch1={fmt(ratios['speedup_vs_transformers_batch1'])} "
+        f"speedup_vs_transformers_best={fmt(ratios['speedup_vs_transformers_best'])}"
+    )
+
+
+def _ms(us: float | None) -> str:
+    return "–" if us is None else f"{us / 1000:.0f}"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown_table(summary: Summary) -> str:
+    """Return the README's performance section (markdown) for one run."""
+    ratios = summary.get("ratios") or compute_ratios(summary)
+    machine = summary["machine"]
+    load = summary.get("load", {})
+    served_load = load.get("served", {})
+    model = summary["model"]
+    lines = [
+        f"Measured {summary['started'][:16].replace('T', ' ')} UTC with `make bench` "
+        f"(profile {summary['profile']}) on {machine['cpu_model']}, "
+        f"{machine['usable_cpus']} cores ({', '.join(machine['simd']) or 'no AVX2'}), "
+        f"{machine['memory_gib']} GiB, no GPU; Triton {summary.get('tritonserver_version', '?')}, "
+        f"{summary.get('perf_analyzer_version', 'perf_analyzer')}. Other processes used "
+        f"{served_load.get('others', 0) * 100:.0f}% of the machine during the load test "
+        "(see `load` in summary.json).",
+        "",
+        f"Model: {model['description']}. Workload: the first {summary['workload']['sentences']} "
+        f"CoNLL-2003 test sentences ({summary['workload']['mean_prompt_tokens']:.0f} prompt "
+        f"tokens on average), {summary['generation']['note']}",
+        "",
+        "**Served, perf_analyzer over gRPC, one sentence per request** (latencies in ms; "
+        "queue and compute are the server's averages for the model called)",
+        "",
+        _row(
+            [
+                "concurrency",
+                "instruction_ner sent/s",
+                "p50",
+                "p90",
+                "p99",
+                "queue",
+                "compute",
+                "engine alone sent/s",
+                "engine p50",
+                "engine p99",
+            ]
+        ),
+        _row(["---:"] * 10),
+    ]
+    for level in _levels(summary, ENSEMBLE):
+        engine = _level(summary, ENGINE, level["concurrency"]) or {}
+        flag = "" if level.get("stable", True) else " (unstable)"
+        eng_flag = "" if engine.get("stable", True) else " (unstable)"
+        lines.append(
+            _row(
+                [
+                    str(level["concurrency"]),
+                    _num(level["throughput"]) + flag,
+                    _ms(level.get("p50_us")),
+                    _ms(level.get("p90_us")),
+                    _ms(level.get("p99_us")),
+                    _ms(level.get("server_queue_us")),
+                    _ms(level.get("server_compute_infer_us")),
+                    _num(engine.get("throughput")) + eng_flag,
+                    _ms(engine.get("p50_us")),
+                    _ms(engine.get("p99_us")),
+                ]
+            )
+        )
+    lines += [
+        "",
+        "**Same sentences, same checkpoint, same generation length, in one process**",
+        "",
+        _row(["path", "batch", "sent/s", "p50 ms", "p99 ms", "F1", "tokens/sentence", "notes"]),
+        _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]),
+    ]
+    served = summary["served"]
+    lines.append(
+        _row(
+            [
+                "**served `instruction_ner`** (best concurrency "
+                f"{ratios['best_served_concurrency']})",
+                "dynamic",
+                _num(ratios["best_served_throughput"]),
+                "–",
+                "–",
+                _num(served["quality"]["f1"], 3),
+                _num(served["mean_output_tokens"]),
+                "RESULT entities from the server",
+            ]
+        )
+    )
+    for path in summary["paths"]:
+        if not path.get("available", True):
+            lines.append(
+                _row([path["title"], "–", "n/a", "–", "–", "–", "–", "not run: " + path["reason"]])
+            )
+            continue
+        lines.append(
+            _row(
+                [
+                    path["title"],
+                    str(path["batch_size"]),
+                    _num(path["throughput"]),
+                    _num(path.get("p50_ms"), 0),
+                    _num(path.get("p99_ms"), 0),
+                    _num(path["quality"]["f1"], 3),
+                    _num(path["mean_output_tokens"]),
+                    path.get("notes", ""),
+                ]
+            )
+        )
+    targets = ratios["targets"]
+
+    def verdict(key: str) -> str:
+        met = targets[key]["met"]
+        return "n/a" if met is None else ("met" if met else "**missed**")
+
+    rss = served.get("rss_kib", {})
+    lines += [
+        "",
+        "**Ratios** (target in brackets)",
+        "",
+        f"- served / transformers batch 1: {_num(ratios['speedup_vs_transformers_batch1'], 2)}× "
+        f"(≥ {TARGET_VS_BATCH1}×: {verdict('throughput_vs_transformers_batch1')})",
+        f"- served / transformers best batch ({ratios['transformers_best_batch']}): "
+        f"{_num(ratios['speedup_vs_transformers_best'], 2)}× "
+        f"(≥ {TARGET_VS_BEST}×: {verdict('throughput_vs_transformers_best')})",
+        f"- served / PyPI instruction-ner: {_num(ratios['speedup_vs_pypi_package'], 2)}×",
+        f"- served / our engine in-process at its best batch: "
+        f"{_num(ratios['served_over_engine_inprocess_best'], 2)}×",
+        f"- p99 at concurrency 1, instruction_ner / engine model alone: "
+        f"{_num(ratios['p99_c1_instruction_ner_over_engine_model'], 2)}× "
+        f"(≤ {TARGET_P99_C1}×: {verdict('p99_c1_vs_engine_alone')}); / engine in-process batch 1: "
+        f"{_num(ratios['p99_c1_instruction_ner_over_engine_inprocess'], 2)}×",
+        f"- F1 served − F1 engine in-process: "
+        f"{_num(targets['same_f1_served_vs_engine']['value'], 3)} "
+        f"({verdict('same_f1_served_vs_engine')}); largest F1 difference over all paths "
+        f"{_num(ratios['f1_max_abs_difference'], 3)}",
+        f"- server resident memory (tritonserver + stubs): "
+        f"{_num(rss.get('after_warmup', 0) / 1024, 0)} MiB after warm-up, "
+        f"{_num(rss.get('after_run', 0) / 1024, 0)} MiB after the run",
+        "",
+        "![throughput vs p99 latency](throughput_vs_p99.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the markdown table of a results folder (``python -m bench.report DIR``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m bench.report bench/results/<timestamp>", file=sys.stderr)
+        return 2
+    summary = json.loads((Path(args[0]) / "summary.json").read_text(encoding="utf-8"))
+    print(markdown_table(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Run the benchmark: ``python -m bench [--smoke]`` (``make bench`` / ``make bench-smoke``).
+
+Order: build the model repository (the serving build step, in its own folder), load the
+workload, run the in-process paths while no server runs, then start tritonserver, warm it up
+(scoring its answers), sweep perf_analyzer over the concurrency levels, stop the server by its
+PID, and write ``bench/results/<timestamp>-<profile>/``: raw perf_analyzer CSVs and logs,
+``summary.json``, ``table.md`` and ``throughput_vs_p99.png``. The last line printed is
+``speedup_vs_transformers_batch1=<r1> speedup_vs_transformers_best=<r2>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import baselines, machine, pypi_package, report, served
+from bench.paths import PathResult, Unavailable
+from bench.perf import PerfAnalyzer, PerfLevel, find_perf_analyzer, library_dir
+from bench.plot import plot_summary
+from bench.profiles import PROFILES, Profile
+from bench.workload import (
+    CORPUS,
+    SPLIT,
+    engine_input_data,
+    ensemble_input_data,
+    load_workload,
+    write_json,
+)
+from instructner.serving.build import BuildResult, BuildSettings, ensure_repository
+from instructner.serving.limits import Limits
+from instructner.serving.tokenizer import PromptTokenizer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# A random-init model does not emit its end token reliably: every path generates this many
+# tokens (the stand-in emits no end token this early, which the summary verifies per path).
+UNTRAINED_OUTPUT_TOKENS = 24
+
+
+def say(message: str) -> None:
+    """Print a progress line."""
+    print(f"bench: {message}", flush=True)
+
+
+def _build(model_dir: Path, out_dir: Path) -> tuple[BuildResult, BuildSettings]:
+    trained = (model_dir / "config.json").is_file()
+    limits = Limits() if trained else Limits(max_output_tokens=UNTRAINED_OUTPUT_TOKENS)
+    settings = BuildSettings(model_dir=model_dir, out_dir=out_dir, limits=limits)
+    return ensure_repository(settings), settings
+
+
+def _model_record(build: BuildResult, parameters: int) -> dict[str, Any]:
+    config = json.loads((build.checkpoint / "config.json").read_text(encoding="utf-8"))
+    shape = {k: config.get(k) for k in ("d_model", "d_ff", "num_layers", "num_decoder_layers")}
+    size = (
+        f"T5 d_model {shape['d_model']}, {shape['num_layers']}+{shape['num_decoder_layers']} "
+        f"layers, {parameters / 1e6:.0f} M parameters"
+    )
+    if build.trained:
+        description = f"trained checkpoint {build.manifest.get('model_dir')} ({size})"
+    else:
+        description = (
+            f"random-init stand-in ({size}) made by the serving build step, because "
+            f"{build.manifest.get('model_dir')} holds no trained checkpoint; its F1 is ~0 by "
+            "construction (it has learned nothing), reported only to show every path agrees"
+        )
+    return {
+        "checkpoint": str(build.checkpoint),
+        "trained": build.trained,
+        "shape": shape,
+        "parameters": parameters,
+        "description": description,
+    }
+
+
+def _generation_record(
+    trained: bool, max_new_tokens: int, token_counts: dict[str, list[int]]
+) -> dict[str, Any]:
+    counts = {name: sorted(set(c)) for name, c in token_counts.items()}
+    equal = all(c == [max_new_tokens] for c in counts.values())
+    if trained:
+        note = (
+            f"greedy, up to {max_new_tokens} new tokens, stopping at the end token in every path."
+        )
+    elif equal:
+        note = (
+            f"greedy, {max_new_tokens} new tokens forced in every path (the random model emits "
+            f"no end token within {max_new_tokens} tokens on these sentences: every path "
+            f"generated exactly {max_new_tokens} tokens per sentence, verified from its output)."
+        )
+    else:
+        note = (
+            f"greedy, up to {max_new_tokens} new tokens; NOT equal across paths: "
+            + "; ".join(f"{name}: {c}" for name, c in counts.items())
+            + " (compare tokens/sentence)."
+        )
+    return {
+        "max_new_tokens": max_new_tokens,
+        "greedy": True,
+        "forced_equal_tokens": equal and not trained,
+        "distinct_token_counts": counts,
+        "note": note,
+    }
+
+
+def _serving_record(settings: BuildSettings) -> dict[str, Any]:
+    record = asdict(settings)
+    record["engines"] = [asdict(e) for e in settings.engines]
+    record["model_dir"], record["out_dir"] = str(settings.model_dir), str(settings.out_dir)
+    return record
+
+
+def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) -> int:
+    """Run one benchmark; return the exit code."""
+    started = datetime.now(UTC)
+    out = (results_root / f"{started:%Y%m%d-%H%M%S}-{profile.name}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    monitor = machine.CpuMonitor()
+    say(f"profile {profile.name}; results in {out}")
+
+    monitor.start("build")
+    build, settings = _build(model_dir, build_dir)
+    monitor.stop("build")
+    if build.warning:
+        say(build.warning)
+    tokenizer_dir = build.checkpoint
+    limits = settings.limits
+    workload = load_workload(profile.sentences, PromptTokenizer(tokenizer_dir), limits)
+    inputs = {
+        served.ENSEMBLE: write_json(
+            out / "input_instruction_ner.json", ensemble_input_data(workload)
+        ),
+        served.ENGINE: write_json(out / "input_engine.json", engine_input_data(workload)),
+    }
+    say(
+        f"{len(workload.sentences)} {CORPUS} {SPLIT} sentences, "
+        f"{workload.mean_prompt_tokens():.1f} prompt tokens on average, "
+        f"{workload.max_new_tokens} new tokens at most"
+    )
+
+    paths: list[PathResult | Unavailable] = []
+    monitor.start("transformers")
+    hf_paths, parameters = baselines.run_transformers(
+        build.checkpoint, workload, profile.transformers_batch_sizes
+    )
+    monitor.stop("transformers")
+    paths.extend(hf_paths)
+    for path in hf_paths:
+        say(f"{path.title}: {path.throughput:.2f} sentences/s")
+
+    monitor.start("pypi_package")
+    package = pypi_package.run_package(build.checkpoint, workload, build_dir / "vendor", out)
+    monitor.stop("pypi_package")
+    paths.append(package)
+    if isinstance(package, PathResult):
+        say(f"{package.title}: {package.throughput:.2f} sentences/s")
+    else:
+        say(f"{package.title}: not run: {package.reason}")
+
+    engine = settings.engines[0]
+    monitor.start("engine_inprocess")
+    engine_paths = baselines.run_engine_inprocess(
+        build_dir / "engines" / "ctranslate2",
+        tokenizer_dir,
+        limits,
+        workload,
+        engine.compute_type,
+        settings.inter_threads,
+        settings.intra_threads,
+        settings.max_batch_size,
+    )
+    monitor.stop("engine_inprocess")
+    paths.extend(engine_paths)
+    for path in engine_paths:
+        say(f"{path.title}: {path.throughput:.2f} sentences/s")
+
+    binary = find_perf_analyzer()
+    analyzer_version = machine.perf_analyzer_version(binary)
+    say(f"starting tritonserver ({build.repository})")
+    server = served.start_server(build.repository, out / "server")
+    try:
+        say(f"tritonserver pid {server.pid} ready on {server.config.grpc_url}")
+        analyzer = PerfAnalyzer(
+            binary=binary,
+            libraries=library_dir(build_dir / "perf-libs"),
+            url=server.config.grpc_url,
+            log_dir=out,
+        )
+
+        def progress(level: PerfLevel) -> None:
+            p99 = "unstable" if level.p99_us is None else f"p99 {level.p99_us / 1000:.0f} ms"
+            say(f"{level.model} c={level.concurrency}: {level.throughput:.2f} sentences/s, {p99}")
+
+        monitor.start("served")
+        served_result = served.run_served(
+            server,
+            analyzer,
+            workload,
+            inputs,
+            profile.concurrency,
+            profile.perf,
+            profile.quality_concurrency,
+            on_level=progress,
+        )
+        monitor.stop("served")
+    finally:
+        exit_code = server.stop()
+        say(f"tritonserver stopped (exit {exit_code})")
+
+    path_records = [p.to_dict() for p in paths]
+    token_counts = {p.name: p.output_tokens for p in paths if isinstance(p, PathResult)}
+    token_counts["served_instruction_ner"] = served_result.output_tokens
+    summary: dict[str, Any] = {
+        "schema": 1,
+        "profile": profile.name,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine.machine_info(),
+        "tritonserver_version": served_result.server_version,
+        "perf_analyzer_version": analyzer_version,
+        "perf_settings": asdict(profile.perf),
+        "load": monitor.phases,
+        "model": _model_record(build, parameters),
+        "generation": _generation_record(build.trained, workload.max_new_tokens, token_counts),
+        "workload": {
+            "corpus": CORPUS,
+            "split": SPLIT,
+            "sentences": len(workload.sentences),
+            "mean_prompt_tokens": workload.mean_prompt_tokens(),
+            "labels": list(workload.labels),
+        },
+        "serving_config": _serving_record(settings),
+        "served": {
+            "levels": [lv.to_dict() for lv in served_result.levels],
+            "level_stats": served_result.level_stats,
+            "quality": served_result.quality.to_dict() if served_result.quality else None,
+            "mean_output_tokens": sum(served_result.output_tokens)
+            / len(served_result.output_tokens),
+            "quality_pass_s": served_result.quality_pass_s,
+            "rss_kib": {
+                "after_warmup": served_result.rss_after_warmup["total_kib"],
+                "after_run": served_result.rss_after_run["total_kib"],
+                "after_warmup_processes": served_result.rss_after_warmup["processes"],
+                "after_run_processes": served_result.rss_after_run["processes"],
+            },
+            "server_exit_code": exit_code,
+        },
+        "paths": path_records,
+    }
+    summary["ratios"] = report.compute_ratios(summary)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out / "table.md").write_text(report.markdown_table(summary), encoding="utf-8")
+    plot_summary(summary, out / "throughput_vs_p99.png")
+    latest = results_root / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(out.name)
+    say(f"wrote {out}/summary.json, table.md, throughput_vs_p99.png")
+    for name, target in summary["ratios"]["targets"].items():
+        say(f"target {name}: {target['value']} (target {target['target']}): met {target['met']}")
+    sys.stderr.flush()
+    print(report.final_line(summary["ratios"]), flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument("--smoke", action="store_true", help="same as --profile smoke")
+    parser.add_argument("--model", type=Path, default=Path("models/default"))
+    parser.add_argument("--build-dir", type=Path, default=Path("build/out/bench"))
+    parser.add_argument("--results", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    profile = PROFILES["smoke" if args.smoke else args.profile]
+    began = time.monotonic()
+    code = run(profile, args.model, args.build_dir, args.results)
+    logging.getLogger(__name__).info("took %.0f s", time.monotonic() - began)
+    return code

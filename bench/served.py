@@ -1,0 +1,173 @@
+"""The served paths: ``instruction_ner`` and the ``engine`` model under perf_analyzer.
+
+The server is the project's own launcher (:mod:`instructner.serving.server`) on free loopback
+ports, stopped by its PID. Before the load test, every workload sentence goes once through
+``instruction_ner`` (this is the warm-up, and it yields the served path's quality from the
+RESULT entities the server returns). Each concurrency level measures the engine model alone
+and then ``instruction_ner``, so slow drifts in the machine's load hit both alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.perf import PerfAnalyzer, PerfLevel
+from bench.profiles import PerfSettings
+from bench.quality import Quality, score_entities
+from bench.serverstats import ModelDelta, Snapshot, process_tree_rss, snapshot_delta
+from bench.serverstats import snapshot_from_json as _snapshot
+from bench.workload import TASK, Workload
+from instructner.serving.server import ServerConfig, TritonServer, free_port
+
+logger = logging.getLogger(__name__)
+
+ENSEMBLE = "instruction_ner"
+ENGINE = "engine"
+MODELS = (ENSEMBLE, ENGINE)
+
+
+@dataclass
+class ServedResult:
+    """Everything measured against the running server."""
+
+    levels: list[PerfLevel] = field(default_factory=list)
+    level_stats: list[dict[str, Any]] = field(default_factory=list)
+    quality: Quality | None = None
+    output_tokens: list[int] = field(default_factory=list)
+    quality_pass_s: float = 0.0
+    rss_after_warmup: dict[str, Any] = field(default_factory=dict)
+    rss_after_run: dict[str, Any] = field(default_factory=dict)
+    server_version: str = ""
+    ready_s: float = 0.0
+    exit_code: int | None = None
+
+
+def start_server(repository: Path, workdir: Path) -> TritonServer:
+    """Start tritonserver on free loopback ports and wait for both models."""
+    config = ServerConfig(
+        repository=repository.resolve(),
+        workdir=workdir,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+    )
+    server = TritonServer(config)
+    server.start()
+    try:
+        server.wait_ready(timeout_s=300, models=MODELS)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def _strings(values: Sequence[str]) -> np.ndarray:
+    return np.array([[v.encode("utf-8") for v in values]], dtype=np.object_)
+
+
+def served_answers(
+    url: str, workload: Workload, concurrency: int
+) -> tuple[list[list[tuple[int, int, str]]], list[int]]:
+    """Send every sentence to ``instruction_ner``; return its entities and generated tokens.
+
+    Raises:
+        tritonclient.utils.InferenceServerException: a request failed.
+
+    """
+    import tritonclient.grpc as grpcclient
+
+    from instructner.serving.protos import ExtractionResult
+
+    client = grpcclient.InferenceServerClient(url=url)
+
+    def one(text: str) -> ExtractionResult:
+        inputs = []
+        for name, array in (
+            ("TEXT", _strings([text])),
+            ("TASK", _strings([TASK])),
+            ("LABELS", _strings(list(workload.labels))),
+        ):
+            tensor = grpcclient.InferInput(name, list(array.shape), "BYTES")
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        response = client.infer(
+            ENSEMBLE,
+            inputs,
+            outputs=[grpcclient.InferRequestedOutput("RESULT")],
+            client_timeout=600,
+        )
+        return ExtractionResult.FromString(response.as_numpy("RESULT")[0, 0])
+
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            results = list(pool.map(one, workload.texts))
+    finally:
+        client.close()
+    entities = [[(e.start, e.end, e.label) for e in r.entities] for r in results]
+    tokens = [sum(w.output_tokens for w in r.windows) for r in results]
+    return entities, tokens
+
+
+def _statistics(url: str) -> Snapshot:
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url=url)
+    try:
+        return _snapshot(client.get_inference_statistics(as_json=True))
+    finally:
+        client.close()
+
+
+def _server_version(url: str) -> str:
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url=url)
+    try:
+        return str(client.get_server_metadata(as_json=True).get("version", ""))
+    finally:
+        client.close()
+
+
+def run_served(
+    server: TritonServer,
+    analyzer: PerfAnalyzer,
+    workload: Workload,
+    inputs: dict[str, Path],
+    concurrency: Sequence[int],
+    settings: PerfSettings,
+    quality_concurrency: int,
+    on_level: Callable[[PerfLevel], None] = lambda level: None,
+) -> ServedResult:
+    """Warm up and score through ``instruction_ner``, then measure every level of both models."""
+    url = server.config.grpc_url
+    assert server.pid is not None
+    result = ServedResult(server_version=_server_version(url))
+    started = time.perf_counter()
+    entities, result.output_tokens = served_answers(url, workload, quality_concurrency)
+    result.quality_pass_s = time.perf_counter() - started
+    result.quality = score_entities(workload.sentences, entities, workload.verbalizer)
+    result.rss_after_warmup = process_tree_rss(server.pid)
+    for level_concurrency in concurrency:
+        for model in (ENGINE, ENSEMBLE):
+            before = _statistics(url)
+            level = analyzer.measure(model, inputs[model], level_concurrency, settings)
+            deltas: dict[str, ModelDelta] = snapshot_delta(before, _statistics(url))
+            result.levels.append(level)
+            result.level_stats.append(
+                {
+                    "model": model,
+                    "concurrency": level_concurrency,
+                    "models": {name: d.to_dict() for name, d in sorted(deltas.items())},
+                }
+            )
+            on_level(level)
+    result.rss_after_run = process_tree_rss(server.pid)
+    return result

@@ -1,0 +1,123 @@
+"""The sentences every path reads, and perf_analyzer's ``--input-data`` files built from them.
+
+Real CoNLL-2003 test sentences with the corpus's label words (not random strings). The engine
+model's inputs are built with the serving preprocessing itself
+(:func:`instructner.serving.pipeline.preprocess`), so the engine alone reads exactly the
+prompts that ``instruction_ner`` would send it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from instructner.data import load_corpus
+from instructner.labels import Verbalizer, get_verbalizer
+from instructner.prompts import ner_prompt
+from instructner.serving.limits import Limits
+from instructner.serving.pipeline import preprocess
+from instructner.serving.tokenizer import PromptTokenizer
+from instructner.types import Sentence
+
+CORPUS = "conll2003"
+SPLIT = "test"
+TASK = "ner"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The benchmark's sentences, label words, prompts and generation length."""
+
+    sentences: tuple[Sentence, ...]
+    verbalizer: Verbalizer
+    prompt_ids: tuple[tuple[int, ...], ...]  # engine inputs, end token included
+    max_new_tokens: int
+    end_id: int
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label words, in corpus order (the prompt's options)."""
+        return tuple(self.verbalizer.words)
+
+    @property
+    def texts(self) -> list[str]:
+        """The sentence texts (tokens joined by single spaces)."""
+        return [s.text for s in self.sentences]
+
+    def prompts(self) -> list[str]:
+        """Return the NER prompt of every sentence, as a hand-written pipeline builds it."""
+        return [ner_prompt(s.text, list(self.labels)) for s in self.sentences]
+
+    def mean_prompt_tokens(self) -> float:
+        """Mean number of encoder tokens per sentence."""
+        return sum(len(ids) for ids in self.prompt_ids) / len(self.prompt_ids)
+
+
+def load_workload(
+    count: int,
+    tokenizer: PromptTokenizer,
+    limits: Limits,
+    data_root: Path | None = None,
+) -> Workload:
+    """Return the first ``count`` CoNLL-2003 test sentences with their prompts.
+
+    Raises:
+        ValueError: ``count`` is not positive or the split has fewer sentences.
+
+    """
+    if count < 1:
+        raise ValueError(f"the workload needs at least one sentence, got {count}")
+    sentences = load_corpus(CORPUS, SPLIT, data_root)
+    if len(sentences) < count:
+        raise ValueError(f"{CORPUS} {SPLIT} has {len(sentences)} sentences, {count} were asked")
+    chosen = tuple(sentences[:count])
+    verbalizer = get_verbalizer(CORPUS)
+    prompt_ids = tuple(
+        tuple(preprocess(tokenizer, limits, s.text, TASK, verbalizer.words)[1]) for s in chosen
+    )
+    return Workload(
+        sentences=chosen,
+        verbalizer=verbalizer,
+        prompt_ids=prompt_ids,
+        max_new_tokens=limits.max_output_tokens,
+        end_id=tokenizer.eos_token_id,
+    )
+
+
+def ensemble_input_data(workload: Workload) -> dict[str, Any]:
+    """Return the ``--input-data`` JSON for ``instruction_ner``: one step per sentence."""
+    labels = list(workload.labels)
+    return {
+        "data": [
+            {
+                "TEXT": [text],
+                "TASK": [TASK],
+                "LABELS": {"content": labels, "shape": [len(labels)]},
+            }
+            for text in workload.texts
+        ]
+    }
+
+
+def engine_input_data(workload: Workload) -> dict[str, Any]:
+    """Return the ``--input-data`` JSON for the engine model: the same prompts as token ids."""
+    return {
+        "data": [
+            {
+                "input_ids": {"content": list(ids), "shape": [len(ids)]},
+                "input_lengths": [len(ids)],
+                "request_output_len": [workload.max_new_tokens],
+                "end_id": [workload.end_id],
+            }
+            for ids in workload.prompt_ids
+        ]
+    }
+
+
+def write_json(path: Path, data: object) -> Path:
+    """Write ``data`` as JSON (UTF-8, not ASCII-escaped) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
