@@ -201,3 +201,65 @@ def ner_inputs(
     if entities is not None:
         inputs.append(bytes_input("ENTITIES", [[e.encode("utf-8") for e in entities]]))
     return inputs
+
+
+DEFAULT_GAZETTEER = {"EU": "organization", "Brussels": "location", "Peter Blackburn": "person"}
+
+
+class GazetteerEngine:
+    """A stand-in engine that answers like a perfect model over a small gazetteer.
+
+    It decodes each prompt, finds the gazetteer's entries in the prompt's sentence and writes
+    the answer the task asks for (only labels among the options; for typing only the listed
+    entities), then returns its token ids. Unit tests use it to check the whole serving path
+    without a trained model. ``answers`` records every (prompt, answer) it produced.
+    """
+
+    kind = "gazetteer"
+
+    def __init__(self, tokenizer: Any, gazetteer: dict[str, str] | None = None) -> None:
+        from instructner.modeling import VOCAB_SIZE
+
+        self.tokenizer = tokenizer
+        self.gazetteer = dict(DEFAULT_GAZETTEER if gazetteer is None else gazetteer)
+        self.vocab_size = VOCAB_SIZE
+        self.decoder_start_token_id = tokenizer.pad_token_id
+        self.eos_token_id = tokenizer.eos_token_id
+        self.compute_type = "none"
+        self.answers: list[tuple[str, str]] = []
+        self.batches: list[int] = []
+
+    def answer(self, prompt: str) -> str:
+        """Return the answer sentence for a decoded prompt."""
+        from instructner.prompts import EXTRACT_INSTRUCTION, NER_INSTRUCTION, TYPE_INSTRUCTION
+        from instructner.serving.windows import entity_occurrences
+
+        sentence = prompt.removeprefix("Sentence: ").split(" Instruction: ")[0]
+        options = [o.strip() for o in prompt.split(" Options: ")[-1].split(",")]
+        found = sorted(
+            (spans[0][0], text, label)
+            for text, label in self.gazetteer.items()
+            if (spans := entity_occurrences(sentence, text))
+        )
+        if EXTRACT_INSTRUCTION in prompt:
+            return extract_answer([text for _, text, _ in found])
+        if TYPE_INSTRUCTION in prompt:
+            listed = prompt.split(TYPE_INSTRUCTION)[1].split(" Options: ")[0].split(", ")
+            found = [f for f in found if f[1] in listed]
+        elif NER_INSTRUCTION not in prompt:
+            raise ValueError(f"not a prompt of this project: {prompt!r}")
+        return ner_answer([(text, label) for _, text, label in found if label in options])
+
+    def generate(self, inputs: Any, max_new_tokens: Any, end_id: int) -> list[Any]:
+        """Answer each prompt; cut at ``max_new_tokens`` like a real engine."""
+        from instructner.engine import Generated
+
+        self.batches.append(len(inputs))
+        results = []
+        for ids, limit in zip(inputs, max_new_tokens, strict=True):
+            prompt = self.tokenizer.decode(ids)
+            answer = self.answer(prompt)
+            self.answers.append((prompt, answer))
+            tokens = self.tokenizer.encode(answer)[:-1]  # without the end token
+            results.append(Generated(tokens[:limit], finished=len(tokens) < limit))
+        return results
