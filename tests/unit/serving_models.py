@@ -1,0 +1,56 @@
+"""Shared set-up for the test_model_* tests: model values, the gazetteer engine, routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fake_pb_utils as pb
+
+from instructner.serving.build import BuildSettings, EngineVariant, _model_values
+from instructner.serving.limits import Limits
+from instructner.serving.testing import GazetteerEngine
+from instructner.serving.tokenizer import PromptTokenizer
+
+LIMITS = Limits(max_text_chars=2000, max_input_tokens=100, max_output_tokens=40)
+LABELS = ("person", "location", "organization")
+
+
+def model_values(name: str) -> dict[str, object]:
+    """The template values the build step writes for model ``name`` (shipped tokenizer)."""
+    settings = BuildSettings(
+        model_dir=Path("/nonexistent/checkpoint"),
+        out_dir=Path("/nonexistent/out"),
+        engines=(EngineVariant("engine", "ctranslate2", "float32"),),
+        limits=LIMITS,
+    )
+    models = _model_values(settings, Path("/nonexistent/checkpoint"), Path("/nonexistent/ct2"))
+    return models[name][1]
+
+
+def gazetteer_patch() -> tuple[dict[str, object], list[GazetteerEngine]]:
+    """A ``load_engine`` replacement returning a GazetteerEngine, and the engines it made."""
+    made: list[GazetteerEngine] = []
+
+    def load_engine(kind, path, **options):
+        made.append(GazetteerEngine(PromptTokenizer()))
+        return made[-1]
+
+    return {"load_engine": load_engine}, made
+
+
+def load(name: str, **patch):
+    template = "engine" if name.startswith("engine") else name
+    return pb.load_model(template, model_values(name), patch)
+
+
+def route_pipeline() -> list[GazetteerEngine]:
+    """Route BLS calls to real preprocessing/postprocessing models and a gazetteer engine."""
+    patch, made = gazetteer_patch()
+    models = {
+        "preprocessing": load("preprocessing"),
+        "engine": load("engine", **patch),
+        "postprocessing": load("postprocessing"),
+    }
+    for name, model in models.items():
+        pb.ROUTES[name] = lambda request, m=model: m.execute([request])[0]
+    return made
