@@ -1,0 +1,75 @@
+import json
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from instructner.serving.build import (
+    MANIFEST,
+    BuildSettings,
+    EngineVariant,
+    build_repository,
+    ensure_repository,
+)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    settings = BuildSettings(model_dir=out / "missing", out_dir=out, untrained_size="tiny")
+    return settings, build_repository(settings)
+
+
+def test_build_without_a_checkpoint_serves_a_random_model_and_says_so(built):
+    settings, result = built
+    assert not result.trained
+    assert result.checkpoint == settings.out_dir / "untrained-tiny"
+    assert "THE SERVED MODEL IS UNTRAINED" in result.warning
+    assert str(settings.model_dir) in result.warning
+    manifest = json.loads((settings.out_dir / MANIFEST).read_text())
+    assert manifest["trained"] is False
+
+
+def test_build_writes_filled_configs_whose_paths_exist(built):
+    _, result = built
+    names = sorted(p.name for p in result.repository.iterdir())
+    assert names == ["engine", "instruction_ner", "postprocessing", "preprocessing"]
+    for name in names:
+        text = (result.repository / name / "config.pbtxt").read_text()
+        config = text_format.Parse(text, model_config_pb2.ModelConfig())
+        assert (result.repository / name / "1" / "model.py").is_file()
+        for key in ("engine_dir", "tokenizer_dir"):
+            if key in config.parameters:
+                assert Path(config.parameters[key].string_value).is_dir()
+
+
+def test_ensure_repository_reuses_a_current_build(built):
+    settings, result = built
+    manifest = settings.out_dir / MANIFEST
+    before = manifest.stat().st_mtime_ns
+    again = ensure_repository(settings)
+    assert again.repository == result.repository
+    assert manifest.stat().st_mtime_ns == before
+
+
+def test_ensure_repository_rebuilds_when_the_settings_change(built):
+    settings, _ = built
+    changed = BuildSettings(
+        model_dir=settings.model_dir,
+        out_dir=settings.out_dir,
+        untrained_size="tiny",
+        engines=(EngineVariant(compute_type="float32"),),
+    )
+    ensure_repository(changed)
+    config = (settings.out_dir / "model_repository" / "engine" / "config.pbtxt").read_text()
+    assert 'key: "compute_type" value: { string_value: "float32" }' in config
+    ensure_repository(settings)  # back to the module's settings for the other tests
+
+
+def test_build_uses_a_real_checkpoint_and_marks_it_trained(built, tmp_path):
+    settings, result = built
+    trained = BuildSettings(model_dir=result.checkpoint, out_dir=tmp_path, untrained_size="tiny")
+    out = build_repository(trained)
+    assert out.trained and out.warning is None
+    assert out.checkpoint == result.checkpoint
