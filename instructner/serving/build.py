@@ -197,7 +197,7 @@ def _model_values(
 def build_repository(settings: BuildSettings) -> BuildResult:
     """Convert the checkpoint and write the filled model repository and its manifest."""
     settings.check()
-    out = settings.out_dir
+    out = settings.out_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
     trained = has_checkpoint(settings.model_dir)
     if trained:

@@ -114,8 +114,8 @@ def server_command(config: ServerConfig, install: TritonInstall, backends: Path)
     host = config.host
     return [
         str(install.binary),
-        f"--model-repository={config.repository}",
-        f"--backend-directory={backends}",
+        f"--model-repository={config.repository.resolve()}",
+        f"--backend-directory={backends.resolve()}",
         f"--http-port={config.http_port}",
         f"--grpc-port={config.grpc_port}",
         f"--metrics-port={config.metrics_port}",
