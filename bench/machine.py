@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,16 +67,12 @@ def machine_info(proc: Path = Path("/proc")) -> dict[str, Any]:
     }
 
 
-def perf_analyzer_version(binary: Path) -> str:
-    """Return perf_analyzer's version line, or why it could not be read."""
+def perf_analyzer_version() -> str:
+    """Return where perf_analyzer comes from (2.51 has no version flag; the wheel pins it)."""
     try:
-        done = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"unknown ({error})"
-    text = (done.stdout + done.stderr).strip()
-    return text.splitlines()[-1] if text else f"unknown (exit {done.returncode})"
+        return f"perf_analyzer from tritonclient {importlib.metadata.version('tritonclient')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "perf_analyzer (tritonclient version unknown)"
 
 
 def _busy_ticks(proc: Path) -> tuple[int, int]:

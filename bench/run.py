@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -182,9 +183,9 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
         say(f"{path.title}: {path.throughput:.2f} sentences/s")
 
     binary = find_perf_analyzer()
-    analyzer_version = machine.perf_analyzer_version(binary)
+    analyzer_version = machine.perf_analyzer_version()
     say(f"starting tritonserver ({build.repository})")
-    server = served.start_server(build.repository, out / "server")
+    server = served.start_server(build.repository, build_dir.resolve() / "server")
     try:
         say(f"tritonserver pid {server.pid} ready on {server.config.grpc_url}")
         analyzer = PerfAnalyzer(
@@ -213,6 +214,7 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
     finally:
         exit_code = server.stop()
         say(f"tritonserver stopped (exit {exit_code})")
+        shutil.copy2(server.log_path, out / "tritonserver.log")
 
     path_records = [p.to_dict() for p in paths]
     token_counts = {p.name: p.output_tokens for p in paths if isinstance(p, PathResult)}

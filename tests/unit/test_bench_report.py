@@ -1,0 +1,155 @@
+"""Ratios, target checks, the final line and the markdown table of a benchmark summary."""
+
+import copy
+
+import pytest
+
+from bench.report import compute_ratios, final_line, markdown_table
+
+
+def _path(name, throughput, batch=1, f1=0.5, p99_ms=100.0, tokens=24.0):
+    return {
+        "name": name,
+        "title": name.replace("_", " "),
+        "batch_size": batch,
+        "throughput": throughput,
+        "p50_ms": p99_ms / 2,
+        "p99_ms": p99_ms,
+        "mean_output_tokens": tokens,
+        "quality": {"f1": f1},
+        "notes": "",
+    }
+
+
+def _level(model, concurrency, throughput, p99_us, stable=True):
+    return {
+        "model": model,
+        "concurrency": concurrency,
+        "throughput": throughput,
+        "stable": stable,
+        "p50_us": p99_us / 2 if p99_us else None,
+        "p90_us": p99_us,
+        "p99_us": p99_us,
+        "server_queue_us": 1000.0,
+        "server_compute_infer_us": 2000.0,
+    }
+
+
+@pytest.fixture
+def summary():
+    return {
+        "profile": "smoke",
+        "started": "2026-11-25T19:10:35+00:00",
+        "machine": {
+            "cpu_model": "AMD EPYC",
+            "usable_cpus": 2,
+            "simd": ["avx2"],
+            "memory_gib": 23.5,
+        },
+        "tritonserver_version": "2.51.0",
+        "perf_analyzer_version": "perf_analyzer from tritonclient 2.51.0",
+        "load": {"served": {"others": 0.05}},
+        "model": {"description": "random-init stand-in"},
+        "workload": {"sentences": 24, "mean_prompt_tokens": 61.3},
+        "generation": {"note": "24 new tokens forced in every path."},
+        "served": {
+            "levels": [
+                _level("engine", 1, 6.0, 200_000.0),
+                _level("instruction_ner", 1, 5.0, 230_000.0),
+                _level("engine", 8, 40.0, 500_000.0),
+                _level("instruction_ner", 8, 30.0, 600_000.0),
+            ],
+            "quality": {"f1": 0.5},
+            "mean_output_tokens": 24.0,
+            "rss_kib": {"after_warmup": 400 * 1024, "after_run": 410 * 1024},
+        },
+        "paths": [
+            _path("transformers_batch1", 2.0),
+            _path("transformers_batch8", 10.0, batch=8),
+            _path("transformers_batch24", 20.0, batch=24),
+            {
+                "name": "instruction_ner_pypi_batch1",
+                "title": "PyPI",
+                "reason": "no network",
+                "available": False,
+            },
+            _path("engine_inprocess_batch1", 6.5, p99_ms=180.0),
+            _path("engine_inprocess_batchmax", 50.0, batch=24),
+        ],
+    }
+
+
+def test_speedups_use_the_best_served_level_and_the_best_transformers_batch(summary):
+    ratios = compute_ratios(summary)
+    assert ratios["best_served_concurrency"] == 8
+    assert ratios["speedup_vs_transformers_batch1"] == pytest.approx(15.0)
+    assert ratios["transformers_best_batch"] == 24
+    assert ratios["speedup_vs_transformers_best"] == pytest.approx(1.5)
+    assert ratios["served_over_engine_inprocess_best"] == pytest.approx(0.6)
+
+
+def test_p99_at_concurrency_1_is_compared_with_the_engine_model_and_in_process(summary):
+    ratios = compute_ratios(summary)
+    assert ratios["p99_c1_instruction_ner_over_engine_model"] == pytest.approx(1.15)
+    assert ratios["p99_c1_instruction_ner_over_engine_inprocess"] == pytest.approx(230 / 180)
+    assert ratios["targets"]["p99_c1_vs_engine_alone"]["met"] is True
+
+
+def test_triton_overhead_is_reported_per_concurrency(summary):
+    overhead = compute_ratios(summary)["triton_overhead"]
+    assert [o["concurrency"] for o in overhead] == [1, 8]
+    assert overhead[1]["engine_over_ensemble_throughput"] == pytest.approx(40 / 30)
+    assert overhead[1]["ensemble_over_engine_p99"] == pytest.approx(1.2)
+
+
+def test_targets_are_missed_when_served_is_too_slow(summary):
+    slow = copy.deepcopy(summary)
+    slow["served"]["levels"][3]["throughput"] = 8.0
+    targets = compute_ratios(slow)["targets"]
+    assert targets["throughput_vs_transformers_batch1"]["met"] is False
+    assert targets["throughput_vs_transformers_best"]["met"] is False
+    assert targets["throughput_vs_transformers_best"]["value"] == pytest.approx(0.4)
+
+
+def test_a_path_that_could_not_run_gives_no_ratio_instead_of_failing(summary):
+    assert compute_ratios(summary)["speedup_vs_pypi_package"] is None
+
+
+def test_f1_difference_between_served_and_engine_is_checked(summary):
+    worse = copy.deepcopy(summary)
+    worse["served"]["quality"]["f1"] = 0.4
+    ratios = compute_ratios(worse)
+    assert ratios["targets"]["same_f1_served_vs_engine"]["met"] is False
+    assert ratios["f1_max_abs_difference"] == pytest.approx(0.1)
+
+
+def test_final_line_has_both_speedups_with_two_decimals(summary):
+    line = final_line(compute_ratios(summary))
+    assert line == "speedup_vs_transformers_batch1=15.00 speedup_vs_transformers_best=1.50"
+
+
+def test_final_line_says_nan_when_batch1_is_missing(summary):
+    summary["paths"] = [p for p in summary["paths"] if p["name"] != "transformers_batch1"]
+    line = final_line(compute_ratios(summary))
+    assert line == "speedup_vs_transformers_batch1=nan speedup_vs_transformers_best=1.50"
+
+
+def test_ratios_need_a_served_measurement(summary):
+    summary["served"]["levels"] = [
+        lv for lv in summary["served"]["levels"] if lv["model"] == "engine"
+    ]
+    with pytest.raises(ValueError, match="no instruction_ner measurement"):
+        compute_ratios(summary)
+
+
+def test_markdown_table_lists_levels_paths_and_the_reason_a_path_did_not_run(summary):
+    table = markdown_table(summary)
+    assert "| 8 | 30.0 | 300 | 600 | 600 | 1 | 2 | 40.0 | 250 | 500 |" in table
+    assert "| PyPI | – | n/a | – | – | – | – | not run: no network |" in table
+    assert "served / transformers best batch (24): 1.50× (≥ 1.5×: met)" in table
+    assert "on AMD EPYC, 2 cores (avx2)" in table
+
+
+def test_markdown_table_marks_unstable_levels(summary):
+    summary["served"]["levels"][2] = _level("engine", 8, 40.0, None, stable=False)
+    assert "| 40.0 (unstable) | – | – |" in markdown_table(summary)
