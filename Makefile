@@ -19,6 +19,19 @@ HOST ?= 127.0.0.1
 HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
+# Security of `make serve` (docs/reliability.md): ADMIN_KEY_HEADER puts the admin endpoints
+# (model-repository, shared-memory, trace, logging) behind that header, whose value is read from
+# the environment variable INSTRUCTNER_ADMIN_KEY (never a make variable: it would be logged);
+# TLS_CERT + TLS_KEY turn on gRPC TLS, TLS_ROOT_CERT + TLS_MUTUAL=1 require client certificates.
+ADMIN_KEY_HEADER ?=
+TLS_CERT ?=
+TLS_KEY ?=
+TLS_ROOT_CERT ?=
+TLS_MUTUAL ?=
+SERVE_SECURITY := $(if $(ADMIN_KEY_HEADER),--admin-key-header $(ADMIN_KEY_HEADER)) \
+	$(if $(TLS_CERT),--tls-cert $(TLS_CERT)) $(if $(TLS_KEY),--tls-key $(TLS_KEY)) \
+	$(if $(TLS_ROOT_CERT),--tls-root-cert $(TLS_ROOT_CERT)) \
+	$(if $(filter 1 yes true,$(TLS_MUTUAL)),--tls-mutual)
 PROTO_SRC := $(wildcard protos/instructner/v1/*.proto)
 PROTO_STAMP := instructner/v1/.generated
 
@@ -69,7 +82,7 @@ engines-trtllm: $(if $(INSTRUCTNER_IN_CONTAINER),,setup) ## (GPU container) MODE
 serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
 	$(PY) -m instructner.serving.server --model $(MODEL_DIR) --out $(BUILD_OUT) \
 		--compute-type $(COMPUTE_TYPE) --host $(HOST) --http-port $(HTTP_PORT) \
-		--grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+		--grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(SERVE_SECURITY)
 
 # Benchmarks are not tests: `make bench` takes minutes and the whole machine (run it alone).
 # Both start their own tritonserver on free loopback ports and write bench/results/<time>-<profile>/.
@@ -79,6 +92,14 @@ bench: protos ## load test (perf_analyzer) vs transformers / instruction-ner / i
 
 bench-smoke: protos ## the same benchmark with fewer points (< 3 minutes); last line: the speedups
 	$(PY) -m bench --profile smoke --model $(MODEL_DIR)
+
+# Not a test and not in CI: a bounded soak (SOAK_MINUTES, default 10) against its own server,
+# with the server's resident memory sampled; writes bench/results/<time>-soak/.
+SOAK_MINUTES ?= 10
+SOAK_CONCURRENCY ?= 8
+.PHONY: soak
+soak: protos ## bounded soak test (SOAK_MINUTES=10, SOAK_CONCURRENCY=8): memory, errors, answers
+	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) --concurrency $(SOAK_CONCURRENCY)
 
 lint: setup protos ## ruff + mypy
 	$(VENV)/bin/ruff check .

@@ -65,6 +65,12 @@ class BuildSettings:
     step_instances: int = 1
     engine_queue_delay_us: int = 2000
     step_queue_delay_us: int = 500
+    # Overload (docs/reliability.md): requests over the queue bound, or waiting longer than the
+    # timeout, get UNAVAILABLE at once instead of unbounded latency; 0 disables either bound.
+    max_queue_size: int = 256  # instruction_ner: documents waiting for a BLS instance
+    queue_timeout_us: int = 10_000_000
+    engine_max_queue_size: int = 8192  # engine: windows of the documents in flight
+    engine_queue_timeout_us: int = 30_000_000
     extra: dict[str, str] = field(default_factory=dict)  # free-form notes for the manifest
 
     def check(self) -> None:
@@ -168,6 +174,8 @@ def _model_values(
                 "preprocessing_model": "preprocessing",
                 "engine_model": settings.pipeline_engine,
                 "postprocessing_model": "postprocessing",
+                "max_queue_size": settings.max_queue_size,
+                "queue_timeout_us": settings.queue_timeout_us,
                 "max_text_chars": limits.max_text_chars,
                 "max_input_tokens": limits.max_input_tokens,
                 "max_output_tokens": limits.max_output_tokens,
@@ -182,6 +190,8 @@ def _model_values(
                 "max_batch_size": settings.max_batch_size,
                 "instance_count": settings.engine_instances,
                 "max_queue_delay_us": settings.engine_queue_delay_us,
+                "max_queue_size": settings.engine_max_queue_size,
+                "queue_timeout_us": settings.engine_queue_timeout_us,
                 "engine_kind": engine.kind,
                 "engine_dir": (ct2_dir if engine.kind == "ctranslate2" else checkpoint).resolve(),
                 "compute_type": engine.compute_type,

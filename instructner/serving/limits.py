@@ -14,7 +14,7 @@ class Limits:
     """Request limits; the model configs may override each one with a parameter of its name."""
 
     max_text_chars: int = 20_000  # TEXT, in code points, for the document model
-    max_labels: int = 64  # LABELS entries
+    max_labels: int = 128  # LABELS entries (ATIS has 83 label words)
     max_label_chars: int = 64  # characters per label word
     max_entities: int = 128  # ENTITIES entries (task type)
     max_entity_chars: int = 256  # characters per entity

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,13 @@ from instructner.serving.windows import entity_occurrences
 
 DEFAULT_TASK = "ner"
 _NEEDS_LABELS = ("ner", "type")
+# The section markers of the prompts (instructner.prompts). A label or entity word holding one
+# would change the prompt's structure (a fake "Options:" list), so it is rejected; TEXT may
+# hold them: it is data, and the parser keeps only spans of TEXT labelled with given LABELS.
+PROMPT_MARKERS = ("Sentence:", "Instruction:", "Options:")
+# Tab, line feed and carriage return are ordinary layout in TEXT; other control characters
+# (NUL, ESC, C1 codes, ...) carry no meaning for NER and mark binary or garbled input.
+_TEXT_LAYOUT = frozenset("\t\n\r")
 
 
 @dataclass(frozen=True)
@@ -39,14 +47,41 @@ def _check_task(task: str | None) -> str:
     return task
 
 
+def _control_character(text: str, allowed: frozenset[str] = frozenset()) -> str | None:
+    """Describe the first control character of ``text`` not in ``allowed``, or None."""
+    for index, ch in enumerate(text):
+        if ch not in allowed and unicodedata.category(ch) == "Cc":
+            return f"control character U+{ord(ch):04X} at character {index}"
+    return None
+
+
+def _check_word(name: str, where: str, word: str) -> None:
+    """Reject control characters and prompt markers in one label or entity word."""
+    control = _control_character(word)
+    if control:
+        raise RequestError(name, f"{where} {_shorten(word)} contains a {control}")
+    folded = word.casefold()
+    for marker in PROMPT_MARKERS:
+        if marker.casefold() in folded:
+            raise RequestError(
+                name,
+                f"{where} {_shorten(word)} contains {marker!r}, a section marker of the prompt",
+            )
+
+
 def _check_text(text: str, limits: Limits) -> None:
-    if not text.strip():
-        raise RequestError("TEXT", "must contain at least one non-whitespace character")
     if len(text) > limits.max_text_chars:
         raise RequestError(
             "TEXT",
             f"is {len(text)} characters long, over the limit of {limits.max_text_chars}; "
             "split the document into several requests",
+        )
+    if not text.strip():
+        raise RequestError("TEXT", "must contain at least one non-whitespace character")
+    control = _control_character(text, _TEXT_LAYOUT)
+    if control:
+        raise RequestError(
+            "TEXT", f"contains a {control} (only tab, line feed and carriage return are allowed)"
         )
 
 
@@ -82,6 +117,7 @@ def _check_labels(task: str, labels: Sequence[str], limits: Limits) -> None:
                 f"{where} {_shorten(label)} contains a comma, which separates the options "
                 "in the prompt",
             )
+        _check_word("LABELS", where, label)
         key = " ".join(label.split()).casefold()
         if key in seen:
             raise RequestError(
@@ -120,6 +156,7 @@ def _check_entities(task: str, text: str, entities: Sequence[str], limits: Limit
             raise RequestError(
                 "ENTITIES", f"{where} {_shorten(entity)} starts or ends with whitespace"
             )
+        _check_word("ENTITIES", where, entity)
         if entity in seen:
             raise RequestError(
                 "ENTITIES", f"{where} {_shorten(entity)} repeats ENTITIES[{seen[entity]}]"

@@ -24,14 +24,21 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+# Endpoints that change what the server does rather than ask it something: loading/unloading
+# models, registering shared memory, writing trace and log files. With a key header configured
+# they answer only calls that carry it (docs/reliability.md).
+ADMIN_PROTOCOLS = ("model-repository", "shared-memory", "trace", "logging")
+ADMIN_KEY_ENV = "INSTRUCTNER_ADMIN_KEY"
+_REDACTED = "***"
 
 
 class ServerError(RuntimeError):
@@ -87,6 +94,45 @@ class TritonInstall:
 
 
 @dataclass(frozen=True)
+class RestrictedProtocols:
+    """Triton protocols that answer only calls carrying a key header.
+
+    gRPC clients send the header as ``triton-grpc-protocol-<header>``, HTTP clients as
+    ``<header>``. The key never appears in logs or in ``repr``.
+    """
+
+    header: str
+    key: str = field(repr=False)
+    protocols: tuple[str, ...] = ADMIN_PROTOCOLS
+
+    def __post_init__(self) -> None:
+        if not self.header or not all(c.isalnum() or c in "-_" for c in self.header):
+            raise ValueError(
+                f"the key header name must be letters, digits, '-' or '_', got {self.header!r}"
+            )
+        if not self.key or any(c.isspace() or c in ",:=" for c in self.key):
+            raise ValueError("the key must be non-empty, without whitespace, ',', ':' or '='")
+
+    def flag_value(self) -> str:
+        """Return the value of ``--grpc-restricted-protocol`` / ``--http-restricted-api``."""
+        return f"{','.join(self.protocols)}:{self.header}={self.key}"
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """TLS of the gRPC endpoint (Triton's HTTP endpoint has no TLS: keep it on loopback)."""
+
+    certificate: Path
+    key: Path
+    root_certificate: Path | None = None  # the CA that client certificates must chain to
+    mutual: bool = False  # require a client certificate signed by ``root_certificate``
+
+    def __post_init__(self) -> None:
+        if self.mutual and self.root_certificate is None:
+            raise ValueError("mutual TLS needs the root certificate that signs client certificates")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """Where the server reads its models and where it listens."""
 
@@ -97,6 +143,9 @@ class ServerConfig:
     grpc_port: int = 8001
     metrics_port: int = 8002
     log_verbose: int = 0
+    restricted: RestrictedProtocols | None = None  # admin endpoints behind a key header
+    tls: ServerTLS | None = None  # gRPC over TLS
+    extra_args: tuple[str, ...] = ()  # further tritonserver flags, appended as given
 
     @property
     def grpc_url(self) -> str:
@@ -126,8 +175,39 @@ def server_command(config: ServerConfig, install: TritonInstall, backends: Path)
         "--pinned-memory-pool-byte-size=0",
         "--exit-timeout-secs=10",
         "--disable-auto-complete-config",
+        # Nobody loads or unloads models remotely: the repository is fixed at startup.
+        "--model-control-mode=none",
         f"--log-verbose={config.log_verbose}",
+        *_security_flags(config),
+        *config.extra_args,
     ]
+
+
+def _security_flags(config: ServerConfig) -> list[str]:
+    flags = []
+    if config.restricted is not None:
+        value = config.restricted.flag_value()
+        flags += [f"--grpc-restricted-protocol={value}", f"--http-restricted-api={value}"]
+    tls = config.tls
+    if tls is not None:
+        flags += [
+            "--grpc-use-ssl-mutual=true" if tls.mutual else "--grpc-use-ssl=true",
+            f"--grpc-server-cert={tls.certificate.resolve()}",
+            f"--grpc-server-key={tls.key.resolve()}",
+        ]
+        if tls.root_certificate is not None:
+            flags.append(f"--grpc-root-cert={tls.root_certificate.resolve()}")
+    return flags
+
+
+def redacted(command: Sequence[str]) -> list[str]:
+    """Return ``command`` with the key of every restricted-protocol flag replaced by ``***``."""
+    out = []
+    for arg in command:
+        if arg.startswith(("--grpc-restricted-protocol=", "--http-restricted-api=")):
+            arg = arg.rsplit("=", 1)[0] + "=" + _REDACTED
+        out.append(arg)
+    return out
 
 
 def server_environment(install: TritonInstall) -> dict[str, str]:
@@ -181,7 +261,7 @@ class TritonServer:
         self.config.workdir.mkdir(parents=True, exist_ok=True)
         backends = self.install.backends_dir(self.config.workdir)
         command = server_command(self.config, self.install, backends)
-        logger.info("starting: %s", " ".join(command))
+        logger.info("starting: %s", " ".join(redacted(command)))
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -204,26 +284,20 @@ class TritonServer:
             ServerError: the process exited or the timeout passed (the log tail included).
 
         """
-        import tritonclient.grpc as grpcclient
-        from tritonclient.utils import InferenceServerException
-
         if self.process is None:
             raise ServerError("the server was not started")
         started = time.monotonic()
-        client = grpcclient.InferenceServerClient(url=self.config.grpc_url)
+        probe, close = self._readiness_probe(models)
         try:
             while True:
                 code = self.process.poll()
                 if code is not None:
                     raise ServerError(
-                        f"tritonserver exited with code {code} before it was ready; log:\n"
-                        + self.log_tail()
+                        f"tritonserver exited with code {code} before it was ready"
+                        f"{_load_failures(self.log_tail(200_000))}; log:\n" + self.log_tail()
                     )
-                with contextlib.suppress(InferenceServerException):
-                    if client.is_server_ready(client_timeout=2) and all(
-                        client.is_model_ready(m, client_timeout=2) for m in models
-                    ):
-                        return time.monotonic() - started
+                if probe():
+                    return time.monotonic() - started
                 if time.monotonic() - started > timeout_s:
                     raise ServerError(
                         f"tritonserver was not ready after {timeout_s:.0f} s; log:\n"
@@ -231,7 +305,46 @@ class TritonServer:
                     )
                 time.sleep(0.25)
         finally:
-            client.close()
+            close()
+
+    def _readiness_probe(
+        self, models: Sequence[str]
+    ) -> tuple[Callable[[], bool], Callable[[], None]]:
+        """Return (probe, close): ``probe()`` is True once the server and ``models`` are ready.
+
+        Plain gRPC by default; over HTTP when gRPC speaks TLS (the launcher may hold no client
+        certificate), through the health endpoints that no key header restricts.
+        """
+        if self.config.tls is not None:
+            base = f"http://{self.config.http_url}/v2"
+            paths = ["/health/ready", *(f"/models/{m}/ready" for m in models)]
+
+            def http_probe() -> bool:
+                for path in paths:
+                    try:
+                        with urllib.request.urlopen(base + path, timeout=2) as response:
+                            if response.status != 200:
+                                return False
+                    except OSError:  # refused, not ready (HTTP 400) or timed out
+                        return False
+                return True
+
+            return http_probe, lambda: None
+
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        client = grpcclient.InferenceServerClient(url=self.config.grpc_url)
+
+        def grpc_probe() -> bool:
+            with contextlib.suppress(InferenceServerException):
+                return bool(
+                    client.is_server_ready(client_timeout=2)
+                    and all(client.is_model_ready(m, client_timeout=2) for m in models)
+                )
+            return False
+
+        return grpc_probe, client.close
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """Stop the server with SIGTERM (SIGKILL after ``timeout_s``); return its exit code."""
@@ -258,6 +371,16 @@ class TritonServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _load_failures(log: str) -> str:
+    """Return ``": <the log's model load failures>"``, or ``""`` when it names none."""
+    failures = [
+        line.split("] ", 1)[-1].strip()
+        for line in log.splitlines()
+        if "failed to load" in line or "failed to initialize" in line.lower()
+    ]
+    return ": " + "; ".join(dict.fromkeys(failures)) if failures else ""
 
 
 @contextlib.contextmanager
@@ -289,6 +412,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--metrics-port", type=int, default=8002)
     parser.add_argument("--log-verbose", type=int, default=0)
+    security = parser.add_argument_group("security (docs/reliability.md)")
+    security.add_argument(
+        "--admin-key-header",
+        metavar="NAME",
+        help=f"put the admin endpoints ({', '.join(ADMIN_PROTOCOLS)}) of gRPC and HTTP behind "
+        f"this header; its value is read from ${ADMIN_KEY_ENV} (never from the command line)",
+    )
+    security.add_argument("--tls-cert", type=Path, help="PEM server certificate: gRPC over TLS")
+    security.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    security.add_argument(
+        "--tls-root-cert", type=Path, help="PEM CA certificate that client certificates chain to"
+    )
+    security.add_argument(
+        "--tls-mutual",
+        action="store_true",
+        help="require client certificates signed by --tls-root-cert (mutual TLS)",
+    )
     parser.add_argument(
         "--ready-timeout",
         type=float,
@@ -297,6 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        restricted, tls = _security_from_args(args)
+    except ValueError as error:
+        logger.error("%s", error)
+        return 2
 
     build = ensure_repository(settings_from_args(args))
     if build.warning:
@@ -309,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         grpc_port=args.grpc_port,
         metrics_port=args.metrics_port,
         log_verbose=args.log_verbose,
+        restricted=restricted,
+        tls=tls,
     )
     server = TritonServer(config)
     stop = {"signal": 0}
@@ -348,6 +495,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         server.stop()
+
+
+def _security_from_args(
+    args: argparse.Namespace,
+) -> tuple[RestrictedProtocols | None, ServerTLS | None]:
+    """Return the key-header and TLS settings the command line asks for.
+
+    Raises:
+        ValueError: an option is incomplete (the message says which), or a file is missing.
+
+    """
+    restricted = None
+    if args.admin_key_header:
+        key = os.environ.get(ADMIN_KEY_ENV, "")
+        if not key:
+            raise ValueError(
+                f"--admin-key-header {args.admin_key_header} needs the key in the environment "
+                f"variable {ADMIN_KEY_ENV}, which is empty or unset"
+            )
+        restricted = RestrictedProtocols(args.admin_key_header, key)
+    tls = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise ValueError("--tls-cert and --tls-key must be given together")
+        for path in (args.tls_cert, args.tls_key, args.tls_root_cert):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        tls = ServerTLS(args.tls_cert, args.tls_key, args.tls_root_cert, args.tls_mutual)
+    elif args.tls_mutual or args.tls_root_cert:
+        raise ValueError("--tls-root-cert and --tls-mutual need --tls-cert and --tls-key")
+    return restricted, tls
 
 
 def _shout(message: str) -> None:

@@ -28,6 +28,10 @@ class StepFailed(RuntimeError):
     """A model this BLS calls answered with an error."""
 
 
+class StepUnavailable(StepFailed):
+    """A model this BLS calls refused the window for now (its queue is full or timed out)."""
+
+
 def _strings(values):
     return np.array([[v.encode("utf-8") for v in values]], dtype=np.object_).reshape(1, len(values))
 
@@ -54,6 +58,13 @@ class TritonPythonModel:
             return triton_glue.success(pb_utils, await self._handle(request))
         except RequestError as error:
             return triton_glue.invalid(pb_utils, error)
+        except StepUnavailable as error:
+            # Overload inside the pipeline: the client sees UNAVAILABLE, as for a full queue of
+            # this model, and may retry later (docs/reliability.md).
+            return pb_utils.InferenceResponse(
+                output_tensors=[],
+                error=pb_utils.TritonError(str(error), pb_utils.TritonError.UNAVAILABLE),
+            )
         except Exception as error:  # noqa: BLE001 - one bad request must not fail its batch
             return triton_glue.internal(pb_utils, self.name, error)
 
@@ -122,7 +133,10 @@ class TritonPythonModel:
         )
         response = await request.async_exec()
         if response.has_error():
-            raise StepFailed(f"model {model} failed on {where}: {response.error().message()}")
+            error = response.error()
+            if error.code() == pb_utils.TritonError.UNAVAILABLE:
+                raise StepUnavailable(f"model {model} is overloaded ({where}): {error.message()}")
+            raise StepFailed(f"model {model} failed on {where}: {error.message()}")
         return {
             name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in outputs
         }
