@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.machine import CpuMonitor
 from bench.paths import PathResult
 from bench.quality import score_answers, score_entities
 from bench.workload import Workload
@@ -104,14 +105,18 @@ class TransformersBaseline:
 
 
 def run_transformers(
-    checkpoint: Path, workload: Workload, batch_sizes: Sequence[int]
+    checkpoint: Path, workload: Workload, batch_sizes: Sequence[int], monitor: CpuMonitor
 ) -> tuple[list[PathResult], int]:
     """Return the batch-1 loop and each of ``batch_sizes``, and the model's parameter count."""
     baseline = TransformersBaseline(checkpoint)
     try:
-        results = [baseline.run(workload, 1)]
-        sizes = sorted({min(size, len(workload.sentences)) for size in batch_sizes} - {1})
-        results.extend(baseline.run(workload, size) for size in sizes)
+        results = []
+        sizes = sorted({min(size, len(workload.sentences)) for size in batch_sizes} | {1})
+        for size in sizes:
+            monitor.start(f"transformers_batch{size}")
+            result = baseline.run(workload, size)
+            result.load = monitor.stop(f"transformers_batch{size}")
+            results.append(result)
         return results, baseline.parameters
     finally:
         baseline.close()
@@ -126,6 +131,7 @@ def run_engine_inprocess(
     inter_threads: int,
     intra_threads: int,
     max_batch_size: int,
+    monitor: CpuMonitor,
 ) -> list[PathResult]:
     """Return the in-process pipeline as a batch-1 loop and in batches of ``max_batch_size``."""
     engine = CTranslate2Engine(
@@ -144,6 +150,8 @@ def run_engine_inprocess(
     pipeline.run_many(requests[:1])  # warm-up, not timed
     results = []
     for batch_size in (1, min(max_batch_size, len(requests))):
+        phase = f"engine_inprocess_batch{batch_size}"
+        monitor.start(phase)
         outputs = []
         latencies = []
         started = time.perf_counter()
@@ -152,6 +160,7 @@ def run_engine_inprocess(
             outputs.extend(pipeline.run_many(requests[begin : begin + batch_size]))
             latencies.append(time.perf_counter() - call)
         seconds = time.perf_counter() - started
+        load = monitor.stop(phase)
         predicted = [
             [(e.start, e.end, str(e.label)) for e in result.entities] for result in outputs
         ]
@@ -166,6 +175,7 @@ def run_engine_inprocess(
                 quality=score_entities(workload.sentences, predicted, workload.verbalizer),
                 latencies_s=latencies,
                 notes=notes,
+                load=load,
             )
         )
     return results

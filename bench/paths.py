@@ -38,6 +38,7 @@ class PathResult:
     quality: Quality | None = None
     latencies_s: list[float] = field(default_factory=list, repr=False)  # per call
     notes: str = ""
+    load: dict[str, float] = field(default_factory=dict)  # CPU shares while it ran
 
     @property
     def throughput(self) -> float:
@@ -58,6 +59,7 @@ class PathResult:
             "max_output_tokens": max(self.output_tokens),
             "quality": self.quality.to_dict() if self.quality else None,
             "notes": self.notes,
+            "load": self.load,
         }
         if self.latencies_s:
             for q in (50, 90, 99):

@@ -15,8 +15,9 @@ def plot_summary(summary: Mapping[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")  # no display; must precede pyplot
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    figure, axes = plt.subplots(figsize=(9, 5.5), dpi=120)
+    figure, axes = plt.subplots(figsize=(11, 5.5), dpi=120)
     for model, (color, marker) in _STYLES.items():
         levels = sorted(
             (
@@ -53,17 +54,18 @@ def plot_summary(summary: Mapping[str, Any], path: Path) -> Path:
         )
     ]
     for color, reference in zip(palette, references, strict=False):
-        axes.axhline(reference["throughput"], color=color, linestyle="--", linewidth=1)
-        axes.annotate(
-            f"{reference['title']}: {reference['throughput']:.1f}/s",
-            (0.01, reference["throughput"]),
-            xycoords=("axes fraction", "data"),
-            textcoords="offset points",
-            xytext=(0, 3),
-            fontsize=7,
+        axes.axhline(
+            reference["throughput"],
             color=color,
+            linestyle="--",
+            linewidth=1,
+            label=f"{reference['title']}: {reference['throughput']:.1f}/s",
         )
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.tick_params(axis="x", which="minor", labelsize=7)
+    axes.set_ylim(bottom=0)
     axes.set_xlabel("p99 latency per request (ms, log scale)")
     axes.set_ylabel("throughput (sentences / s)")
     machine = summary["machine"]
@@ -73,7 +75,7 @@ def plot_summary(summary: Mapping[str, Any], path: Path) -> Path:
         fontsize=10,
     )
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

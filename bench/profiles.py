@@ -37,9 +37,9 @@ FULL = Profile(
 
 SMOKE = Profile(
     name="smoke",
-    sentences=24,
+    sentences=16,
     concurrency=(1, 8),
-    transformers_batch_sizes=(8, 24),
+    transformers_batch_sizes=(16,),
     perf=PerfSettings(window_ms=2500, stability_percent=30, max_trials=8, retry_unstable=False),
 )
 

@@ -176,6 +176,20 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _others(load: Mapping[str, Any] | None) -> str:
+    """Return the share of the machine other processes used, in percent."""
+    if not load or "others" not in load:
+        return "–"
+    return f"{load['others'] * 100:.0f}"
+
+
+def _level_load(summary: Summary, model: str, concurrency: int) -> Mapping[str, Any] | None:
+    for stats in summary["served"].get("level_stats", []):
+        if stats["model"] == model and stats["concurrency"] == concurrency:
+            return stats.get("load")
+    return None
+
+
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -201,7 +215,8 @@ def markdown_table(summary: Summary) -> str:
         f"tokens on average), {summary['generation']['note']}",
         "",
         "**Served, perf_analyzer over gRPC, one sentence per request** (latencies in ms; "
-        "queue and compute are the server's averages for the model called)",
+        "queue and compute are the server's averages for the model called; others % is the "
+        "share of the machine other processes took meanwhile, instruction_ner / engine)",
         "",
         _row(
             [
@@ -215,9 +230,10 @@ def markdown_table(summary: Summary) -> str:
                 "engine alone sent/s",
                 "engine p50",
                 "engine p99",
+                "others %",
             ]
         ),
-        _row(["---:"] * 10),
+        _row(["---:"] * 11),
     ]
     for level in _levels(summary, ENSEMBLE):
         engine = _level(summary, ENGINE, level["concurrency"]) or {}
@@ -236,6 +252,9 @@ def markdown_table(summary: Summary) -> str:
                     _num(engine.get("throughput")) + eng_flag,
                     _ms(engine.get("p50_us")),
                     _ms(engine.get("p99_us")),
+                    _others(_level_load(summary, ENSEMBLE, level["concurrency"]))
+                    + " / "
+                    + _others(_level_load(summary, ENGINE, level["concurrency"])),
                 ]
             )
         )
@@ -243,8 +262,20 @@ def markdown_table(summary: Summary) -> str:
         "",
         "**Same sentences, same checkpoint, same generation length, in one process**",
         "",
-        _row(["path", "batch", "sent/s", "p50 ms", "p99 ms", "F1", "tokens/sentence", "notes"]),
-        _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]),
+        _row(
+            [
+                "path",
+                "batch",
+                "sent/s",
+                "p50 ms",
+                "p99 ms",
+                "F1",
+                "tokens/sentence",
+                "others %",
+                "notes",
+            ]
+        ),
+        _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"]),
     ]
     served = summary["served"]
     lines.append(
@@ -258,6 +289,7 @@ def markdown_table(summary: Summary) -> str:
                 "–",
                 _num(served["quality"]["f1"], 3),
                 _num(served["mean_output_tokens"]),
+                _others(_level_load(summary, ENSEMBLE, ratios["best_served_concurrency"])),
                 "RESULT entities from the server",
             ]
         )
@@ -265,7 +297,19 @@ def markdown_table(summary: Summary) -> str:
     for path in summary["paths"]:
         if not path.get("available", True):
             lines.append(
-                _row([path["title"], "–", "n/a", "–", "–", "–", "–", "not run: " + path["reason"]])
+                _row(
+                    [
+                        path["title"],
+                        "–",
+                        "n/a",
+                        "–",
+                        "–",
+                        "–",
+                        "–",
+                        "–",
+                        "not run: " + path["reason"],
+                    ]
+                )
             )
             continue
         lines.append(
@@ -278,6 +322,7 @@ def markdown_table(summary: Summary) -> str:
                     _num(path.get("p99_ms"), 0),
                     _num(path["quality"]["f1"], 3),
                     _num(path["mean_output_tokens"]),
+                    _others(path.get("load")),
                     path.get("notes", ""),
                 ]
             )

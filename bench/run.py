@@ -43,6 +43,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # A random-init model does not emit its end token reliably: every path generates this many
 # tokens (the stand-in emits no end token this early, which the summary verifies per path).
 UNTRAINED_OUTPUT_TOKENS = 24
+QUIET_CHECK_S = 3.0  # how long the machine's load is sampled before the run
+BUSY_SHARE = 0.2  # above this share taken by other processes, the run warns
 
 
 def say(message: str) -> None:
@@ -125,6 +127,14 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
     out.mkdir(parents=True, exist_ok=True)
     monitor = machine.CpuMonitor()
     say(f"profile {profile.name}; results in {out}")
+    monitor.start("before")
+    time.sleep(QUIET_CHECK_S)
+    others = monitor.stop("before")["others"]
+    if others > BUSY_SHARE:
+        say(
+            f"WARNING: other processes use {others:.0%} of the machine: the figures will not be "
+            "representative (torch suffers most), see `load` in summary.json"
+        )
 
     monitor.start("build")
     build, settings = _build(model_dir, build_dir)
@@ -147,26 +157,24 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
     )
 
     paths: list[PathResult | Unavailable] = []
-    monitor.start("transformers")
     hf_paths, parameters = baselines.run_transformers(
-        build.checkpoint, workload, profile.transformers_batch_sizes
+        build.checkpoint, workload, profile.transformers_batch_sizes, monitor
     )
-    monitor.stop("transformers")
     paths.extend(hf_paths)
     for path in hf_paths:
         say(f"{path.title}: {path.throughput:.2f} sentences/s")
 
     monitor.start("pypi_package")
     package = pypi_package.run_package(build.checkpoint, workload, build_dir / "vendor", out)
-    monitor.stop("pypi_package")
+    package_load = monitor.stop("pypi_package")
     paths.append(package)
     if isinstance(package, PathResult):
+        package.load = package_load  # includes the child's start and model load
         say(f"{package.title}: {package.throughput:.2f} sentences/s")
     else:
         say(f"{package.title}: not run: {package.reason}")
 
     engine = settings.engines[0]
-    monitor.start("engine_inprocess")
     engine_paths = baselines.run_engine_inprocess(
         build_dir / "engines" / "ctranslate2",
         tokenizer_dir,
@@ -176,8 +184,8 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
         settings.inter_threads,
         settings.intra_threads,
         settings.max_batch_size,
+        monitor,
     )
-    monitor.stop("engine_inprocess")
     paths.extend(engine_paths)
     for path in engine_paths:
         say(f"{path.title}: {path.throughput:.2f} sentences/s")
@@ -201,6 +209,7 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
 
         monitor.start("served")
         served_result = served.run_served(
+            monitor,
             server,
             analyzer,
             workload,
@@ -224,6 +233,7 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
         "profile": profile.name,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": round((datetime.now(UTC) - started).total_seconds(), 1),
         "machine": machine.machine_info(),
         "tritonserver_version": served_result.server_version,
         "perf_analyzer_version": analyzer_version,
@@ -283,7 +293,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     profile = PROFILES["smoke" if args.smoke else args.profile]
-    began = time.monotonic()
-    code = run(profile, args.model, args.build_dir, args.results)
-    logging.getLogger(__name__).info("took %.0f s", time.monotonic() - began)
-    return code
+    return run(profile, args.model, args.build_dir, args.results)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.machine import CpuMonitor
 from bench.perf import PerfAnalyzer, PerfLevel
 from bench.profiles import PerfSettings
 from bench.quality import Quality, score_entities
@@ -137,6 +138,7 @@ def _server_version(url: str) -> str:
 
 
 def run_served(
+    monitor: CpuMonitor,
     server: TritonServer,
     analyzer: PerfAnalyzer,
     workload: Workload,
@@ -158,13 +160,17 @@ def run_served(
     for level_concurrency in concurrency:
         for model in (ENGINE, ENSEMBLE):
             before = _statistics(url)
+            phase = f"{model}_c{level_concurrency}"
+            monitor.start(phase)
             level = analyzer.measure(model, inputs[model], level_concurrency, settings)
+            load = monitor.stop(phase)
             deltas: dict[str, ModelDelta] = snapshot_delta(before, _statistics(url))
             result.levels.append(level)
             result.level_stats.append(
                 {
                     "model": model,
                     "concurrency": level_concurrency,
+                    "load": load,
                     "models": {name: d.to_dict() for name, d in sorted(deltas.items())},
                 }
             )

@@ -62,6 +62,10 @@ def summary():
             "quality": {"f1": 0.5},
             "mean_output_tokens": 24.0,
             "rss_kib": {"after_warmup": 400 * 1024, "after_run": 410 * 1024},
+            "level_stats": [
+                {"model": "instruction_ner", "concurrency": 8, "load": {"others": 0.07}},
+                {"model": "engine", "concurrency": 8, "load": {"others": 0.09}},
+            ],
         },
         "paths": [
             _path("transformers_batch1", 2.0),
@@ -144,8 +148,8 @@ def test_ratios_need_a_served_measurement(summary):
 
 def test_markdown_table_lists_levels_paths_and_the_reason_a_path_did_not_run(summary):
     table = markdown_table(summary)
-    assert "| 8 | 30.0 | 300 | 600 | 600 | 1 | 2 | 40.0 | 250 | 500 |" in table
-    assert "| PyPI | – | n/a | – | – | – | – | not run: no network |" in table
+    assert "| 8 | 30.0 | 300 | 600 | 600 | 1 | 2 | 40.0 | 250 | 500 | 7 / 9 |" in table
+    assert "| PyPI | – | n/a | – | – | – | – | – | not run: no network |" in table
     assert "served / transformers best batch (24): 1.50× (≥ 1.5×: met)" in table
     assert "on AMD EPYC, 2 cores (avx2)" in table
 
