@@ -257,6 +257,7 @@ class PerfAnalyzer:
         command = perf_command(
             self.binary, model, self.url, input_data, concurrency, settings, csv_file
         )
+        csv_file.unlink(missing_ok=True)  # a stale file must not pass for this measurement
         env = dict(os.environ)
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             [str(self.libraries)] + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else [])
@@ -273,7 +274,7 @@ class PerfAnalyzer:
             " ".join(command) + f"\nexit {done.returncode}\n" + done.stdout + done.stderr,
             encoding="utf-8",
         )
-        if done.returncode == UNSTABLE_EXIT and not csv_file.is_file():
+        if done.returncode == UNSTABLE_EXIT:
             level = parse_unstable_passes(done.stdout, model, concurrency)
             return replace(level, window_ms=settings.window_ms)
         if done.returncode != 0:

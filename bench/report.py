@@ -97,6 +97,10 @@ def compute_ratios(summary: Summary) -> dict[str, Any]:
                 ),
                 "ensemble_over_engine_p50": _ratio(level.get("p50_us"), engine.get("p50_us")),
                 "ensemble_over_engine_p99": _ratio(level.get("p99_us"), engine.get("p99_us")),
+                "engine_avg_batch_via_instruction_ner": _engine_batch(
+                    summary, ENSEMBLE, level["concurrency"]
+                ),
+                "engine_avg_batch_alone": _engine_batch(summary, ENGINE, level["concurrency"]),
             }
         )
     served_f1 = summary["served"]["quality"]["f1"]
@@ -126,6 +130,7 @@ def compute_ratios(summary: Summary) -> dict[str, Any]:
         "p99_c1_instruction_ner_over_engine_model": _ratio(p99_ens_c1, p99_eng_c1),
         "p99_c1_instruction_ner_over_engine_inprocess": _ratio(p99_ens_c1, engine_b1_p99_us),
         "triton_overhead": overhead,
+        "server_side_overhead_c1": server_side_overhead(summary, 1),
         "f1": f1s,
         "f1_max_abs_difference": max(f1s.values()) - min(f1s.values()) if f1s else None,
     }
@@ -156,6 +161,30 @@ def _targets(ratios: Mapping[str, Any], served_f1: float, engine_f1: float | Non
     }
 
 
+def _config_line(summary: Summary) -> str:
+    config = summary.get("serving_config", {})
+    keys = ("max_batch_size", "engine_instances", "inter_threads", "intra_threads")
+    keys += ("bls_instances", "step_instances", "engine_queue_delay_us", "step_queue_delay_us")
+    shown = ", ".join(f"{k} {config[k]}" for k in keys if k in config)
+    overrides = summary.get("serving_overrides") or {}
+    if overrides:
+        changed = ", ".join(f"{k}={v}" for k, v in overrides.items())
+        return f"Serving settings: {shown} (**changed from the shipped defaults: {changed}**)."
+    return f"Serving settings (shipped defaults): {shown}."
+
+
+def _overhead_line(overhead: Mapping[str, float] | None) -> str:
+    if not overhead:
+        return "- server-side time around the engine at concurrency 1: not measured"
+    total = overhead["instruction_ner_queue_plus_compute_ms"]
+    return (
+        "- server-side time around the engine at concurrency 1 (same requests, so free of load "
+        f"drift): instruction_ner queue + compute {total:.0f} ms "
+        f"vs engine compute {overhead['engine_compute_ms']:.0f} ms: "
+        f"+{overhead['overhead_ms']:.1f} ms, {overhead['ratio']:.3f}×"
+    )
+
+
 def final_line(ratios: Mapping[str, Any]) -> str:
     """Return ``speedup_vs_transformers_batch1=<r1> speedup_vs_transformers_best=<r2>``."""
 
@@ -183,11 +212,42 @@ def _others(load: Mapping[str, Any] | None) -> str:
     return f"{load['others'] * 100:.0f}"
 
 
-def _level_load(summary: Summary, model: str, concurrency: int) -> Mapping[str, Any] | None:
+def _level_stats(summary: Summary, model: str, concurrency: int) -> Mapping[str, Any]:
     for stats in summary["served"].get("level_stats", []):
         if stats["model"] == model and stats["concurrency"] == concurrency:
-            return stats.get("load")
-    return None
+            return stats
+    return {}
+
+
+def _level_load(summary: Summary, model: str, concurrency: int) -> Mapping[str, Any] | None:
+    return _level_stats(summary, model, concurrency).get("load")
+
+
+def _engine_batch(summary: Summary, model: str, concurrency: int) -> float | None:
+    """Return the engine model's average executed batch while ``model`` was measured."""
+    engine = _level_stats(summary, model, concurrency).get("models", {}).get(ENGINE, {})
+    return engine.get("avg_batch")
+
+
+def server_side_overhead(summary: Summary, concurrency: int = 1) -> dict[str, float] | None:
+    """Return what ``instruction_ner`` adds around the engine, from the server's own times.
+
+    Both figures come from the same requests (the instruction_ner level), so a change in the
+    machine's load between two perf_analyzer runs does not enter: queue + compute of
+    instruction_ner against the compute of the engine calls it made.
+    """
+    models = _level_stats(summary, ENSEMBLE, concurrency).get("models", {})
+    ner, engine = models.get(ENSEMBLE, {}), models.get(ENGINE, {})
+    if ner.get("avg_compute_infer_us") is None or not engine.get("avg_compute_infer_us"):
+        return None
+    total = ner["avg_compute_infer_us"] + (ner.get("avg_queue_us") or 0.0)
+    inside = engine["avg_compute_infer_us"]
+    return {
+        "instruction_ner_queue_plus_compute_ms": total / 1000,
+        "engine_compute_ms": inside / 1000,
+        "overhead_ms": (total - inside) / 1000,
+        "ratio": total / inside,
+    }
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -214,9 +274,12 @@ def markdown_table(summary: Summary) -> str:
         f"CoNLL-2003 test sentences ({summary['workload']['mean_prompt_tokens']:.0f} prompt "
         f"tokens on average), {summary['generation']['note']}",
         "",
+        _config_line(summary),
+        "",
         "**Served, perf_analyzer over gRPC, one sentence per request** (latencies in ms; "
         "queue and compute are the server's averages for the model called; others % is the "
-        "share of the machine other processes took meanwhile, instruction_ner / engine)",
+        "share of the machine other processes took meanwhile; engine batch is the engine "
+        "model's average executed batch; both as instruction_ner / engine alone)",
         "",
         _row(
             [
@@ -230,10 +293,11 @@ def markdown_table(summary: Summary) -> str:
                 "engine alone sent/s",
                 "engine p50",
                 "engine p99",
+                "engine batch",
                 "others %",
             ]
         ),
-        _row(["---:"] * 11),
+        _row(["---:"] * 12),
     ]
     for level in _levels(summary, ENSEMBLE):
         engine = _level(summary, ENGINE, level["concurrency"]) or {}
@@ -252,6 +316,9 @@ def markdown_table(summary: Summary) -> str:
                     _num(engine.get("throughput")) + eng_flag,
                     _ms(engine.get("p50_us")),
                     _ms(engine.get("p99_us")),
+                    _num(_engine_batch(summary, ENSEMBLE, level["concurrency"]))
+                    + " / "
+                    + _num(_engine_batch(summary, ENGINE, level["concurrency"])),
                     _others(_level_load(summary, ENSEMBLE, level["concurrency"]))
                     + " / "
                     + _others(_level_load(summary, ENGINE, level["concurrency"])),
@@ -350,6 +417,7 @@ def markdown_table(summary: Summary) -> str:
         f"{_num(ratios['p99_c1_instruction_ner_over_engine_model'], 2)}× "
         f"(≤ {TARGET_P99_C1}×: {verdict('p99_c1_vs_engine_alone')}); / engine in-process batch 1: "
         f"{_num(ratios['p99_c1_instruction_ner_over_engine_inprocess'], 2)}×",
+        _overhead_line(ratios.get("server_side_overhead_c1")),
         f"- F1 served − F1 engine in-process: "
         f"{_num(targets['same_f1_served_vs_engine']['value'], 3)} "
         f"({verdict('same_f1_served_vs_engine')}); largest F1 difference over all paths "

@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,10 +52,46 @@ def say(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
-def _build(model_dir: Path, out_dir: Path) -> tuple[BuildResult, BuildSettings]:
+TUNABLE = (
+    "max_batch_size",
+    "engine_instances",
+    "inter_threads",
+    "intra_threads",
+    "bls_instances",
+    "step_instances",
+    "engine_queue_delay_us",
+    "step_queue_delay_us",
+)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, int]:
+    """Parse ``--set NAME=INT`` items into serving build settings.
+
+    Raises:
+        ValueError: an item is not ``NAME=INT`` or names a setting that cannot be tuned here.
+
+    """
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in TUNABLE:
+            raise ValueError(
+                f"--set {item!r}: expected NAME=INT with NAME one of {', '.join(TUNABLE)}"
+            )
+        try:
+            overrides[name] = int(value)
+        except ValueError:
+            raise ValueError(f"--set {item!r}: {value!r} is not an integer") from None
+    return overrides
+
+
+def _build(
+    model_dir: Path, out_dir: Path, overrides: dict[str, int]
+) -> tuple[BuildResult, BuildSettings]:
     trained = (model_dir / "config.json").is_file()
     limits = Limits() if trained else Limits(max_output_tokens=UNTRAINED_OUTPUT_TOKENS)
     settings = BuildSettings(model_dir=model_dir, out_dir=out_dir, limits=limits)
+    settings = replace(settings, **overrides)  # type: ignore[arg-type]
     return ensure_repository(settings), settings
 
 
@@ -120,7 +156,13 @@ def _serving_record(settings: BuildSettings) -> dict[str, Any]:
     return record
 
 
-def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) -> int:
+def run(
+    profile: Profile,
+    model_dir: Path,
+    build_dir: Path,
+    results_root: Path,
+    overrides: dict[str, int] | None = None,
+) -> int:
     """Run one benchmark; return the exit code."""
     started = datetime.now(UTC)
     out = (results_root / f"{started:%Y%m%d-%H%M%S}-{profile.name}").resolve()
@@ -137,7 +179,9 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
         )
 
     monitor.start("build")
-    build, settings = _build(model_dir, build_dir)
+    build, settings = _build(model_dir, build_dir, overrides or {})
+    if overrides:
+        say(f"serving settings changed from the shipped defaults: {overrides}")
     monitor.stop("build")
     if build.warning:
         say(build.warning)
@@ -249,6 +293,7 @@ def run(profile: Profile, model_dir: Path, build_dir: Path, results_root: Path) 
             "labels": list(workload.labels),
         },
         "serving_config": _serving_record(settings),
+        "serving_overrides": overrides or {},
         "served": {
             "levels": [lv.to_dict() for lv in served_result.levels],
             "level_stats": served_result.level_stats,
@@ -290,7 +335,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=Path("models/default"))
     parser.add_argument("--build-dir", type=Path, default=Path("build/out/bench"))
     parser.add_argument("--results", type=Path, default=Path("bench/results"))
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=INT",
+        help=f"try a serving setting other than the shipped default ({', '.join(TUNABLE)})",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     profile = PROFILES["smoke" if args.smoke else args.profile]
-    return run(profile, args.model, args.build_dir, args.results)
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as error:
+        parser.error(str(error))
+    return run(profile, args.model, args.build_dir, args.results, overrides)

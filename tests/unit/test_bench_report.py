@@ -63,8 +63,29 @@ def summary():
             "mean_output_tokens": 24.0,
             "rss_kib": {"after_warmup": 400 * 1024, "after_run": 410 * 1024},
             "level_stats": [
-                {"model": "instruction_ner", "concurrency": 8, "load": {"others": 0.07}},
-                {"model": "engine", "concurrency": 8, "load": {"others": 0.09}},
+                {
+                    "model": "instruction_ner",
+                    "concurrency": 1,
+                    "models": {
+                        "instruction_ner": {
+                            "avg_queue_us": 500.0,
+                            "avg_compute_infer_us": 205_500.0,
+                        },
+                        "engine": {"avg_batch": 1.0, "avg_compute_infer_us": 200_000.0},
+                    },
+                },
+                {
+                    "model": "instruction_ner",
+                    "concurrency": 8,
+                    "load": {"others": 0.07},
+                    "models": {"engine": {"avg_batch": 4.0}},
+                },
+                {
+                    "model": "engine",
+                    "concurrency": 8,
+                    "load": {"others": 0.09},
+                    "models": {"engine": {"avg_batch": 7.5}},
+                },
             ],
         },
         "paths": [
@@ -104,6 +125,16 @@ def test_triton_overhead_is_reported_per_concurrency(summary):
     assert [o["concurrency"] for o in overhead] == [1, 8]
     assert overhead[1]["engine_over_ensemble_throughput"] == pytest.approx(40 / 30)
     assert overhead[1]["ensemble_over_engine_p99"] == pytest.approx(1.2)
+    assert overhead[1]["engine_avg_batch_via_instruction_ner"] == 4.0
+    assert overhead[1]["engine_avg_batch_alone"] == 7.5
+    assert overhead[0]["engine_avg_batch_alone"] is None
+
+
+def test_server_side_overhead_compares_the_same_requests(summary):
+    overhead = compute_ratios(summary)["server_side_overhead_c1"]
+    assert overhead["overhead_ms"] == pytest.approx(6.0)
+    assert overhead["ratio"] == pytest.approx(1.03)
+    assert "+6.0 ms, 1.030×" in markdown_table(summary)
 
 
 def test_targets_are_missed_when_served_is_too_slow(summary):
@@ -148,7 +179,7 @@ def test_ratios_need_a_served_measurement(summary):
 
 def test_markdown_table_lists_levels_paths_and_the_reason_a_path_did_not_run(summary):
     table = markdown_table(summary)
-    assert "| 8 | 30.0 | 300 | 600 | 600 | 1 | 2 | 40.0 | 250 | 500 | 7 / 9 |" in table
+    assert "| 8 | 30.0 | 300 | 600 | 600 | 1 | 2 | 40.0 | 250 | 500 | 4.0 / 7.5 | 7 / 9 |" in table
     assert "| PyPI | – | n/a | – | – | – | – | – | not run: no network |" in table
     assert "served / transformers best batch (24): 1.50× (≥ 1.5×: met)" in table
     assert "on AMD EPYC, 2 cores (avx2)" in table
@@ -157,3 +188,13 @@ def test_markdown_table_lists_levels_paths_and_the_reason_a_path_did_not_run(sum
 def test_markdown_table_marks_unstable_levels(summary):
     summary["served"]["levels"][2] = _level("engine", 8, 40.0, None, stable=False)
     assert "| 40.0 (unstable) | – | – |" in markdown_table(summary)
+
+
+def test_table_says_when_serving_settings_differ_from_the_shipped_defaults(summary):
+    summary["serving_config"] = {"bls_instances": 8, "engine_instances": 1}
+    summary["serving_overrides"] = {"bls_instances": 8}
+    assert "changed from the shipped defaults: bls_instances=8" in markdown_table(summary)
+    summary["serving_overrides"] = {}
+    assert "Serving settings (shipped defaults): engine_instances 1, bls_instances 8." in (
+        markdown_table(summary)
+    )
