@@ -374,11 +374,14 @@ class TritonServer:
 
 
 def _load_failures(log: str) -> str:
-    """Return ``": <the log's model load failures>"``, or ``""`` when it names none."""
+    """Return ``": <the log's model load failures>"``, or ``""`` when it names none.
+
+    One line per failed model, without the python traceback Triton appends to the reason.
+    """
     failures = [
-        line.split("] ", 1)[-1].strip()
+        line.split("] ", 1)[-1].strip().strip('"').split("\\n\\nAt:")[0]
         for line in log.splitlines()
-        if "failed to load" in line or "failed to initialize" in line.lower()
+        if "failed to load '" in line and "' version " in line  # the line with the reason
     ]
     return ": " + "; ".join(dict.fromkeys(failures)) if failures else ""
 

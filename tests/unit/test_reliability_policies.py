@@ -247,12 +247,11 @@ def test_launcher_refuses_half_a_tls_configuration(tmp_path, caplog):
 
 def test_startup_failure_summary_names_the_models_that_failed_to_load():
     log = (
-        "I1125 model_lifecycle.cc:473] loading: engine:1\n"
-        "E1125 model_lifecycle.cc:641] failed to load 'engine' version 1: Internal: "
-        "RuntimeError: Unable to open file 'model.bin'\n"
-        "E1125 model_lifecycle.cc:641] failed to load 'engine' version 1: Internal: "
-        "RuntimeError: Unable to open file 'model.bin'\n"
-        "I1125 server.cc:604] ok\n"
+        'I1125 19:41:41.1 1 model_lifecycle.cc:473] "loading: engine:1"\n'
+        "E1125 19:41:42.2 1 model_lifecycle.cc:642] \"failed to load 'engine' version 1: "
+        "Internal: RuntimeError: Unable to open file 'model.bin'\\n\\nAt:\\n  engine.py(122)\"\n"
+        "I1125 19:41:42.2 1 model_lifecycle.cc:777] \"failed to load 'engine'\"\n"
+        "error: creating server: Internal - failed to load all models\n"
     )
     assert _load_failures(log) == (
         ": failed to load 'engine' version 1: Internal: RuntimeError: Unable to open file "
