@@ -163,8 +163,16 @@ def _targets(ratios: Mapping[str, Any], served_f1: float, engine_f1: float | Non
 
 def _config_line(summary: Summary) -> str:
     config = summary.get("serving_config", {})
-    keys = ("max_batch_size", "engine_instances", "inter_threads", "intra_threads")
-    keys += ("bls_instances", "step_instances", "engine_queue_delay_us", "step_queue_delay_us")
+    keys = (
+        "max_batch_size",
+        "engine_instances",
+        "inter_threads",
+        "intra_threads",
+        "bls_instances",
+        "step_instances",
+        "engine_queue_delay_us",
+        "step_queue_delay_us",
+    )
     shown = ", ".join(f"{k} {config[k]}" for k in keys if k in config)
     overrides = summary.get("serving_overrides") or {}
     if overrides:

@@ -26,7 +26,8 @@ from bench.quality import Quality, score_entities
 from bench.serverstats import ModelDelta, Snapshot, process_tree_rss, snapshot_delta
 from bench.serverstats import snapshot_from_json as _snapshot
 from bench.workload import TASK, Workload
-from instructner.serving.server import ServerConfig, TritonServer, free_port
+from instructner.serving.server import TritonServer
+from instructner.serving.testing import start_test_server
 
 logger = logging.getLogger(__name__)
 
@@ -52,22 +53,12 @@ class ServedResult:
 
 
 def start_server(repository: Path, workdir: Path) -> TritonServer:
-    """Start tritonserver on free loopback ports and wait for both models."""
-    config = ServerConfig(
-        repository=repository.resolve(),
-        workdir=workdir,
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-    )
-    server = TritonServer(config)
-    server.start()
-    try:
-        server.wait_ready(timeout_s=300, models=MODELS)
-    except Exception:
-        server.stop()
-        raise
-    return server
+    """Start tritonserver on free loopback ports and wait until every model is ready.
+
+    The launcher is the one the integration tests use (paths made absolute: the server runs
+    in ``workdir``).
+    """
+    return start_test_server(repository.resolve(), workdir.resolve(), timeout_s=300)
 
 
 def _strings(values: Sequence[str]) -> np.ndarray:
