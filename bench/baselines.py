@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.machine import CpuMonitor
+from bench.machine import CpuMonitor, QuietGate
 from bench.paths import PathResult
 from bench.quality import score_answers, score_entities
 from bench.workload import Workload
@@ -105,7 +105,11 @@ class TransformersBaseline:
 
 
 def run_transformers(
-    checkpoint: Path, workload: Workload, batch_sizes: Sequence[int], monitor: CpuMonitor
+    checkpoint: Path,
+    workload: Workload,
+    batch_sizes: Sequence[int],
+    monitor: CpuMonitor,
+    gate: QuietGate | None = None,
 ) -> tuple[list[PathResult], int]:
     """Return the batch-1 loop and each of ``batch_sizes``, and the model's parameter count."""
     baseline = TransformersBaseline(checkpoint)
@@ -113,6 +117,8 @@ def run_transformers(
         results = []
         sizes = sorted({min(size, len(workload.sentences)) for size in batch_sizes} | {1})
         for size in sizes:
+            if gate:
+                gate.wait(f"transformers_batch{size}")
             monitor.start(f"transformers_batch{size}")
             result = baseline.run(workload, size)
             result.load = monitor.stop(f"transformers_batch{size}")
@@ -132,6 +138,7 @@ def run_engine_inprocess(
     intra_threads: int,
     max_batch_size: int,
     monitor: CpuMonitor,
+    gate: QuietGate | None = None,
 ) -> list[PathResult]:
     """Return the in-process pipeline as a batch-1 loop and in batches of ``max_batch_size``."""
     engine = CTranslate2Engine(
@@ -151,6 +158,8 @@ def run_engine_inprocess(
     results = []
     for batch_size in (1, min(max_batch_size, len(requests))):
         phase = f"engine_inprocess_batch{batch_size}"
+        if gate:
+            gate.wait(phase)
         monitor.start(phase)
         outputs = []
         latencies = []

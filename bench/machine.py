@@ -161,3 +161,30 @@ class CpuMonitor:
         }
         self.phases[phase] = record
         return record
+
+
+@dataclass
+class QuietGate:
+    """Wait, within a time budget for the whole run, until other processes leave the CPUs.
+
+    Before each measured path the gate samples the machine; while other processes take more
+    than ``busy_share`` of it, it waits and samples again, until the budget is spent. Bursts of
+    other work (a test run, an install) then pass; a steady load is measured and reported.
+    """
+
+    monitor: CpuMonitor
+    budget_s: float
+    busy_share: float = 0.2
+    sample_s: float = 2.0
+    waited_s: float = 0.0
+
+    def wait(self, name: str) -> float:
+        """Return the share of the machine others took in the last sample before ``name``."""
+        while True:
+            self.monitor.start(f"quiet_check_{name}")
+            time.sleep(self.sample_s)
+            sample = self.monitor.stop(f"quiet_check_{name}")
+            self.monitor.phases.pop(f"quiet_check_{name}")
+            if sample["others"] <= self.busy_share or self.waited_s >= self.budget_s:
+                return float(sample["others"])
+            self.waited_s += float(sample["wall_s"])

@@ -24,6 +24,7 @@ class Profile:
     concurrency: tuple[int, ...]
     transformers_batch_sizes: tuple[int, ...]  # swept to find transformers' best batch
     perf: PerfSettings
+    quiet_wait_s: float = 60.0  # at most this long in all, wait for other processes to calm down
     quality_concurrency: int = 8  # parallel requests of the served quality (and warm-up) pass
 
 
@@ -33,6 +34,7 @@ FULL = Profile(
     concurrency=(1, 2, 4, 8, 16, 32),
     transformers_batch_sizes=(4, 8, 16, 32, 64),
     perf=PerfSettings(window_ms=5000, stability_percent=30, max_trials=20, retry_unstable=True),
+    quiet_wait_s=300.0,
 )
 
 SMOKE = Profile(
@@ -41,6 +43,7 @@ SMOKE = Profile(
     concurrency=(1, 8),
     transformers_batch_sizes=(16,),
     perf=PerfSettings(window_ms=2500, stability_percent=30, max_trials=8, retry_unstable=False),
+    quiet_wait_s=20.0,
 )
 
 PROFILES = {p.name: p for p in (FULL, SMOKE)}

@@ -15,7 +15,6 @@ import json
 import logging
 import shutil
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -43,8 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # A random-init model does not emit its end token reliably: every path generates this many
 # tokens (the stand-in emits no end token this early, which the summary verifies per path).
 UNTRAINED_OUTPUT_TOKENS = 24
-QUIET_CHECK_S = 3.0  # how long the machine's load is sampled before the run
-BUSY_SHARE = 0.2  # above this share taken by other processes, the run warns
+BUSY_SHARE = 0.2  # above this share taken by other processes, wait (within a budget) and warn
 
 
 def say(message: str) -> None:
@@ -169,13 +167,12 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     monitor = machine.CpuMonitor()
     say(f"profile {profile.name}; results in {out}")
-    monitor.start("before")
-    time.sleep(QUIET_CHECK_S)
-    others = monitor.stop("before")["others"]
+    gate = machine.QuietGate(monitor, profile.quiet_wait_s, BUSY_SHARE)
+    others = gate.wait("start")
     if others > BUSY_SHARE:
         say(
             f"WARNING: other processes use {others:.0%} of the machine: the figures will not be "
-            "representative (torch suffers most), see `load` in summary.json"
+            "representative (torch suffers most); see `others %` and `load` in summary.json"
         )
 
     monitor.start("build")
@@ -202,12 +199,13 @@ def run(
 
     paths: list[PathResult | Unavailable] = []
     hf_paths, parameters = baselines.run_transformers(
-        build.checkpoint, workload, profile.transformers_batch_sizes, monitor
+        build.checkpoint, workload, profile.transformers_batch_sizes, monitor, gate
     )
     paths.extend(hf_paths)
     for path in hf_paths:
         say(f"{path.title}: {path.throughput:.2f} sentences/s")
 
+    gate.wait("pypi_package")
     monitor.start("pypi_package")
     package = pypi_package.run_package(build.checkpoint, workload, build_dir / "vendor", out)
     package_load = monitor.stop("pypi_package")
@@ -229,6 +227,7 @@ def run(
         settings.intra_threads,
         settings.max_batch_size,
         monitor,
+        gate,
     )
     paths.extend(engine_paths)
     for path in engine_paths:
@@ -262,6 +261,7 @@ def run(
             profile.perf,
             profile.quality_concurrency,
             on_level=progress,
+            gate=gate,
         )
         monitor.stop("served")
     finally:
@@ -283,6 +283,7 @@ def run(
         "perf_analyzer_version": analyzer_version,
         "perf_settings": asdict(profile.perf),
         "load": monitor.phases,
+        "quiet_wait_s": gate.waited_s,
         "model": _model_record(build, parameters),
         "generation": _generation_record(build.trained, workload.max_new_tokens, token_counts),
         "workload": {

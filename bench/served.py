@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.machine import CpuMonitor
+from bench.machine import CpuMonitor, QuietGate
 from bench.perf import PerfAnalyzer, PerfLevel
 from bench.profiles import PerfSettings
 from bench.quality import Quality, score_entities
@@ -138,6 +138,7 @@ def run_served(
     settings: PerfSettings,
     quality_concurrency: int,
     on_level: Callable[[PerfLevel], None] = lambda level: None,
+    gate: QuietGate | None = None,
 ) -> ServedResult:
     """Warm up and score through ``instruction_ner``, then measure every level of both models."""
     url = server.config.grpc_url
@@ -152,6 +153,8 @@ def run_served(
         for model in (ENGINE, ENSEMBLE):
             before = _statistics(url)
             phase = f"{model}_c{level_concurrency}"
+            if gate:
+                gate.wait(phase)
             monitor.start(phase)
             level = analyzer.measure(model, inputs[model], level_concurrency, settings)
             load = monitor.stop(phase)

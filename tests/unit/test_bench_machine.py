@@ -1,0 +1,63 @@
+"""The quiet gate and the CPU accounting of the benchmark (fake /proc, no sleeping)."""
+
+import pytest
+
+from bench.machine import CpuMonitor, QuietGate
+
+
+class FakeMonitor:
+    """Reports a scripted share of the machine taken by other processes, one per sample."""
+
+    def __init__(self, shares):
+        self.shares = list(shares)
+        self.phases = {}
+
+    def start(self, phase):
+        pass
+
+    def stop(self, phase):
+        self.phases[phase] = {"others": self.shares.pop(0), "wall_s": 2.0}
+        return self.phases[phase]
+
+
+def test_gate_waits_until_other_processes_calm_down():
+    monitor = FakeMonitor([0.9, 0.5, 0.1, 0.9])
+    gate = QuietGate(monitor, budget_s=60, busy_share=0.2, sample_s=0)
+    assert gate.wait("x") == 0.1
+    assert monitor.shares == [0.9]  # stopped sampling once it was quiet
+    assert monitor.phases == {}  # its samples are not phases of the run
+
+
+def test_gate_gives_up_when_its_budget_is_spent_and_reports_the_load():
+    monitor = FakeMonitor([0.9] * 10)
+    gate = QuietGate(monitor, budget_s=4, busy_share=0.2, sample_s=0)
+    assert gate.wait("x") == 0.9
+    assert gate.waited_s == 4.0  # two samples of 2 s waited, the third one gave up
+    assert len(monitor.shares) == 7
+    assert gate.wait("y") == 0.9  # the budget is for the whole run: no more waiting
+    assert len(monitor.shares) == 6
+
+
+def _write_proc(root, busy, idle, processes):
+    (root / "stat").write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 0 0 0 0\n")
+    (root / "loadavg").write_text("1.50 1.00 0.50 1/100 123\n")
+    for pid, (parent, own, waited) in processes.items():
+        folder = root / str(pid)
+        folder.mkdir(exist_ok=True)
+        fields = ["S", str(parent)] + ["0"] * 9 + [str(own), "0", str(waited), "0"]
+        (folder / "stat").write_text(f"{pid} (p) " + " ".join(fields) + "\n")
+
+
+def test_monitor_splits_busy_time_between_this_process_tree_and_others(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.getpid", lambda: 10)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    _write_proc(tmp_path, busy=100, idle=100, processes={10: (1, 0, 0), 11: (10, 0, 0)})
+    monitor = CpuMonitor(proc=tmp_path)
+    monitor.start("phase")
+    # 200 ticks passed: 150 busy, of which ours 30 (self) + 20 (child) + 10 (waited children)
+    _write_proc(tmp_path, busy=250, idle=150, processes={10: (1, 30, 10), 11: (10, 20, 0)})
+    record = monitor.stop("phase")
+    assert record["machine_busy"] == pytest.approx(0.75)
+    assert record["ours"] == pytest.approx(0.3)
+    assert record["others"] == pytest.approx(0.45)
+    assert record["loadavg_1min_end"] == 1.5
