@@ -6,7 +6,9 @@ README table can be regenerated from a results folder: ``python -m bench.report 
 
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -262,7 +264,10 @@ def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def markdown_table(summary: Summary) -> str:
+PLOT = "throughput_vs_p99.png"
+
+
+def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
     """Return the README's performance section (markdown) for one run."""
     ratios = summary.get("ratios") or compute_ratios(summary)
     machine = summary["machine"]
@@ -434,20 +439,32 @@ def markdown_table(summary: Summary) -> str:
         f"{_num(rss.get('after_warmup', 0) / 1024, 0)} MiB after warm-up, "
         f"{_num(rss.get('after_run', 0) / 1024, 0)} MiB after the run",
         "",
-        "![throughput vs p99 latency](throughput_vs_p99.png)",
+        f"![throughput vs p99 latency]({image_link})",
         "",
     ]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the markdown table of a results folder (``python -m bench.report DIR``)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m bench.report bench/results/<timestamp>", file=sys.stderr)
-        return 2
-    summary = json.loads((Path(args[0]) / "summary.json").read_text(encoding="utf-8"))
-    print(markdown_table(summary))
+    """Print (or publish) the markdown table of a results folder.
+
+    ``python -m bench.report DIR`` prints it; ``--publish OUT`` copies the table, the plot and
+    summary.json into OUT (a tracked folder such as ``bench/published``) with the image link
+    written as ``--image-link`` (the plot's path as seen from the README that embeds it).
+    """
+    parser = argparse.ArgumentParser(description="Markdown table of a benchmark run.")
+    parser.add_argument("results", type=Path, help="bench/results/<timestamp>-<profile>")
+    parser.add_argument("--publish", type=Path, help="copy table, plot and summary here")
+    parser.add_argument("--image-link", default=PLOT, help=f"image link (default {PLOT})")
+    args = parser.parse_args(argv)
+    summary = json.loads((args.results / "summary.json").read_text(encoding="utf-8"))
+    table = markdown_table(summary, args.image_link)
+    if args.publish:
+        args.publish.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.results / PLOT, args.publish / PLOT)
+        shutil.copy2(args.results / "summary.json", args.publish / "summary.json")
+        (args.publish / "table.md").write_text(table, encoding="utf-8")
+    print(table)
     return 0
 
 

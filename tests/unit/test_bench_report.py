@@ -198,3 +198,20 @@ def test_table_says_when_serving_settings_differ_from_the_shipped_defaults(summa
     assert "Serving settings (shipped defaults): engine_instances 1, bls_instances 8." in (
         markdown_table(summary)
     )
+
+
+def test_publish_copies_table_plot_and_summary_with_the_image_link(summary, tmp_path, capsys):
+    import json
+
+    from bench.report import main
+
+    results, published = tmp_path / "run", tmp_path / "published"
+    results.mkdir()
+    (results / "summary.json").write_text(json.dumps(summary))
+    (results / "throughput_vs_p99.png").write_bytes(b"png")
+    assert main([str(results), "--publish", str(published), "--image-link", "bench/p.png"]) == 0
+    table = (published / "table.md").read_text()
+    assert table.rstrip().endswith("![throughput vs p99 latency](bench/p.png)")
+    assert (published / "throughput_vs_p99.png").read_bytes() == b"png"
+    assert json.loads((published / "summary.json").read_text())["profile"] == "smoke"
+    assert "| 8 | 30.0 |" in capsys.readouterr().out
