@@ -5,6 +5,7 @@ the overload queue policy in the filled model configs, and the launcher's securi
 (model control mode, key-header restricted admin endpoints, TLS) with the key kept out of logs.
 """
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from instructner.serving.server import (
     ServerTLS,
     TritonInstall,
     _load_failures,
+    _security_from_args,
     redacted,
     server_command,
 )
@@ -236,6 +238,28 @@ def test_launcher_refuses_a_key_header_without_the_key_in_the_environment(monkey
         code = server_module.main(["--admin-key-header", "x-admin"])
     assert code == 2
     assert f"needs the key in the environment variable {ADMIN_KEY_ENV}" in caplog.text
+
+
+def _launcher_args(**values) -> argparse.Namespace:
+    options = {"admin_key_header": None, "tls_cert": None, "tls_key": None}
+    options |= {"tls_root_cert": None, "tls_mutual": False}
+    return argparse.Namespace(**(options | values))
+
+
+def test_launcher_reads_the_key_from_the_environment(monkeypatch):
+    monkeypatch.setenv(ADMIN_KEY_ENV, SECRET)
+    restricted, tls = _security_from_args(_launcher_args(admin_key_header="x-admin"))
+    assert restricted == RestrictedProtocols("x-admin", SECRET) and tls is None
+
+
+def test_launcher_turns_tls_files_into_a_tls_config_and_refuses_missing_ones(tmp_path):
+    cert, key = tmp_path / "s.pem", tmp_path / "s.key"
+    cert.write_text("cert")
+    with pytest.raises(ValueError, match=f"TLS file {key} does not exist"):
+        _security_from_args(_launcher_args(tls_cert=cert, tls_key=key))
+    key.write_text("key")
+    _, tls = _security_from_args(_launcher_args(tls_cert=cert, tls_key=key))
+    assert tls == ServerTLS(cert, key)
 
 
 def test_launcher_refuses_half_a_tls_configuration(tmp_path, caplog):
