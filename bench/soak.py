@@ -187,12 +187,29 @@ def _sampler(pid: int, stop: threading.Event, every_s: float, tally: Tally, out:
             {
                 "t_s": round(time.monotonic() - started, 1),
                 "rss_mib": round(rss["total_kib"] / MIB, 1),
-                "processes": len(rss["processes"]),
+                "by_process_mib": {
+                    f"{q['name']}:{q['pid']}": round(q["rss_kib"] / MIB, 1)
+                    for q in rss["processes"]
+                },
                 "calls_done": done,
             }
         )
         if stop.wait(every_s):
             return
+
+
+def growth_per_minute(samples: Sequence[dict[str, Any]]) -> float:
+    """Return the least-squares slope (MiB per minute) of RSS over the second half of the run."""
+    half = [s for s in samples if s["t_s"] >= samples[-1]["t_s"] / 2]
+    if len(half) < 2:
+        return 0.0
+    mean_t = sum(s["t_s"] for s in half) / len(half)
+    mean_r = sum(s["rss_mib"] for s in half) / len(half)
+    spread = sum((s["t_s"] - mean_t) ** 2 for s in half)
+    if spread == 0:
+        return 0.0
+    slope = sum((s["t_s"] - mean_t) * (s["rss_mib"] - mean_r) for s in half) / spread
+    return round(slope * 60, 2)
 
 
 def verdict(record: dict[str, Any]) -> list[str]:
@@ -235,7 +252,8 @@ def summary_markdown(record: dict[str, Any]) -> str:
         f"max {latency['max']:.0f} ms.",
         f"- Resident memory of tritonserver + stubs: {rss['first']} MiB after warm-up, "
         f"max {rss['max']}, {rss['last']} MiB at the end ({len(record['samples'])} samples; "
-        f"bound {RSS_GROWTH_FACTOR}x first + {RSS_GROWTH_SLACK_MIB} MiB).",
+        f"bound {RSS_GROWTH_FACTOR}x first + {RSS_GROWTH_SLACK_MIB} MiB); over the second half "
+        f"it changed by {rss['second_half_mib_per_min']} MiB/min.",
     ]
     if record["problems"]:
         lines += ["", "Problems:", *(f"- {p}" for p in record["problems"])]
@@ -335,7 +353,12 @@ def run(args: argparse.Namespace) -> int:
             "p99": percentile(tally.latencies_s, 99) * 1000,
             "max": max(tally.latencies_s) * 1000,
         },
-        "rss_mib": {"first": rss[0], "max": max(rss), "last": rss[-1]},
+        "rss_mib": {
+            "first": rss[0],
+            "max": max(rss),
+            "last": rss[-1],
+            "second_half_mib_per_min": growth_per_minute(samples),
+        },
         "server_alive_at_end": alive,
         "cpu": cpu,
         "wrong_answers": tally.wrong,

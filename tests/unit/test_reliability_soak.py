@@ -1,6 +1,13 @@
 """The soak's workload and verdict (bench/soak.py), without a server."""
 
-from bench.soak import RSS_GROWTH_SLACK_MIB, Call, summary_markdown, verdict, workload
+from bench.soak import (
+    RSS_GROWTH_SLACK_MIB,
+    Call,
+    growth_per_minute,
+    summary_markdown,
+    verdict,
+    workload,
+)
 
 LABELS = ("organization", "location", "person", "miscellaneous")
 
@@ -21,7 +28,7 @@ def record(**changes):
         "throughput_per_s": 0.2,
         "outcomes": {"answered": 95, "rejected as expected": 5},
         "latency_ms": {"p50": 40.0, "p99": 500.0, "max": 900.0},
-        "rss_mib": {"first": 400.0, "max": 420.0, "last": 410.0},
+        "rss_mib": {"first": 400.0, "max": 420.0, "last": 410.0, "second_half_mib_per_min": 0.5},
         "server_alive_at_end": True,
         "cpu": {"others": 0.4, "loadavg_1min_end": 4.0},
         "samples": [{}] * 3,
@@ -64,12 +71,24 @@ def test_wrong_answers_unexpected_errors_and_a_dead_server_fail_the_soak():
 
 def test_memory_growth_beyond_the_bound_fails_the_soak():
     grown = 400.0 * 1.25 + RSS_GROWTH_SLACK_MIB + 1
-    problems = verdict(record(rss_mib={"first": 400.0, "max": grown, "last": grown}))
+    problems = verdict(
+        record(rss_mib={"first": 400.0, "max": grown, "last": grown, "second_half_mib_per_min": 9})
+    )
     assert problems == [f"resident memory grew from 400.0 to {grown} MiB"]
-    assert "Problems:" in summary_markdown(record(rss_mib={"first": 1, "max": 999, "last": 999}))
+    assert "Problems:" in summary_markdown(
+        record(rss_mib={"first": 1, "max": 999, "last": 999, "second_half_mib_per_min": 9})
+    )
 
 
 def test_a_bad_call_carries_the_message_it_must_be_rejected_with():
     bad = [c for c in workload(LABELS) if c.reject is not None]
     assert {c.reject for c in bad} == {"control character U+0000", "a section marker"}
     assert Call("ner", "x").reject is None
+
+
+def test_growth_per_minute_is_the_slope_over_the_second_half():
+    samples = [
+        {"t_s": t, "rss_mib": 100.0 + (t / 60 if t >= 60 else 50)} for t in range(0, 130, 10)
+    ]
+    assert growth_per_minute(samples) == 1.0
+    assert growth_per_minute(samples[:1]) == 0.0
