@@ -181,6 +181,7 @@ def run_engine_inprocess(
                 sentences=len(requests),
                 seconds=seconds,
                 output_tokens=[sum(w.output_tokens for w in r.windows) for r in outputs],
+                windows=[len(r.windows) for r in outputs],
                 quality=score_entities(workload.sentences, predicted, workload.verbalizer),
                 latencies_s=latencies,
                 notes=notes,

@@ -39,6 +39,7 @@ class PathResult:
     latencies_s: list[float] = field(default_factory=list, repr=False)  # per call
     notes: str = ""
     load: dict[str, float] = field(default_factory=dict)  # CPU shares while it ran
+    windows: list[int] = field(default_factory=list, repr=False)  # engine calls per sentence
 
     @property
     def throughput(self) -> float:
@@ -60,6 +61,7 @@ class PathResult:
             "quality": self.quality.to_dict() if self.quality else None,
             "notes": self.notes,
             "load": self.load,
+            "multi_window_sentences": sum(1 for w in self.windows if w > 1),
         }
         if self.latencies_s:
             for q in (50, 90, 99):

@@ -64,7 +64,7 @@ def plot_summary(summary: Mapping[str, Any], path: Path) -> Path:
     axes.set_xscale("log")
     axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     axes.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
-    axes.tick_params(axis="x", which="minor", labelsize=7)
+    axes.tick_params(axis="x", which="both", labelsize=7)
     axes.set_ylim(bottom=0)
     axes.set_xlabel("p99 latency per request (ms, log scale)")
     axes.set_ylabel("throughput (sentences / s)")

@@ -44,6 +44,7 @@ class ServedResult:
     level_stats: list[dict[str, Any]] = field(default_factory=list)
     quality: Quality | None = None
     output_tokens: list[int] = field(default_factory=list)
+    windows: list[int] = field(default_factory=list)  # engine calls per sentence
     quality_pass_s: float = 0.0
     rss_after_warmup: dict[str, Any] = field(default_factory=dict)
     rss_after_run: dict[str, Any] = field(default_factory=dict)
@@ -67,8 +68,8 @@ def _strings(values: Sequence[str]) -> np.ndarray:
 
 def served_answers(
     url: str, workload: Workload, concurrency: int
-) -> tuple[list[list[tuple[int, int, str]]], list[int]]:
-    """Send every sentence to ``instruction_ner``; return its entities and generated tokens.
+) -> tuple[list[list[tuple[int, int, str]]], list[int], list[int]]:
+    """Send every sentence to ``instruction_ner``; return entities, generated tokens, windows.
 
     Raises:
         tritonclient.utils.InferenceServerException: a request failed.
@@ -105,7 +106,7 @@ def served_answers(
         client.close()
     entities = [[(e.start, e.end, e.label) for e in r.entities] for r in results]
     tokens = [sum(w.output_tokens for w in r.windows) for r in results]
-    return entities, tokens
+    return entities, tokens, [len(r.windows) for r in results]
 
 
 def _statistics(url: str) -> Snapshot:
@@ -145,7 +146,9 @@ def run_served(
     assert server.pid is not None
     result = ServedResult(server_version=_server_version(url))
     started = time.perf_counter()
-    entities, result.output_tokens = served_answers(url, workload, quality_concurrency)
+    entities, result.output_tokens, result.windows = served_answers(
+        url, workload, quality_concurrency
+    )
     result.quality_pass_s = time.perf_counter() - started
     result.quality = score_entities(workload.sentences, entities, workload.verbalizer)
     result.rss_after_warmup = process_tree_rss(server.pid)

@@ -17,3 +17,30 @@ def test_overrides_reject_unknown_names_and_non_integers():
         parse_overrides(["model_dir=x"])
     with pytest.raises(ValueError, match="'eight' is not an integer"):
         parse_overrides(["bls_instances=eight"])
+
+
+def test_generation_is_forced_when_every_engine_call_made_the_limit():
+    from bench.run import generation_record
+
+    record = generation_record(
+        False,
+        24,
+        {"transformers_batch1": [24, 24, 24], "served_instruction_ner": [24, 48, 24]},
+        {"served_instruction_ner": [1, 2, 1]},
+    )
+    assert record["forced_equal_tokens"] is True
+    assert record["tokens_per_engine_call"] == {
+        "transformers_batch1": [24],
+        "served_instruction_ner": [24],
+    }
+    assert record["multi_window_sentences"] == 1
+    assert "1 of 3 CoNLL lines hold more than one sentence" in record["note"]
+    assert "up to 33% more tokens than the baselines" in record["note"]
+
+
+def test_generation_says_when_a_path_stopped_early():
+    from bench.run import generation_record
+
+    record = generation_record(False, 24, {"a": [24, 24], "b": [24, 7]}, {})
+    assert record["forced_equal_tokens"] is False
+    assert "NOT equal across paths (tokens per call: a [24]; b [7, 24])" in record["note"]
