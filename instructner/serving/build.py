@@ -61,7 +61,10 @@ class BuildSettings:
     engine_instances: int = 1
     inter_threads: int = 2  # two single-threaded workers beat one two-threaded (DESIGN.md)
     intra_threads: int = 1
-    bls_instances: int = 2
+    # A BLS instance is held until its whole pipeline returns, so with few instances requests
+    # queue in front of instruction_ner instead of batching at the engine (make bench: engine
+    # batch 6 at concurrency 32 with 2 instances, 11-16 with 8-16); ~40 MiB each.
+    bls_instances: int = 8
     step_instances: int = 1
     engine_queue_delay_us: int = 2000
     step_queue_delay_us: int = 500
