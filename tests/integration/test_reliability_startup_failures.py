@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,7 +61,8 @@ def test_launcher_exits_non_zero_naming_an_engine_that_fails_to_load(
 
     assert launched.returncode == 1, launched.stderr[-3000:]
     first_error = next(line for line in launched.stderr.splitlines() if "ERROR" in line)
-    assert "tritonserver exited with code 1 before it was ready: " in first_error
+    # tritonserver itself exits 1 or aborts (-6) after a failed load; the launcher always exits 1.
+    assert re.search(r"tritonserver exited with code (1|-6) before it was ready: ", first_error)
     assert "failed to load 'engine' version 1" in first_error
     assert "RuntimeError" in first_error  # CTranslate2's own reason follows
     assert build.repository.is_dir()
@@ -101,7 +103,7 @@ def test_missing_engine_and_tokenizer_files_are_named_in_the_startup_error(
     finally:
         server.stop()
     summary = str(caught.value).split("; log:\n")[0]
-    assert summary.startswith("tritonserver exited with code 1 before it was ready: ")
+    assert re.match(r"tritonserver exited with code (1|-6) before it was ready: ", summary)
     assert "failed to load 'engine' version 1" in summary
     assert "model.bin" in summary
     assert f"no tokenizer in {checkpoint}: tokenizer.json is missing" in summary
