@@ -175,7 +175,11 @@ def load_model(directory: str | Path) -> T5ForConditionalGeneration:
     config = T5Config.from_pretrained(str(directory), local_files_only=True)
     if config.model_type != "t5":
         raise ValueError(f"{config_file} describes a {config.model_type!r} model, expected 't5'")
-    model = T5ForConditionalGeneration.from_pretrained(str(directory), local_files_only=True)
+    # float32 whatever the stored dtype: the shipped model is stored in float16, and CPU
+    # training, evaluation and the engine conversion all work in float32
+    model = T5ForConditionalGeneration.from_pretrained(
+        str(directory), local_files_only=True, torch_dtype=torch.float32
+    )
     return model
 
 
@@ -183,7 +187,7 @@ def save_model(
     model: T5ForConditionalGeneration,
     tokenizer: PreTrainedTokenizerBase,
     directory: str | Path,
-    max_shard_size: str = DEFAULT_SHARD_SIZE,
+    max_shard_size: str | int = DEFAULT_SHARD_SIZE,
 ) -> Path:
     """Save model weights (safetensors, in shards of ``max_shard_size``) and tokenizer files."""
     directory = Path(directory)
