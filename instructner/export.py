@@ -86,7 +86,8 @@ def export_checkpoint(
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
     source, out = Path(source), Path(out)
-    model = load_model(source).to(DTYPES[dtype])
+    model = load_model(source)
+    model.to(dtype=DTYPES[dtype])  # in place: nn.Module.to casts the parameters it holds
     tokenizer = checkpoint_tokenizer(source)
     out.mkdir(parents=True, exist_ok=True)
     for pattern in WEIGHT_PATTERNS:
