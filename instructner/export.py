@@ -87,7 +87,7 @@ def export_checkpoint(
         raise ValueError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
     source, out = Path(source), Path(out)
     model = load_model(source)
-    model.to(dtype=DTYPES[dtype])  # in place: nn.Module.to casts the parameters it holds
+    torch.nn.Module.to(model, dtype=DTYPES[dtype])  # in place; typed call
     tokenizer = checkpoint_tokenizer(source)
     out.mkdir(parents=True, exist_ok=True)
     for pattern in WEIGHT_PATTERNS:
