@@ -170,8 +170,8 @@ class TransformersEngine:
         self._torch = torch
         self._device = torch.device(device)
         self._model = T5ForConditionalGeneration.from_pretrained(
-            str(model_dir), local_files_only=True
-        ).to(self._device)
+            str(model_dir), local_files_only=True, dtype=torch.float32
+        ).to(self._device)  # float32 also for a float16-stored checkpoint (CPU kernels)
         self._model.eval()
         config = self._model.config
         self.vocab_size = int(config.vocab_size)

@@ -178,7 +178,7 @@ def load_model(directory: str | Path) -> T5ForConditionalGeneration:
     # float32 whatever the stored dtype: the shipped model is stored in float16, and CPU
     # training, evaluation and the engine conversion all work in float32
     model = T5ForConditionalGeneration.from_pretrained(
-        str(directory), local_files_only=True, torch_dtype=torch.float32
+        str(directory), local_files_only=True, dtype=torch.float32
     )
     return model
 

@@ -26,7 +26,7 @@ def test_export_writes_float16_shards_tokenizer_and_the_run_config(run_dir, tmp_
     out = tmp_path / "default"
     report = export_checkpoint(run_dir / "best", out)
     assert report.total_bytes == sum(p.stat().st_size for p in out.glob("*.safetensors"))
-    stored = T5ForConditionalGeneration.from_pretrained(out, torch_dtype="auto")
+    stored = T5ForConditionalGeneration.from_pretrained(out, dtype="auto")
     assert stored.dtype == torch.float16
     assert (out / "tokenizer_config.json").is_file() and (out / "spiece.model").is_file()
     assert (out / TRAINING_CONFIG).read_text() == "output_dir: runs/x\n"
