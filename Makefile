@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help setup test unit integration lint protos engines serve engines-trtllm
+.PHONY: help setup test unit integration lint protos engines serve engines-trtllm \
+	evaluate-default fewshot-ablation
 
 # Serving: where `make engines` reads the checkpoint and writes the ready model repository,
 # and where `make serve` listens (loopback unless HOST says otherwise).
@@ -100,6 +101,13 @@ SOAK_CONCURRENCY ?= 8
 .PHONY: soak
 soak: protos ## bounded soak test (SOAK_MINUTES=10, SOAK_CONCURRENCY=8): memory, errors, answers
 	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) --concurrency $(SOAK_CONCURRENCY)
+
+evaluate-default: setup ## evaluate MODEL_DIR on every corpus (test + dev) into MODEL_DIR/metrics.json (the model card's numbers)
+	$(PY) scripts/evaluate_model.py --model $(MODEL_DIR)
+
+fewshot-ablation: setup ## few-shot ablation, NER-only vs NER+aux (trains the ATIS-only base first if missing)
+	test -f runs/fewshot-base/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml
+	$(VENV)/bin/instructner ablate --config configs/fewshot-ablation.yaml
 
 lint: setup protos ## ruff + mypy
 	$(VENV)/bin/ruff check .
