@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 logger = logging.getLogger(__name__)
 
@@ -163,15 +163,16 @@ class TransformersEngine:
 
     def __init__(self, model_dir: str | Path, threads: int = 0, device: str = "cpu") -> None:
         import torch
-        from transformers import T5ForConditionalGeneration
+
+        from instructner.modeling import load_model
 
         if threads > 0:
             torch.set_num_threads(threads)
         self._torch = torch
         self._device = torch.device(device)
-        self._model = T5ForConditionalGeneration.from_pretrained(
-            str(model_dir), local_files_only=True, dtype=torch.float32
-        ).to(self._device)  # float32 also for a float16-stored checkpoint (CPU kernels)
+        # float32, whatever dtype the checkpoint stores; Any as before (transformers' stubs)
+        self._model: Any = cast(Any, load_model(model_dir))
+        self._model.to(self._device)
         self._model.eval()
         config = self._model.config
         self.vocab_size = int(config.vocab_size)
