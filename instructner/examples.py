@@ -9,10 +9,12 @@ instead of reading the option words.
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from instructner.augment import AugmentConfig, MentionBank, augment_sentence, option_subset
 from instructner.labels import Verbalizer
 from instructner.prompts import (
     TASKS,
@@ -67,6 +69,7 @@ def sentence_examples(
     tasks: Sequence[str] = TASKS,
     rng: random.Random | None = None,
     corpus: str = "",
+    augment: AugmentConfig | None = None,
 ) -> list[Example]:
     """Build the examples of one sentence for ``tasks``, in :data:`TASKS` order.
 
@@ -77,6 +80,9 @@ def sentence_examples(
         rng: when given, the options are shuffled with it (one shuffle per example);
             when ``None`` they keep the verbalizer's (corpus) order.
         corpus: recorded on each example, for mixing statistics.
+        augment: with ``rng``, NER prompts may list a random option subset
+            (:func:`instructner.augment.option_subset`); the answer then keeps only the
+            entities whose labels are listed.
 
     Raises:
         KeyError: a tag of the sentence is not known to the verbalizer.
@@ -90,13 +96,24 @@ def sentence_examples(
     examples: list[Example] = []
     for task in tasks:
         if task == "ner":
-            prompt = ner_prompt(text, _options(verbalizer, rng))
-            examples.append(Example(prompt, ner_answer(pairs), task, corpus))
+            if augment is not None and rng is not None:
+                options = option_subset(verbalizer.words, [p[1] for p in pairs], augment, rng)
+                listed = set(options)
+                kept = [pair for pair in pairs if pair[1] in listed]
+            else:
+                options, kept = _options(verbalizer, rng), pairs
+            examples.append(Example(ner_prompt(text, options), ner_answer(kept), task, corpus))
         elif task == "extract":
             answer = extract_answer([entity.text for entity in entities])
             examples.append(Example(extract_prompt(text), answer, task, corpus))
         elif entities:  # typing needs given entities
-            prompt = type_prompt(text, [pair[0] for pair in pairs], _options(verbalizer, rng))
+            if augment is not None and rng is not None:
+                # every given entity's label must stay listed: only the others are dropped
+                keep_all = dataclasses.replace(augment, subset_keep_gold=1.0)
+                options = option_subset(verbalizer.words, [p[1] for p in pairs], keep_all, rng)
+            else:
+                options = _options(verbalizer, rng)
+            prompt = type_prompt(text, [pair[0] for pair in pairs], options)
             examples.append(Example(prompt, type_answer(pairs), task, corpus))
     return examples
 
@@ -106,18 +123,44 @@ def build_examples(
     tasks: Sequence[str] = TASKS,
     shuffle_options: bool = True,
     seed: int = 0,
+    augment: AugmentConfig | None = None,
+    task_probability: Mapping[str, float] | None = None,
+    banks: Mapping[str, MentionBank] | None = None,
 ) -> list[Example]:
     """Build the examples of several corpora, each with its own verbalizer, in input order.
 
-    The same ``seed`` always gives the same option orders; callers that want fresh orders
-    every epoch pass a seed derived from the epoch.
+    The same ``seed`` always gives the same option orders and augmentations; callers that want
+    fresh ones every epoch pass a seed derived from the epoch. ``augment`` (with
+    ``shuffle_options``) transforms sentences and option lists; ``banks`` holds each corpus's
+    mentions for mention replacement (built from the corpus's sentences when missing).
+    ``task_probability`` gives, per task, the chance that a sentence yields an example of it
+    (1 for tasks not named), to set the share of the auxiliary tasks.
     """
     tasks = check_tasks(tasks)
     rng = random.Random(seed) if shuffle_options else None
+    probability = dict(task_probability or {})
+    for task, value in probability.items():
+        if task not in TASKS or not 0.0 <= value <= 1.0:
+            raise ValueError(f"task_probability {task}: expected a task and a value in [0, 1]")
+    draws = random.Random(f"{seed}/tasks")
     examples: list[Example] = []
     for corpus in corpora:
+        bank = None
+        if augment is not None and rng is not None and augment.mention_replace > 0:
+            bank = (banks or {}).get(corpus.name) or MentionBank(corpus.sentences)
         for sentence in corpus.sentences:
-            examples.extend(sentence_examples(sentence, corpus.verbalizer, tasks, rng, corpus.name))
+            if augment is not None and rng is not None and augment.active:
+                sentence = augment_sentence(sentence, corpus.name, bank, augment, rng)
+            chosen = [
+                t
+                for t in tasks
+                if probability.get(t, 1.0) >= 1.0 or draws.random() < probability[t]
+            ]
+            if not chosen:
+                continue
+            examples.extend(
+                sentence_examples(sentence, corpus.verbalizer, chosen, rng, corpus.name, augment)
+            )
     return examples
 
 

@@ -20,6 +20,8 @@ import logging
 import math
 import random
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -32,6 +34,7 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from instructner import data
+from instructner.augment import AugmentConfig, MentionBank
 from instructner.evaluation import GenerationSettings, evaluate_sentences
 from instructner.examples import CorpusSentences, Example, build_examples, check_tasks
 from instructner.labels import CORPORA, Verbalizer, get_verbalizer
@@ -39,6 +42,7 @@ from instructner.modeling import (
     DEFAULT_SHARD_SIZE,
     PAD_TOKEN_ID,
     autocast,
+    autocast_dtype,
     checkpoint_tokenizer,
     count_parameters,
     load_model,
@@ -114,6 +118,10 @@ class TrainConfig:
     corpora: list[CorpusConfig] = field(default_factory=list)
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
     shuffle_options: bool = True
+    # per task, the chance that a sentence yields an example of it (1 when not named)
+    task_probability: dict[str, float] = field(default_factory=dict)
+    # instructner.augment.AugmentConfig fields: mention_replace, uppercase, option_subset, ...
+    augment: dict[str, Any] = field(default_factory=dict)
     # a size preset of instructner.modeling.SIZE_PRESETS or a shape mapping (random init)
     model: str | dict[str, int] = "mini"
     init_from: str | None = None  # an HF T5 checkpoint dir to fine-tune instead
@@ -125,6 +133,12 @@ class TrainConfig:
     length_window: int = 50  # batches per length-sorting window; 1 = plain random batches
     learning_rate: float = 1e-3
     weight_decay: float = 0.01
+    adam_beta2: float = 0.999
+    # "linear": warmup then linear decay to max_steps. "wsd": warmup, a stable peak, then a
+    # 1-sqrt decay over the last decay_fraction of max_steps; max_steps can grow on resume
+    # while the run is still stable, so the length need not be known in advance.
+    schedule: str = "linear"
+    decay_fraction: float = 0.2
     warmup_steps: int = 1000
     max_steps: int = 20000
     max_minutes: float | None = None
@@ -138,6 +152,7 @@ class TrainConfig:
     eval_max_new_tokens: int = 128
     eval_num_beams: int = 1
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16
     shard_size: str = DEFAULT_SHARD_SIZE
     num_threads: int | None = None  # torch CPU threads; None keeps torch's default
     progress: bool = True
@@ -192,6 +207,32 @@ class TrainConfig:
                 raise ValueError(f"{name} must be 0 (off) or positive, got {getattr(self, name)}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
+        if self.schedule not in ("linear", "wsd"):
+            raise ValueError(f"schedule must be 'linear' or 'wsd', got {self.schedule!r}")
+        if not 0.0 < self.decay_fraction <= 1.0:
+            raise ValueError(f"decay_fraction must be in (0, 1], got {self.decay_fraction}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        self.augment_config()  # raises on unknown keys or bad probabilities
+        for task, value in self.task_probability.items():
+            if task not in self.tasks or not 0.0 <= float(value) <= 1.0:
+                raise ValueError(
+                    f"task_probability {task}: expected one of the run's tasks and a value "
+                    f"in [0, 1], got {value}"
+                )
+
+    def augment_config(self) -> AugmentConfig:
+        """Return the ``augment`` mapping as an :class:`AugmentConfig`.
+
+        Raises:
+            ValueError: an unknown key or a value that is not a probability.
+
+        """
+        known = {f.name for f in fields(AugmentConfig)}
+        unknown = sorted(set(self.augment) - known)
+        if unknown:
+            raise ValueError(f"unknown augment keys {unknown}; known: {', '.join(sorted(known))}")
+        return AugmentConfig(**self.augment)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as plain data (for config.yaml and the checkpoint state)."""
@@ -289,6 +330,9 @@ class EpochBatches:
         self.corpora = [CorpusSentences(c.name, c.train, c.verbalizer) for c in corpora]
         self.tokenizer = tokenizer
         self.config = config
+        self.augment = config.augment_config()
+        self.banks = {c.name: MentionBank(c.train) for c in corpora}
+        self.encoder = WordCachedEncoder(tokenizer)
         self._epoch = -1
         self._batches: list[list[int]] = []
         self._sources: list[list[int]] = []
@@ -301,14 +345,17 @@ class EpochBatches:
             self.config.tasks,
             shuffle_options=self.config.shuffle_options,
             seed=_derive_seed(self.config.seed, "options", epoch),
+            augment=self.augment,
+            task_probability=self.config.task_probability,
+            banks=self.banks,
         )
 
     def _prepare(self, epoch: int) -> None:
         if epoch == self._epoch:
             return
         examples = self.examples(epoch)
-        sources = self.tokenizer([e.prompt for e in examples])["input_ids"]
-        targets = self.tokenizer(text_target=[e.target for e in examples])["input_ids"]
+        sources = self.encoder.encode([e.prompt for e in examples])
+        targets = self.encoder.encode([e.target for e in examples])
         _check_lengths(examples, sources, self.config.max_source_length, "prompt")
         _check_lengths(examples, targets, self.config.max_target_length, "target")
         rng = random.Random(_derive_seed(self.config.seed, "order", epoch))
@@ -340,6 +387,76 @@ class EpochBatches:
         chosen = self._batches[state.cursor]
         state.cursor += 1
         return _collate([self._sources[i] for i in chosen], [self._targets[i] for i in chosen])
+
+
+class WordCachedEncoder:
+    """Token ids of texts (with the end token), memoised per whitespace-separated word.
+
+    A tokenizer without a normalizer whose pre-tokenizer is a whitespace-splitting
+    ``Metaspace`` (the task tokenizers of :mod:`instructner.vocab`) segments each word on its
+    own, so a text's ids are its words' ids joined: an epoch of ~100k prompts re-encodes only
+    the words it has not seen. Other tokenizers (T5's, with its normalizer) encode as usual.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        pre = str(getattr(backend, "pre_tokenizer", "")) if backend is not None else ""
+        self.cached = (
+            backend is not None
+            and backend.normalizer is None
+            and pre.startswith("Metaspace(")
+            and "split=True" in pre
+        )
+        self.words: dict[str, list[int]] = {}
+        self.eos = [int(tokenizer.eos_token_id)]
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Return the ids of each text, as ``tokenizer(texts)["input_ids"]`` would."""
+        if not self.cached:
+            return [list(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
+        plain = [not ("  " in t or t.startswith(" ") or t.endswith(" ") or not t) for t in texts]
+        new = {w for t, ok in zip(texts, plain, strict=True) if ok for w in t.split(" ")}
+        new.difference_update(self.words)
+        if new:
+            ordered = sorted(new)
+            encoded = self.tokenizer(ordered, add_special_tokens=False)["input_ids"]
+            self.words.update(zip(ordered, (list(ids) for ids in encoded), strict=True))
+        out: list[list[int]] = []
+        for text, ok in zip(texts, plain, strict=True):
+            if ok:
+                ids = [i for word in text.split(" ") for i in self.words[word]]
+                out.append(ids + self.eos)
+            else:
+                out.append(list(self.tokenizer(text)["input_ids"]))
+        return out
+
+
+class _StopRequest:
+    """Turn SIGTERM/SIGINT into a flag the loop checks between steps (then save and stop)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGTERM, signal.SIGINT):
+                self._previous[number] = signal.signal(number, self._handle)
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.signal = number
+
+    def restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-"
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
 def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
@@ -390,15 +507,31 @@ def build_optimizer(
             {"params": no_decay, "weight_decay": 0.0},
         ],
         lr=config.learning_rate,
+        betas=(0.9, config.adam_beta2),
     )
-    warmup, total = config.warmup_steps, config.max_steps
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
+
+
+def lr_factor(config: TrainConfig) -> Any:
+    """Return the schedule of ``config`` as a function of the step (for ``LambdaLR``).
+
+    The function reads ``max_steps`` when called, so a resumed run with a larger
+    ``max_steps`` moves the start of a ``wsd`` decay.
+    """
 
     def factor(step: int) -> float:
+        warmup, total = config.warmup_steps, config.max_steps
         if step < warmup:
             return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
+        if config.schedule == "linear":
+            return max(0.0, (total - step) / max(1, total - warmup))
+        decay = max(1, round(config.decay_fraction * total))
+        begin = total - decay
+        if step < begin:
+            return 1.0
+        return max(0.0, 1.0 - math.sqrt(min(1.0, (step - begin) / decay)))
 
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return factor
 
 
 class Trainer:
@@ -438,14 +571,24 @@ class Trainer:
                 else checkpoint_tokenizer(config.init_from)
             )
         else:
-            self.model = new_t5_model(config.model, config.seed, config.dropout_rate)
             self.tokenizer = load_tokenizer(config.tokenizer)
+            vocab = len(self.tokenizer) if config.tokenizer else None
+            self.model = (
+                new_t5_model(config.model, config.seed, config.dropout_rate, vocab)
+                if vocab
+                else new_t5_model(config.model, config.seed, config.dropout_rate)
+            )
         if len(self.tokenizer) > self.model.config.vocab_size:
             raise ValueError(
                 f"tokenizer has {len(self.tokenizer)} tokens but the model only "
                 f"{self.model.config.vocab_size} embedding rows"
             )
         self.model.to(self.device)  # type: ignore[arg-type]
+        dtype = autocast_dtype(self.device, config.precision)
+        self.precision = "bf16" if dtype is torch.bfloat16 else "fp32"
+        logger.info(
+            "precision %s (config %s; device %s)", self.precision, config.precision, self.device
+        )
         self.optimizer, self.scheduler = build_optimizer(self.model, config)
         data_root = Path(config.data_root) if config.data_root else None
         self.corpora = [load_corpus_data(spec, data_root, config.seed) for spec in config.corpora]
@@ -503,11 +646,21 @@ class Trainer:
         )
         self.model.train()
         running: list[float] = []
+        window_start = time.monotonic()
+        stop = _StopRequest()
+        decay_start = self.decay_start()
         try:
             while state.step < stop_at:
                 if time.monotonic() >= deadline:
                     logger.info("time budget of %s minutes reached", config.max_minutes)
                     break
+                if stop.signal is not None:
+                    logger.info(
+                        "signal %s: saving at step %d and stopping", stop.signal, state.step
+                    )
+                    break
+                if state.step == decay_start:
+                    self.save_stable()
                 loss = self._step()
                 state.step += 1
                 state.elapsed_s = time.monotonic() - started
@@ -515,27 +668,72 @@ class Trainer:
                 progress.update(1)
                 progress.set_postfix(loss=f"{loss:.4f}")
                 if config.log_every and state.step % config.log_every == 0:
-                    self._record(
-                        {
-                            "step": state.step,
-                            "loss": sum(running) / len(running),
-                            "lr": self.scheduler.get_last_lr()[0],
-                            "epoch": state.epoch,
-                            "elapsed_s": round(state.elapsed_s, 3),
-                        }
+                    now = time.monotonic()
+                    rate = len(running) / max(1e-9, now - window_start)
+                    remaining = (stop_at - state.step) / max(rate, 1e-9)
+                    entry = {
+                        "step": state.step,
+                        "loss": sum(running) / len(running),
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "epoch": state.epoch,
+                        "elapsed_s": round(state.elapsed_s, 3),
+                        "steps_per_s": round(rate, 3),
+                    }
+                    self._record(entry)
+                    logger.info(
+                        "step %d/%d loss %.4f lr %.2e epoch %d | %.2f steps/s, %.0f examples/s"
+                        " | ETA %s",
+                        state.step,
+                        stop_at,
+                        entry["loss"],
+                        entry["lr"],
+                        state.epoch,
+                        rate,
+                        rate * config.batch_size * config.grad_accum,
+                        _duration(min(remaining, deadline - now)),
                     )
-                    running = []
+                    running, window_start = [], time.monotonic()
                 if config.eval_every and state.step % config.eval_every == 0:
                     self.evaluate_and_keep_best()
                 if config.save_every and state.step % config.save_every == 0:
                     self.save_last()
         finally:
             progress.close()
+            stop.restore()
+        if stop.signal is not None:
+            if self._saved_step != state.step:
+                self.save_last()
+            return state
         if config.eval_every and self._evaluated_step != state.step:
             self.evaluate_and_keep_best()
         if self._saved_step != state.step:
             self.save_last()
         return state
+
+    def decay_start(self) -> int | None:
+        """Return the step where a ``wsd`` schedule starts to decay (None for ``linear``)."""
+        config = self.config
+        if config.schedule != "wsd":
+            return None
+        return config.max_steps - max(1, round(config.decay_fraction * config.max_steps))
+
+    def save_stable(self) -> Path:
+        """Keep the last state before the decay as ``stable/``: a longer run resumes from it.
+
+        Copy ``stable/`` over ``last/`` and resume with a larger ``max_steps`` to continue the
+        stable phase; the decayed model of this run stays in ``best/`` and ``last/``.
+        """
+        self.save_last()
+        target = self.output_dir / "stable"
+        staging = target.with_name("stable.tmp")
+        if staging.exists():
+            shutil.rmtree(staging)
+        shutil.copytree(self.last_dir, staging)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+        logger.info("step %d: decay starts; stable state kept in %s", self.state.step, target)
+        return target
 
     def _step(self) -> float:
         """Run one optimizer step over ``grad_accum`` micro-batches; return the mean loss."""
@@ -543,7 +741,7 @@ class Trainer:
         total = 0.0
         for _ in range(config.grad_accum):
             batch = {k: v.to(self.device) for k, v in self.batches.next_batch(self.state).items()}
-            with autocast(self.device):
+            with autocast(self.device, self.precision):
                 loss = self.model(**batch).loss
             (loss / config.grad_accum).backward()
             total += float(loss.detach())

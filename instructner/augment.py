@@ -1,0 +1,150 @@
+"""Training-time augmentation of annotated sentences and of NER option lists.
+
+A model trained from scratch on ~36k sentences memorises entity strings; these transforms
+show it more names in more contexts and more option lists, each drawn from a seeded RNG so an
+epoch's examples are a pure function of (seed, epoch):
+
+* mention replacement: an entity is swapped for another training mention of the same type
+  (Dai & Adel 2020), so context rather than the string decides the label;
+* upper-casing: some sentences of a corpus with headlines (CoNLL-2003) are written in capitals;
+* option subsets: an NER prompt lists a random subset of the labels, and the answer keeps only
+  the entities whose labels are listed, so the model reads the options instead of assuming
+  them (and an 83-label ATIS prompt usually costs a fraction of its full length).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from instructner.data import make_sentence
+from instructner.types import Sentence
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities of each transform; 0 turns it off.
+
+    ``mention_replace``: per entity. ``uppercase``: per sentence, for the corpora named.
+    ``option_subset``: per NER example, a random label subset instead of the full list.
+    ``subset_keep_gold``: per gold label of a subset example, the chance that it is listed
+    even if the draw left it out (half the subsets keep most entities, half drop some).
+    """
+
+    mention_replace: float = 0.0
+    uppercase: Mapping[str, float] = field(default_factory=dict)
+    option_subset: float = 0.0
+    subset_keep_gold: float = 0.5
+
+    def __post_init__(self) -> None:
+        values = {
+            "mention_replace": self.mention_replace,
+            "option_subset": self.option_subset,
+            "subset_keep_gold": self.subset_keep_gold,
+            **{f"uppercase.{k}": v for k, v in self.uppercase.items()},
+        }
+        for name, value in values.items():
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"augment {name} must be a probability in [0, 1], got {value}")
+
+    @property
+    def active(self) -> bool:
+        """Whether any sentence transform is on."""
+        return self.mention_replace > 0 or any(v > 0 for v in self.uppercase.values())
+
+
+class MentionBank:
+    """The training mentions of one corpus, by tag, as token tuples (duplicates kept).
+
+    Drawing from the list with duplicates samples mentions by frequency, as they occur.
+    """
+
+    def __init__(self, sentences: Sequence[Sentence]) -> None:
+        by_tag: dict[str, list[tuple[str, ...]]] = {}
+        for sentence in sentences:
+            for span in sentence.spans:
+                by_tag.setdefault(span.tag, []).append(sentence.tokens[span.start : span.end])
+        self.by_tag = by_tag
+
+    def draw(self, tag: str, rng: random.Random) -> tuple[str, ...] | None:
+        """Return a random mention of ``tag``, or ``None`` when the corpus has none."""
+        mentions = self.by_tag.get(tag)
+        return mentions[rng.randrange(len(mentions))] if mentions else None
+
+
+def replace_mentions(
+    sentence: Sentence, bank: MentionBank, probability: float, rng: random.Random
+) -> Sentence:
+    """Return ``sentence`` with each mention swapped, with ``probability``, for a same-tag one.
+
+    Tokens outside mentions are kept; the BIO tags are rebuilt for the new mention lengths.
+    """
+    if probability <= 0 or not sentence.spans:
+        return sentence
+    tokens: list[str] = []
+    tags: list[str] = []
+    position = 0
+    changed = False
+    for span in sentence.spans:
+        tokens.extend(sentence.tokens[position : span.start])
+        tags.extend(["O"] * (span.start - position))
+        mention = sentence.tokens[span.start : span.end]
+        if rng.random() < probability:
+            drawn = bank.draw(span.tag, rng)
+            if drawn:
+                changed = changed or drawn != mention
+                mention = drawn
+        tokens.extend(mention)
+        tags.extend([f"B-{span.tag}"] + [f"I-{span.tag}"] * (len(mention) - 1))
+        position = span.end
+    if not changed:
+        return sentence
+    tokens.extend(sentence.tokens[position:])
+    tags.extend(["O"] * (len(sentence.tokens) - position))
+    return make_sentence(tokens, tags, sentence.source)
+
+
+def uppercase(sentence: Sentence) -> Sentence:
+    """Return the sentence in capitals (a headline), with the same tags and spans."""
+    return Sentence(
+        tokens=tuple(token.upper() for token in sentence.tokens),
+        tags=sentence.tags,
+        spans=sentence.spans,
+        source=sentence.source,
+    )
+
+
+def augment_sentence(
+    sentence: Sentence,
+    corpus: str,
+    bank: MentionBank | None,
+    config: AugmentConfig,
+    rng: random.Random,
+) -> Sentence:
+    """Apply the sentence transforms of ``config`` (mention replacement, then upper-casing)."""
+    if bank is not None and config.mention_replace > 0:
+        sentence = replace_mentions(sentence, bank, config.mention_replace, rng)
+    upper = config.uppercase.get(corpus, 0.0)
+    if upper > 0 and rng.random() < upper:
+        sentence = uppercase(sentence)
+    return sentence
+
+
+def option_subset(
+    words: Sequence[str], gold: Sequence[str], config: AugmentConfig, rng: random.Random
+) -> list[str]:
+    """Return the label words an NER prompt lists: all of ``words`` or a random subset.
+
+    The subset has a uniform size in [1, len(words)]; each gold label missing from it is
+    added with ``subset_keep_gold``. The order is random either way.
+    """
+    chosen = list(words)
+    if config.option_subset > 0 and len(words) > 1 and rng.random() < config.option_subset:
+        size = rng.randint(1, len(words))
+        chosen = rng.sample(list(words), size)
+        for word in dict.fromkeys(gold):
+            if word not in chosen and rng.random() < config.subset_keep_gold:
+                chosen.append(word)
+    rng.shuffle(chosen)
+    return chosen
