@@ -17,12 +17,16 @@ won or lost. Rules (see DESIGN.md):
   most characters. Extraction answers (``e1, e2.``) are split at commas, preferring the split
   whose found entities cover most characters (a comma inside an entity is kept when the
   merged text occurs in the sentence as written).
+* Linear time: an entity may hold at most :data:`MAX_SEPARATORS_IN_ENTITY` commas (extraction)
+  or ``is a`` markers (NER), so each split point considers a bounded number of next ones and
+  no answer, however repetitive, costs more than linear work (property-tested).
 * Labels map back case-insensitively to the option as the caller wrote it; labels outside the
   options and entities not in the sentence are dropped. No input string makes it raise.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +35,10 @@ from instructner.prompts import NONE_ANSWER
 from instructner.types import Entity
 
 # The project's own fixed pattern; user text is never compiled into a regex.
-_MARKER = re.compile(r"\s+is\s+an?\s+")
+_MARKER = re.compile(r"\s++is\s++an?\s++")
+# Commas (extraction answers) or "is a" markers (NER answers) one entity text may contain:
+# "Crosby, Stills, Nash & Young" holds two. Bounds the work per split point.
+MAX_SEPARATORS_IN_ENTITY = 8
 
 
 def _is_word_char(ch: str) -> bool:
@@ -52,6 +59,7 @@ class _SentenceIndex:
     def __init__(self, sentence: str) -> None:
         self.sentence = sentence
         self._cache: dict[str, list[tuple[int, int]]] = {}
+        self._squeezed: str | None = None  # the sentence with whitespace runs as one space
 
     def occurrences(self, text: str) -> list[tuple[int, int]]:
         """Return the (start, end) of every word-bounded occurrence of ``text``, in order."""
@@ -75,6 +83,10 @@ class _SentenceIndex:
         parts = text.split()
         if len(parts) < 2:
             return []
+        if self._squeezed is None:
+            self._squeezed = " ".join(self.sentence.split())
+        if " ".join(parts) not in self._squeezed:
+            return []  # cheap test first: most candidate texts of a long answer occur nowhere
         pattern = re.compile(r"\s+".join(re.escape(part) for part in parts))
         return [
             (m.start(), m.end())
@@ -99,22 +111,35 @@ def _locate(
     index: _SentenceIndex,
     texts: Iterable[tuple[str, str | None]],
 ) -> list[Entity]:
-    """Assign each (text, label) to an unused occurrence, in sentence order with fallback."""
-    used: list[tuple[int, int]] = []
+    """Assign each (text, label) to an unused occurrence, in sentence order with fallback.
+
+    Used spans never overlap, so they are kept sorted and an overlap test is a bisection; a
+    text whose occurrences are all taken is skipped without a scan.
+    """
+    used_starts: list[int] = []
+    used_ends: list[int] = []
+    taken: dict[str, int] = {}
     cursor = 0
     entities = []
+
+    def free(span: tuple[int, int]) -> bool:
+        before = bisect.bisect_left(used_starts, span[1]) - 1  # last used span starting before
+        return before < 0 or used_ends[before] <= span[0]
+
     for text, label in texts:
         occurrences = index.occurrences(text)
-
-        def free(span: tuple[int, int]) -> bool:
-            return all(span[1] <= s or span[0] >= e for s, e in used)
-
-        chosen = next((o for o in occurrences if o[0] >= cursor and free(o)), None)
-        if chosen is None:
-            chosen = next((o for o in occurrences if free(o)), None)
-        if chosen is None:
+        if taken.get(text, 0) >= len(occurrences):
             continue  # hallucinated, or named more often than the sentence holds it
-        used.append(chosen)
+        first = bisect.bisect_left(occurrences, (cursor, -1))
+        chosen = next((o for o in occurrences[first:] if free(o)), None)
+        if chosen is None:
+            chosen = next((o for o in occurrences[:first] if free(o)), None)
+        if chosen is None:
+            continue
+        taken[text] = taken.get(text, 0) + 1
+        at = bisect.bisect_left(used_starts, chosen[0])
+        used_starts.insert(at, chosen[0])
+        used_ends.insert(at, chosen[1])
         cursor = chosen[1]
         start, end = chosen
         entities.append(Entity(start=start, end=end, text=index.sentence[start:end], label=label))
@@ -184,11 +209,11 @@ def parse_ner_answer(answer: str, sentence: str, labels: Sequence[str]) -> list[
     Best = tuple[tuple[int, int, int], list[tuple[int, int, _Marker, bool]]]
     best: dict[int, Best] = {}
     states = sorted({0} | {m.next_start for m in markers}, reverse=True)
+    ends = [m.entity_end for m in markers]  # ascending: markers come in answer order
     for state in states:
         result: Best = ((0, 0, 0), [])
-        for marker in markers:
-            if marker.entity_end <= state:
-                continue
+        first = bisect.bisect_right(ends, state)
+        for marker in markers[first : first + MAX_SEPARATORS_IN_ENTITY + 1]:
             ent_start, ent_end = _strip_span(answer, state, marker.entity_end)
             if ent_start == ent_end:
                 continue
@@ -237,9 +262,8 @@ def parse_extract_answer(answer: str, sentence: str) -> list[Entity]:
     for state in sorted({0} | {c + 1 for c in commas}, reverse=True):
         tail = last_segment(state)
         result: Best = ((tail[1] - tail[0], 1), [tail]) if tail else ((0, 0), [])
-        for comma in commas:
-            if comma < state:
-                continue
+        first = bisect.bisect_left(commas, state)
+        for comma in commas[first : first + MAX_SEPARATORS_IN_ENTITY + 1]:
             span = found(state, comma)
             (sub_chars, sub_segments), sub_chain = best[comma + 1]
             gain = (span[1] - span[0]) if span else 0

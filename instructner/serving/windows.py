@@ -12,6 +12,7 @@ own) is a request error.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 # prompt tokens of a window: (window text, entities to type in it) -> count incl. end token
 Measure = Callable[[str, tuple[str, ...]], int]
 
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
+# Linear on any input: a match may only begin where a run of end marks begins (lookbehind),
+# and possessive quantifiers never give back what they consumed.
+_SENTENCE_END = re.compile(r"(?<![.!?])[.!?]++[\"'”’)\]]*+(?=\s++[\"'“‘(\[]?[A-Z0-9])")
 _LINE_BREAK = re.compile(r"\n")
 _WORD = re.compile(r"\S+")
 _ABBREVIATIONS = frozenset(
@@ -49,7 +52,10 @@ def _is_word_char(ch: str) -> bool:
 
 
 def entity_occurrences(text: str, entity: str) -> list[tuple[int, int]]:
-    """Return the (start, end) of each literal occurrence of ``entity`` on word boundaries."""
+    """Return the (start, end) of each literal occurrence of ``entity`` on word boundaries.
+
+    Occurrences may overlap (``"a a"`` in ``"a a a"``); they come in text order.
+    """
     found = []
     pos = text.find(entity)
     while pos != -1 and entity:
@@ -104,10 +110,20 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 def _merge_across(
     spans: list[tuple[int, int]], protected: Sequence[tuple[int, int]]
 ) -> list[tuple[int, int]]:
-    """Merge neighbouring spans whose boundary falls inside a protected (entity) span."""
+    """Merge neighbouring spans whose boundary falls inside a protected (entity) span.
+
+    ``spans`` are in text order and ``protected`` is sorted by start. One sweep: the spans
+    that start before a boundary's right side are consumed in order, keeping the furthest
+    end among them, so the cost is linear in ``len(spans) + len(protected)``.
+    """
     merged: list[tuple[int, int]] = []
+    reach = -1  # furthest end of the protected spans starting before the current span
+    next_protected = 0
     for start, end in spans:
-        if merged and any(s < start and e > merged[-1][1] for s, e in protected):
+        while next_protected < len(protected) and protected[next_protected][0] < start:
+            reach = max(reach, protected[next_protected][1])
+            next_protected += 1
+        if merged and reach > merged[-1][1]:
             merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))
@@ -121,14 +137,18 @@ class _Planner:
         self.measure = measure
         self.max_tokens = max_tokens
         self.occurrences = {e: entity_occurrences(self.text, e) for e in request.entities}
-        self.protected = [span for spans in self.occurrences.values() for span in spans]
+        # an entity's occurrences share one length, so sorted starts also sort their ends
+        self.starts = {e: [s for s, _ in spans] for e, spans in self.occurrences.items()}
+        self.protected = sorted(span for spans in self.occurrences.values() for span in spans)
 
     def entities_in(self, start: int, end: int) -> tuple[str, ...]:
-        return tuple(
-            entity
-            for entity, spans in self.occurrences.items()
-            if any(start <= s and e <= end for s, e in spans)
-        )
+        """Return the entities with an occurrence inside [start, end) (log time per entity)."""
+        found = []
+        for entity, spans in self.occurrences.items():
+            first = bisect.bisect_left(self.starts[entity], start)
+            if first < len(spans) and spans[first][1] <= end:
+                found.append(entity)
+        return tuple(found)
 
     def tokens(self, start: int, end: int) -> int:
         return self.measure(self.text[start:end], self.entities_in(start, end))
@@ -161,9 +181,16 @@ class _Planner:
         first = 0
         while first < len(units):
             # the largest last unit that still fits: token counts grow with every unit
-            lo, hi = first, len(units) - 1
             if self.tokens(units[first][0], units[first][1]) > self.max_tokens:
                 self.fail(*units[first])
+            # gallop, then bisect: every probe measures at most twice the window it finds, so
+            # planning a long sentence costs O(length * log(window)) instead of O(length^2)
+            lo, step = first, 1
+            while lo + step < len(units) and (
+                self.tokens(units[first][0], units[lo + step][1]) <= self.max_tokens
+            ):
+                lo, step = lo + step, step * 2
+            hi = min(lo + step, len(units)) - 1
             while lo < hi:
                 mid = (lo + hi + 1) // 2
                 if self.tokens(units[first][0], units[mid][1]) <= self.max_tokens:
