@@ -109,12 +109,13 @@ def served_answers(
     return entities, tokens, [len(r.windows) for r in results]
 
 
-def _statistics(url: str) -> Snapshot:
+def _statistics(url: str, headers: dict[str, str]) -> Snapshot:
+    """Read the statistics (an admin endpoint: ``headers`` carry the server's admin key)."""
     import tritonclient.grpc as grpcclient
 
     client = grpcclient.InferenceServerClient(url=url)
     try:
-        return _snapshot(client.get_inference_statistics(as_json=True))
+        return _snapshot(client.get_inference_statistics(headers=headers, as_json=True))
     finally:
         client.close()
 
@@ -143,6 +144,7 @@ def run_served(
 ) -> ServedResult:
     """Warm up and score through ``instruction_ner``, then measure every level of both models."""
     url = server.config.grpc_url
+    admin = server.config.admin.grpc_metadata()
     assert server.pid is not None
     result = ServedResult(server_version=_server_version(url))
     started = time.perf_counter()
@@ -154,14 +156,14 @@ def run_served(
     result.rss_after_warmup = process_tree_rss(server.pid)
     for level_concurrency in concurrency:
         for model in (ENGINE, ENSEMBLE):
-            before = _statistics(url)
+            before = _statistics(url, admin)
             phase = f"{model}_c{level_concurrency}"
             if gate:
                 gate.wait(phase)
             monitor.start(phase)
             level = analyzer.measure(model, inputs[model], level_concurrency, settings)
             load = monitor.stop(phase)
-            deltas: dict[str, ModelDelta] = snapshot_delta(before, _statistics(url))
+            deltas: dict[str, ModelDelta] = snapshot_delta(before, _statistics(url, admin))
             result.levels.append(level)
             result.level_stats.append(
                 {

@@ -74,6 +74,10 @@ class BuildSettings:
     queue_timeout_us: int = 10_000_000
     engine_max_queue_size: int = 8192  # engine: windows of the documents in flight
     engine_queue_timeout_us: int = 30_000_000
+    # preprocessing/postprocessing: the BLS keeps at most bls_instances x max_windows_in_flight
+    # windows in them; the bound stops direct callers from queueing more than that by far
+    step_max_queue_size: int = 1024
+    step_queue_timeout_us: int = 30_000_000
     extra: dict[str, str] = field(default_factory=dict)  # free-form notes for the manifest
 
     def check(self) -> None:
@@ -154,16 +158,15 @@ def _model_values(
         "max_queue_delay_us": settings.step_queue_delay_us,
         "tokenizer_dir": tokenizer_dir,
         "max_text_chars": limits.max_text_chars,
+        "max_input_tokens": limits.max_input_tokens,
+        "max_output_tokens": limits.max_output_tokens,
+        "max_queue_size": settings.step_max_queue_size,
+        "queue_timeout_us": settings.step_queue_timeout_us,
     }
     models: dict[str, tuple[str, dict[str, object]]] = {
         "preprocessing": (
             "preprocessing",
-            {
-                **steps,
-                "model_name": "preprocessing",
-                "max_input_tokens": limits.max_input_tokens,
-                "max_output_tokens": limits.max_output_tokens,
-            },
+            {**steps, "model_name": "preprocessing"},
         ),
         "postprocessing": ("postprocessing", {**steps, "model_name": "postprocessing"}),
         "instruction_ner": (
@@ -182,6 +185,8 @@ def _model_values(
                 "max_text_chars": limits.max_text_chars,
                 "max_input_tokens": limits.max_input_tokens,
                 "max_output_tokens": limits.max_output_tokens,
+                "max_windows": limits.max_windows,
+                "max_windows_in_flight": limits.max_windows_in_flight,
             },
         ),
     }

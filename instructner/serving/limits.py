@@ -20,6 +20,13 @@ class Limits:
     max_entity_chars: int = 256  # characters per entity
     max_input_tokens: int = 512  # prompt tokens one engine call reads (incl. the end token)
     max_output_tokens: int = 128  # tokens one engine call may generate per window
+    # Work per document: a request whose text splits into more windows (engine calls) is
+    # refused before any runs; a 20,000-character text of 10-character lines needs 2,000.
+    max_windows: int = 2048
+    # Windows of one document in the pipeline at once: a long document advances in steps of
+    # this many, so other callers' windows reach the engine's queue between them, and a
+    # cancelled request stops after the windows in flight.
+    max_windows_in_flight: int = 8
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, str]) -> Limits:

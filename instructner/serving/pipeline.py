@@ -26,7 +26,7 @@ def plan_request(
 ) -> list[Window]:
     """Return the windows of a validated request (see :mod:`instructner.serving.windows`)."""
     measure = prompt_measure(tokenizer, request.task, request.labels)
-    return plan_windows(request, measure, limits.max_input_tokens)
+    return plan_windows(request, measure, limits.max_input_tokens, limits.max_windows)
 
 
 def preprocess(

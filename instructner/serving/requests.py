@@ -55,14 +55,24 @@ def _control_character(text: str, allowed: frozenset[str] = frozenset()) -> str 
     return None
 
 
+def comparison_key(word: str) -> str:
+    """Return how words are compared: NFKC, case-folded, whitespace runs as one space.
+
+    NFKC maps look-alikes to their plain form (full-width ``Ｏｐｔｉｏｎｓ：``, circled
+    ``Ⓞptions:``, compatibility ligatures) and composes NFD sequences, so two spellings of
+    one label or of a prompt marker compare equal. The caller's text itself is never changed.
+    """
+    return " ".join(unicodedata.normalize("NFKC", word).casefold().split())
+
+
 def _check_word(name: str, where: str, word: str) -> None:
-    """Reject control characters and prompt markers in one label or entity word."""
+    """Reject control characters and prompt markers (also in look-alike forms) in a word."""
     control = _control_character(word)
     if control:
         raise RequestError(name, f"{where} {_shorten(word)} contains a {control}")
-    folded = word.casefold()
+    folded = comparison_key(word)
     for marker in PROMPT_MARKERS:
-        if marker.casefold() in folded:
+        if comparison_key(marker) in folded:
             raise RequestError(
                 name,
                 f"{where} {_shorten(word)} contains {marker!r}, a section marker of the prompt",
@@ -118,12 +128,12 @@ def _check_labels(task: str, labels: Sequence[str], limits: Limits) -> None:
                 "in the prompt",
             )
         _check_word("LABELS", where, label)
-        key = " ".join(label.split()).casefold()
+        key = comparison_key(label)
         if key in seen:
             raise RequestError(
                 "LABELS",
                 f"{where} {_shorten(label)} repeats LABELS[{seen[key]}] "
-                "(labels are compared case-insensitively)",
+                "(labels are compared after NFKC normalization, ignoring case)",
             )
         seen[key] = index
 

@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -33,12 +34,66 @@ from types import TracebackType
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-# Endpoints that change what the server does rather than ask it something: loading/unloading
-# models, registering shared memory, writing trace and log files. With a key header configured
-# they answer only calls that carry it (docs/reliability.md).
-ADMIN_PROTOCOLS = ("model-repository", "shared-memory", "trace", "logging")
+# Endpoints that change what the server does or tell about other callers' work: loading and
+# unloading models, registering shared memory (a region key lets a caller read and write the
+# server's memory), trace and log settings, statistics. They always answer only calls that
+# carry the admin key header: the operator's key, or else a random key that is never shown,
+# which closes them (docs/reliability.md).
+ADMIN_PROTOCOLS = ("model-repository", "shared-memory", "trace", "logging", "statistics")
 ADMIN_KEY_ENV = "INSTRUCTNER_ADMIN_KEY"
+DEFAULT_ADMIN_HEADER = "instructner-admin-key"
+GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # how gRPC clients send a restricted-protocol header
+# The server's files, including the python backend's /dev/shm regions that hold request text,
+# are readable and writable by its own user only.
+SERVER_UMASK = 0o077
+PYTHON_BACKEND_SHM_PREFIX = "triton_python_backend_shm_region"
 _REDACTED = "***"
+
+
+def _descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
+    """Return the process ids below ``pid`` (children, grandchildren, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def protect_shared_memory(
+    pid: int, shm: Path = Path("/dev/shm"), proc: Path = Path("/proc")
+) -> list[Path]:
+    """Make the python backend's shared-memory regions of server ``pid`` private (0600).
+
+    The backend creates them 0644 whatever the umask, and they carry request text between
+    the server and its stubs. Each stub names its region on its command line. Returns the
+    files changed. Regions are created while the models load, before any request is served.
+    """
+    changed = []
+    for child in _descendants(pid, proc):
+        try:
+            args = (proc / str(child) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for arg in args:
+            name = arg.decode("utf-8", "replace").lstrip("/")
+            if not name.startswith(PYTHON_BACKEND_SHM_PREFIX) or "/" in name:
+                continue
+            path = shm / name
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
+                    changed.append(path)
+    return changed
 
 
 class ServerError(RuntimeError):
@@ -117,6 +172,19 @@ class RestrictedProtocols:
         """Return the value of ``--grpc-restricted-protocol`` / ``--http-restricted-api``."""
         return f"{','.join(self.protocols)}:{self.header}={self.key}"
 
+    @classmethod
+    def random(cls, header: str = DEFAULT_ADMIN_HEADER) -> RestrictedProtocols:
+        """Return the admin protocols behind a fresh random key (256 bits), kept in memory."""
+        return cls(header, secrets.token_urlsafe(32))
+
+    def grpc_metadata(self) -> dict[str, str]:
+        """Return the metadata a gRPC call carries to pass the restriction."""
+        return {GRPC_HEADER_PREFIX + self.header: self.key}
+
+    def http_headers(self) -> dict[str, str]:
+        """Return the headers an HTTP call carries to pass the restriction."""
+        return {self.header: self.key}
+
 
 @dataclass(frozen=True)
 class ServerTLS:
@@ -143,9 +211,20 @@ class ServerConfig:
     grpc_port: int = 8001
     metrics_port: int = 8002
     log_verbose: int = 0
-    restricted: RestrictedProtocols | None = None  # admin endpoints behind a key header
+    # admin endpoints behind a key header; None: behind a random key nobody is told (closed)
+    restricted: RestrictedProtocols | None = None
     tls: ServerTLS | None = None  # gRPC over TLS
     extra_args: tuple[str, ...] = ()  # further tritonserver flags, appended as given
+
+    def __post_init__(self) -> None:
+        if self.restricted is None:
+            object.__setattr__(self, "restricted", RestrictedProtocols.random())
+
+    @property
+    def admin(self) -> RestrictedProtocols:
+        """The key header the admin endpoints of this server require."""
+        assert self.restricted is not None  # set in __post_init__
+        return self.restricted
 
     @property
     def grpc_url(self) -> str:
@@ -184,10 +263,8 @@ def server_command(config: ServerConfig, install: TritonInstall, backends: Path)
 
 
 def _security_flags(config: ServerConfig) -> list[str]:
-    flags = []
-    if config.restricted is not None:
-        value = config.restricted.flag_value()
-        flags += [f"--grpc-restricted-protocol={value}", f"--http-restricted-api={value}"]
+    value = config.admin.flag_value()
+    flags = [f"--grpc-restricted-protocol={value}", f"--http-restricted-api={value}"]
     tls = config.tls
     if tls is not None:
         flags += [
@@ -269,6 +346,7 @@ class TritonServer:
                 stderr=subprocess.STDOUT,
                 env=server_environment(self.install),
                 cwd=self.config.workdir,
+                umask=SERVER_UMASK,
             )
 
     def log_tail(self, chars: int = 6000) -> str:
@@ -296,7 +374,10 @@ class TritonServer:
                         f"tritonserver exited with code {code} before it was ready"
                         f"{_load_failures(self.log_tail(200_000))}; log:\n" + self.log_tail()
                     )
+                if self.process.pid is not None:
+                    protect_shared_memory(self.process.pid)
                 if probe():
+                    protect_shared_memory(self.process.pid)
                     return time.monotonic() - started
                 if time.monotonic() - started > timeout_s:
                     raise ServerError(
@@ -419,8 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     security.add_argument(
         "--admin-key-header",
         metavar="NAME",
-        help=f"put the admin endpoints ({', '.join(ADMIN_PROTOCOLS)}) of gRPC and HTTP behind "
-        f"this header; its value is read from ${ADMIN_KEY_ENV} (never from the command line)",
+        help=f"open the admin endpoints ({', '.join(ADMIN_PROTOCOLS)}) of gRPC and HTTP to "
+        f"calls carrying this header with the key in ${ADMIN_KEY_ENV} (never on the command "
+        "line); without it they are closed (a random key that is never shown)",
     )
     security.add_argument("--tls-cert", type=Path, help="PEM server certificate: gRPC over TLS")
     security.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
@@ -446,6 +528,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("%s", error)
         return 2
 
+    if restricted is None:
+        logger.info(
+            "admin endpoints (%s) are closed: they need a random key that is not shown; "
+            "--admin-key-header NAME with $%s opens them to the key's holders",
+            ", ".join(ADMIN_PROTOCOLS),
+            ADMIN_KEY_ENV,
+        )
     build = ensure_repository(settings_from_args(args))
     if build.warning:
         _shout(build.warning)

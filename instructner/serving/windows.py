@@ -131,8 +131,15 @@ def _merge_across(
 
 
 class _Planner:
-    def __init__(self, request: ExtractionRequest, measure: Measure, max_tokens: int) -> None:
+    def __init__(
+        self,
+        request: ExtractionRequest,
+        measure: Measure,
+        max_tokens: int,
+        max_windows: int | None = None,
+    ) -> None:
         self.text = request.text
+        self.max_windows = max_windows
         self.task = request.task
         self.measure = measure
         self.max_tokens = max_tokens
@@ -166,6 +173,7 @@ class _Planner:
                 windows.append(self.window(start, end))
             else:
                 windows.extend(self.split(start, end))
+            self.check_count(len(windows), end)
         if self.task == "type":  # word windows of a long sentence may hold no entity
             windows = [w for w in windows if w.entities]
         return windows
@@ -201,6 +209,16 @@ class _Planner:
             first = lo + 1
         return windows
 
+    def check_count(self, count: int, end: int) -> None:
+        """Refuse the request as soon as its windows pass ``max_windows`` (before any runs)."""
+        if self.max_windows is not None and count > self.max_windows:
+            raise RequestError(
+                "TEXT",
+                f"splits into more than {self.max_windows} windows (engine calls) by character "
+                f"{end} of {len(self.text)}, over the limit of {self.max_windows} per request; "
+                "send the document in several requests",
+            )
+
     def fail(self, start: int, end: int) -> NoReturn:
         tokens = self.tokens(start, end)
         overhead = self.measure(".", self.entities_in(start, end))
@@ -220,13 +238,19 @@ class _Planner:
         )
 
 
-def plan_windows(request: ExtractionRequest, measure: Measure, max_tokens: int) -> list[Window]:
+def plan_windows(
+    request: ExtractionRequest,
+    measure: Measure,
+    max_tokens: int,
+    max_windows: int | None = None,
+) -> list[Window]:
     """Return the windows of ``request.text``, in text order, each within ``max_tokens``.
 
     ``measure(window_text, window_entities)`` counts the prompt tokens of a window.
 
     Raises:
-        RequestError: some part of the text cannot fit into one window.
+        RequestError: some part of the text cannot fit into one window, or the text needs
+            more than ``max_windows`` windows.
 
     """
-    return _Planner(request, measure, max_tokens).plan()
+    return _Planner(request, measure, max_tokens, max_windows).plan()

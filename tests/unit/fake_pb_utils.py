@@ -93,6 +93,15 @@ class InferenceRequest:
         self.model_name = model_name
         self._inputs = list(inputs or [])
         self.requested_output_names = list(requested_output_names or [])
+        # tests cancel a request after N checks (the caller leaving mid-document)
+        self.cancel_after_checks: int | None = None
+        self.cancel_checks = 0
+
+    def is_cancelled(self) -> bool:
+        self.cancel_checks += 1
+        return (
+            self.cancel_after_checks is not None and self.cancel_checks > self.cancel_after_checks
+        )
 
     def inputs(self) -> list[Tensor]:
         return self._inputs

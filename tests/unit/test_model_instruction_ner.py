@@ -2,7 +2,7 @@ import asyncio
 
 import fake_pb_utils as pb
 import pytest
-from serving_models import LABELS, load, route_pipeline
+from serving_models import LABELS, load, model_values, route_pipeline
 
 from instructner.serving.protos import ExtractionResult
 
@@ -104,3 +104,61 @@ def test_instruction_ner_reports_a_failing_step_as_internal_and_logs_it(bls):
         "internal error in model instruction_ner (StepFailed); see the server log"
     )
     assert "model engine failed on window 0-4: engine down" in pb.LOG[-1][1]
+
+
+def _sentences(count):
+    return " ".join(f"Sentence {i} names the EU ." for i in range(count))
+
+
+def test_instruction_ner_stops_a_cancelled_document_before_its_next_window(bls):
+    model, engines = bls
+    before = sum(engines[0].batches)
+    request = pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))
+    request.cancel_after_checks = 5  # the caller leaves after five windows have started
+    (response,) = run(model, request)
+    assert response.error().code() == pb.TritonError.CANCELLED
+    assert response.error().message() == (
+        "request cancelled by the caller after 5 of 30 windows; the rest were not run"
+    )
+    assert sum(engines[0].batches) - before == 5
+
+
+def test_instruction_ner_keeps_at_most_max_windows_in_flight_per_document(bls, monkeypatch):
+    model, _ = bls
+    in_flight = {"now": 0, "most": 0, "calls": 0}
+    exec_sync = pb.InferenceRequest.exec
+
+    async def slow_exec(self):
+        in_flight["now"] += 1
+        in_flight["calls"] += 1
+        in_flight["most"] = max(in_flight["most"], in_flight["now"])
+        await asyncio.sleep(0)  # let every other worker run before this call returns
+        in_flight["now"] -= 1
+        return exec_sync(self)
+
+    monkeypatch.setattr(pb.InferenceRequest, "async_exec", slow_exec)
+    (response,) = run(
+        model, pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))
+    )
+    assert len(result_of(response).windows) == 30
+    assert in_flight["calls"] == 90  # three steps per window
+    assert in_flight["most"] == model.limits.max_windows_in_flight == 8
+
+
+def test_instruction_ner_refuses_a_document_over_the_window_limit_before_running_it(bls):
+    _, engines = bls
+    limited = pb.load_model(
+        "instruction_ner", {**model_values("instruction_ner"), "max_windows": "12"}
+    )
+    before = sum(engines[0].batches)
+    (response,) = run(
+        limited, pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))
+    )
+    assert response.error().code() == pb.TritonError.INVALID_ARG
+    assert (
+        response.error()
+        .message()
+        .startswith("TEXT: splits into more than 12 windows (engine calls) by character ")
+    )
+    assert "over the limit of 12 per request" in response.error().message()
+    assert sum(engines[0].batches) == before

@@ -24,6 +24,7 @@ from instructner.serving.requests import PROMPT_MARKERS, validate_request
 from instructner.serving.server import (
     ADMIN_KEY_ENV,
     ADMIN_PROTOCOLS,
+    SERVER_UMASK,
     RestrictedProtocols,
     ServerConfig,
     ServerTLS,
@@ -167,27 +168,52 @@ def test_queue_bounds_come_from_the_build_settings():
 # Security flags of the launcher.
 
 
+def _install(tmp_path: Path) -> TritonInstall:
+    return TritonInstall(Path("/bin/tritonserver"), tmp_path, tmp_path / "stub", ())
+
+
 def _command(tmp_path: Path, **options) -> list[str]:
-    install = TritonInstall(Path("/bin/tritonserver"), tmp_path, tmp_path / "stub", ())
     config = ServerConfig(repository=tmp_path, workdir=tmp_path, **options)
-    return server_command(config, install, tmp_path)
+    return server_command(config, _install(tmp_path), tmp_path)
 
 
 def test_server_never_lets_clients_load_or_unload_models(tmp_path):
     assert "--model-control-mode=none" in _command(tmp_path)
 
 
-def test_no_endpoint_is_restricted_or_encrypted_unless_configured(tmp_path):
-    flags = [arg.split("=", 1)[0] for arg in _command(tmp_path)]
-    assert not [f for f in flags if "restricted" in f or "ssl" in f]
+def test_admin_endpoints_are_closed_by_a_random_unshown_key_when_none_is_configured(tmp_path):
+    first, second = ServerConfig(tmp_path, tmp_path), ServerConfig(tmp_path, tmp_path)
+    assert first.admin.key != second.admin.key and len(first.admin.key) >= 40
+    assert first.admin.header == "instructner-admin-key"
+    command = _command(tmp_path)
+    protocols = "model-repository,shared-memory,trace,logging,statistics"
+    assert [a.rsplit("=", 1)[0] for a in command if "restricted" in a] == [
+        f"--grpc-restricted-protocol={protocols}:instructner-admin-key",
+        f"--http-restricted-api={protocols}:instructner-admin-key",
+    ]
+    assert not [a for a in command if "ssl" in a]
+    assert first.admin.key not in " ".join(
+        redacted(server_command(first, _install(tmp_path), tmp_path))
+    )
+    assert first.admin.key not in repr(first)
+
+
+def test_the_server_process_creates_files_private_to_its_user():
+    assert SERVER_UMASK == 0o077
 
 
 def test_admin_endpoints_of_grpc_and_http_need_the_key_header(tmp_path):
     command = _command(tmp_path, restricted=RestrictedProtocols("x-admin", SECRET))
-    value = f"model-repository,shared-memory,trace,logging:x-admin={SECRET}"
+    value = f"model-repository,shared-memory,trace,logging,statistics:x-admin={SECRET}"
     assert f"--grpc-restricted-protocol={value}" in command
     assert f"--http-restricted-api={value}" in command
-    assert ADMIN_PROTOCOLS == ("model-repository", "shared-memory", "trace", "logging")
+    assert ADMIN_PROTOCOLS == (
+        "model-repository",
+        "shared-memory",
+        "trace",
+        "logging",
+        "statistics",
+    )
 
 
 def test_the_key_is_redacted_from_the_logged_command_and_the_repr(tmp_path):
@@ -195,8 +221,8 @@ def test_the_key_is_redacted_from_the_logged_command_and_the_repr(tmp_path):
     shown = " ".join(redacted(_command(tmp_path, restricted=restricted)))
     assert SECRET not in shown and SECRET not in repr(restricted)
     assert (
-        "--grpc-restricted-protocol=model-repository,shared-memory,trace,logging:x-admin=***"
-        in (shown)
+        "--grpc-restricted-protocol=model-repository,shared-memory,trace,logging,statistics:"
+        "x-admin=***" in (shown)
     )
 
 

@@ -68,6 +68,18 @@ def test_validate_request_rejects_entities_outside_the_typing_task():
         (("person", " "), "LABELS: LABELS[1] is empty"),
         (("person", "a, b"), "LABELS: LABELS[1] 'a, b' contains a comma"),
         (("person", "Person"), "LABELS: LABELS[1] 'Person' repeats LABELS[0]"),
+        (
+            ("café", "cafe\u0301"),
+            "LABELS: LABELS[1] 'cafe\u0301' repeats LABELS[0] (labels are "
+            "compared after NFKC normalization, ignoring case)",
+        ),
+        (("person", "ｐｅｒｓｏｎ"), "LABELS: LABELS[1] 'ｐｅｒｓｏｎ' repeats LABELS[0]"),
+        (
+            ("Ｏｐｔｉｏｎｓ： x",),
+            "LABELS: LABELS[0] 'Ｏｐｔｉｏｎｓ： x' contains 'Options:', a section",
+        ),
+        (("Ⓞptions: x",), "LABELS: LABELS[0] 'Ⓞptions: x' contains 'Options:', a section marker"),
+        (("ＳＥＮＴＥＮＣＥ:",), "LABELS: LABELS[0] 'ＳＥＮＴＥＮＣＥ:' contains 'Sentence:'"),
         (("x" * 65,), "LABELS: LABELS[0] is 65 characters long, over the limit of 64"),
     ],
 )

@@ -3,9 +3,11 @@
 Inputs TEXT (UTF-8), TASK (ner | extract | type; default ner), LABELS (label words; for ner and
 type), ENTITIES (entity words; for type). Outputs RESULT (a serialized
 instructner.v1.ExtractionResult with offsets into TEXT) and GENERATED_TEXT. A long document is
-split into sentence windows that fit the engine (never truncated); every window goes through
-the three models concurrently, so the engine's dynamic batcher batches them, and the window
-results are merged with their offsets shifted back into TEXT.
+split into sentence windows that fit the engine (never truncated; at most max_windows); the
+windows go through the three models at most max_windows_in_flight at a time, so the engine's
+dynamic batcher batches them while other callers' windows still reach it between them; a
+request whose caller has gone (cancelled, deadline passed) stops before its next window. The
+window results are merged with their offsets shifted back into TEXT.
 """
 
 import asyncio
@@ -30,6 +32,10 @@ class StepFailed(RuntimeError):
 
 class StepUnavailable(StepFailed):
     """A model this BLS calls refused the window for now (its queue is full or timed out)."""
+
+
+class Cancelled(RuntimeError):
+    """The caller cancelled the request (or its deadline passed) before all windows ran."""
 
 
 def _strings(values):
@@ -58,6 +64,11 @@ class TritonPythonModel:
             return triton_glue.success(pb_utils, await self._handle(request))
         except RequestError as error:
             return triton_glue.invalid(pb_utils, error)
+        except Cancelled as error:
+            return pb_utils.InferenceResponse(
+                output_tensors=[],
+                error=pb_utils.TritonError(str(error), pb_utils.TritonError.CANCELLED),
+            )
         except StepUnavailable as error:
             # Overload inside the pipeline: the client sees UNAVAILABLE, as for a full queue of
             # this model, and may retry later (docs/reliability.md).
@@ -71,15 +82,42 @@ class TritonPythonModel:
     async def _handle(self, request):
         get = triton_glue.input_getter(pb_utils, request)
         documents = requests_from_inputs(get, self.limits)
-        results = await asyncio.gather(*(self._document(d) for d in documents))
+        results = await asyncio.gather(*(self._document(request, d) for d in documents))
         return {
             "RESULT": bytes_tensor([r.SerializeToString() for r in results]),
             "GENERATED_TEXT": string_tensor([r.generated_text for r in results]),
         }
 
-    async def _document(self, document):
+    async def _document(self, request, document):
         windows = plan_request(document, self.tokenizer, self.limits)
-        parts = await asyncio.gather(*(self._window(document, w) for w in windows))
+        parts = [None] * len(windows)
+        pending = iter(range(len(windows)))
+        failures = []
+
+        async def worker():
+            # Workers take the next window until none is left, another worker failed, or the
+            # caller has gone: an abandoned document stops after the windows in flight.
+            for index in pending:
+                if failures:
+                    return
+                if request.is_cancelled():
+                    failures.append(
+                        Cancelled(
+                            f"request cancelled by the caller after {index} of {len(windows)} "
+                            "windows; the rest were not run"
+                        )
+                    )
+                    return
+                try:
+                    parts[index] = await self._window(document, windows[index])
+                except Exception as error:  # noqa: BLE001 - the first failure answers
+                    failures.append(error)
+                    return
+
+        workers = min(len(windows), self.limits.max_windows_in_flight)
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        if failures:
+            raise failures[0]
         return merge_windows(
             document.task,
             document.text,

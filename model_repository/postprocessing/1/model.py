@@ -47,6 +47,15 @@ class TritonPythonModel:
                 f"expected shape [{batch}, beams, len] with SEQUENCE_LENGTH [{batch}, beams], "
                 f"got {list(tokens.shape)} and {list(lengths.shape)}",
             )
+        # Its own bounds: a direct caller cannot hand the parser a longer answer than the
+        # engine may generate (the GPU engine may count the decoder start token: +1).
+        longest = self.limits.max_output_tokens + 1
+        if tokens.shape[1] > 8 or tokens.shape[2] > self.limits.max_input_tokens + longest:
+            raise RequestError(
+                "TOKENS_BATCH",
+                f"shape {list(tokens.shape)} is over the limits of 8 beams and "
+                f"{self.limits.max_input_tokens + longest} tokens per row",
+            )
         input_lens = get("REQUEST_INPUT_LEN")
         output_lens = get("REQUEST_OUTPUT_LEN")
         inputs = (
@@ -62,6 +71,12 @@ class TritonPythonModel:
         results = []
         for row, window in enumerate(windows):
             length = int(lengths.reshape(batch, -1)[row, 0])  # beam 0: greedy decoding
+            if not 0 <= length <= min(longest, tokens.shape[2]):
+                raise RequestError(
+                    "SEQUENCE_LENGTH",
+                    f"row {row} is {length}, expected 0..{min(longest, tokens.shape[2])} (the "
+                    "engine's output limit and the width of TOKENS_BATCH)",
+                )
             ids = [int(t) for t in tokens[row, 0, :length]]
             results.append(postprocess(self.tokenizer, window, ids, inputs[row], limits[row]))
         return {
