@@ -96,7 +96,8 @@ CASES: dict[str, Case] = {
     ),
     "duplicate labels": Case(
         ner_inputs(TEXT, ["location", "Location"]),
-        "LABELS: LABELS[1] 'Location' repeats LABELS[0] (labels are compared after NFKC normalization, ignoring case)",
+        "LABELS: LABELS[1] 'Location' repeats LABELS[0] (labels are compared after NFKC "
+        "normalization, ignoring case)",
     ),
     "empty label": Case(ner_inputs(TEXT, ["location", ""]), "LABELS: LABELS[1] is empty"),
     "whitespace label": Case(ner_inputs(TEXT, ["  "]), "LABELS: LABELS[0] is empty"),
