@@ -8,7 +8,14 @@
 #                         build on the GPU that will serve (Kubernetes: the init container).
 #   entrypoint.sh serve   build if needed, then run tritonserver: HTTP 8000, gRPC 8001,
 #                         metrics 8002 (the default command).
+#   entrypoint.sh command print the tritonserver command `serve` runs (the admin key redacted).
 #   anything else         run as a command (e.g. bash).
+#
+# Security (docs/reliability.md), the same as `make serve`: the admin protocols (model
+# repository, shared memory incl. CUDA, trace, logging, statistics) answer only calls carrying
+# the header $INSTRUCTNER_ADMIN_KEY_HEADER (default instructner-admin-key) with the key in
+# $INSTRUCTNER_ADMIN_KEY; without a key they are closed by a random one that is never shown.
+# Models are never loaded or unloaded remotely (model control mode none).
 set -euo pipefail
 
 MODEL_DIR="${MODEL_DIR:-/models/instructner}"
@@ -20,18 +27,44 @@ build() {
     --dtype "$TRTLLM_DTYPE" --reuse "$@"
 }
 
-serve() {
-  build
+ADMIN_PROTOCOLS="model-repository,shared-memory,trace,logging,statistics"
+
+admin_key() {
+  if [ -n "${INSTRUCTNER_ADMIN_KEY:-}" ]; then
+    case "$INSTRUCTNER_ADMIN_KEY" in
+      *[[:space:],:=]*) echo "INSTRUCTNER_ADMIN_KEY must not hold whitespace, ',', ':' or '='" >&2
+        exit 2 ;;
+    esac
+    printf '%s' "$INSTRUCTNER_ADMIN_KEY"
+  else
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'  # 256 random bits, never shown
+  fi
+}
+
+server_command() {
   # The server flags of tensorrtllm_backend v0.17.0 scripts/launch_triton_server.py for world
-  # size 1, which starts tritonserver under `mpirun -n 1`; USE_MPIRUN=0 starts it directly.
-  local cmd=(
+  # size 1, plus the admin restriction.
+  local header="${INSTRUCTNER_ADMIN_KEY_HEADER:-instructner-admin-key}"
+  local key
+  key="$(admin_key)"
+  cmd=(
     tritonserver
     "--model-repository=$OUT/model_repository"
     --http-port=8000 --grpc-port=8001 --metrics-port=8002
     --disable-auto-complete-config
+    --model-control-mode=none
+    "--grpc-restricted-protocol=$ADMIN_PROTOCOLS:$header=$key"
+    "--http-restricted-api=$ADMIN_PROTOCOLS:$header=$key"
     "--backend-config=python,shm-region-prefix-name=prefix0_"
     "$@"
   )
+}
+
+serve() {
+  build
+  server_command "$@"
+  # launch_triton_server.py starts tritonserver under `mpirun -n 1`; USE_MPIRUN=0 starts it
+  # directly.
   if [ "${USE_MPIRUN:-1}" = 1 ]; then
     exec mpirun --allow-run-as-root -n 1 "${cmd[@]}"
   fi
@@ -41,5 +74,6 @@ serve() {
 case "${1:-serve}" in
   build) shift; build "$@" ;;
   serve) shift; serve "$@" ;;
+  command) shift; server_command "$@"; printf '%s\n' "${cmd[@]}" | sed -E 's/(restricted-(protocol|api)=.*=).*/\1***/' ;;
   *) exec "$@" ;;
 esac

@@ -7,6 +7,7 @@ other (ports, probes, selectors, metric names) and with the pinned versions.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import subprocess
@@ -53,7 +54,18 @@ def container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def env(c: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in c.get("env", [])}
+    """The container's plain environment values (those taken from Secrets left out)."""
+    return {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
+
+
+def test_deployment_reads_the_admin_key_from_an_optional_secret():
+    triton = container(manifests()[("Deployment", "instructner-triton")], "triton")
+    (entry,) = [e for e in triton["env"] if e["name"] == "INSTRUCTNER_ADMIN_KEY"]
+    assert entry["valueFrom"]["secretKeyRef"] == {
+        "name": "instructner-admin",
+        "key": "admin-key",
+        "optional": True,
+    }
 
 
 # --- Dockerfile and entry point ------------------------------------------------------------
@@ -113,6 +125,41 @@ def test_entrypoint_is_valid_bash_and_starts_triton_on_the_served_ports():
         assert flag in text, flag
     assert "python3 -m instructner.serving.build_trtllm" in text
     assert "--reuse" in text
+
+
+def _entrypoint_command(**env: str) -> list[str]:
+    done = subprocess.run(
+        ["bash", str(ENTRYPOINT), "command"],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+def test_entrypoint_closes_the_admin_protocols_with_a_random_key_it_never_shows():
+    command = _entrypoint_command()
+    protocols = "model-repository,shared-memory,trace,logging,statistics"
+    assert f"--grpc-restricted-protocol={protocols}:instructner-admin-key=***" in command
+    assert f"--http-restricted-api={protocols}:instructner-admin-key=***" in command
+    assert "--model-control-mode=none" in command
+
+
+def test_entrypoint_uses_the_operators_key_and_header_and_refuses_a_misparsed_key():
+    command = _entrypoint_command(
+        INSTRUCTNER_ADMIN_KEY="s3cret-key", INSTRUCTNER_ADMIN_KEY_HEADER="x-admin"
+    )
+    assert any(arg.endswith(":x-admin=***") for arg in command)
+    assert "s3cret-key" not in " ".join(command)
+    done = subprocess.run(
+        ["bash", str(ENTRYPOINT), "command"],
+        env={"PATH": os.environ["PATH"], "INSTRUCTNER_ADMIN_KEY": "a,b"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "INSTRUCTNER_ADMIN_KEY must not hold whitespace" in done.stderr
 
 
 # --- docker compose --------------------------------------------------------------------------
