@@ -17,7 +17,8 @@ import re
 import subprocess
 import sys
 import sysconfig
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,9 @@ def parse_perf_csv(text: str, model: str) -> list[PerfLevel]:
     levels = []
     for line, row in enumerate(reader, start=2):
         values: dict[str, Any] = {}
-        for column, field in CSV_COLUMNS.items():
+        for column, name in CSV_COLUMNS.items():
             try:
-                values[field] = float(row[column])
+                values[name] = float(row[column])
             except (TypeError, ValueError):
                 raise PerfError(
                     f"perf_analyzer CSV line {line}: {column} is {row[column]!r}, not a number"
@@ -185,8 +186,17 @@ def perf_command(
     concurrency: int,
     settings: PerfSettings,
     csv_file: Path,
+    headers: Mapping[str, str] | None = None,
+    request_parameters: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Return the perf_analyzer command for one model at one concurrency (gRPC, batch 1)."""
+    """Return the perf_analyzer command for one model at one concurrency (gRPC, batch 1).
+
+    ``headers`` go with every call (the admin key for the server-side statistics);
+    ``request_parameters`` with every inference (the internal key of a pipeline step).
+    """
+    extra = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}:{value}")]
+    for name, value in (request_parameters or {}).items():
+        extra += ["--request-parameter", f"{name}:{value}:string"]
     return [
         str(binary),
         "-m",
@@ -212,6 +222,7 @@ def perf_command(
         "-f",
         str(csv_file),
         "-v",  # prints every window, so an unstable level still yields its throughput
+        *extra,
     ]
 
 
@@ -223,6 +234,9 @@ class PerfAnalyzer:
     libraries: Path
     url: str
     log_dir: Path
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # per model: request parameters every inference carries (internal steps need their key)
+    request_parameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def measure(
         self,
@@ -255,7 +269,15 @@ class PerfAnalyzer:
         stem = f"perf_{model}_c{concurrency}_w{settings.window_ms}"
         csv_file = self.log_dir / f"{stem}.csv"
         command = perf_command(
-            self.binary, model, self.url, input_data, concurrency, settings, csv_file
+            self.binary,
+            model,
+            self.url,
+            input_data,
+            concurrency,
+            settings,
+            csv_file,
+            self.headers,
+            self.request_parameters.get(model),
         )
         csv_file.unlink(missing_ok=True)  # a stale file must not pass for this measurement
         env = dict(os.environ)

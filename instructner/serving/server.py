@@ -41,6 +41,7 @@ LOOPBACK = "127.0.0.1"
 # which closes them (docs/reliability.md).
 ADMIN_PROTOCOLS = ("model-repository", "shared-memory", "trace", "logging", "statistics")
 ADMIN_KEY_ENV = "INSTRUCTNER_ADMIN_KEY"
+INTERNAL_KEY_ENV = "INSTRUCTNER_INTERNAL_KEY"  # = instructner.serving.triton_glue's
 DEFAULT_ADMIN_HEADER = "instructner-admin-key"
 GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # how gRPC clients send a restricted-protocol header
 # The server's files, including the python backend's /dev/shm regions that hold request text,
@@ -215,6 +216,9 @@ class ServerConfig:
     restricted: RestrictedProtocols | None = None
     tls: ServerTLS | None = None  # gRPC over TLS
     extra_args: tuple[str, ...] = ()  # further tritonserver flags, appended as given
+    # the key instruction_ner sends to its internal steps (triton_glue.INTERNAL_KEY_ENV); in
+    # the server's environment only, so direct calls to the steps are refused
+    internal_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     def __post_init__(self) -> None:
         if self.restricted is None:
@@ -344,7 +348,10 @@ class TritonServer:
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=server_environment(self.install),
+                env={
+                    **server_environment(self.install),
+                    INTERNAL_KEY_ENV: self.config.internal_key,
+                },
                 cwd=self.config.workdir,
                 umask=SERVER_UMASK,
             )

@@ -8,7 +8,9 @@ a short ``INTERNAL`` message to the client and the traceback in the server log.
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +20,47 @@ import numpy as np
 from instructner.serving.errors import RequestError
 
 Outputs = Mapping[str, np.ndarray]
+
+# The pipeline's internal steps (preprocessing, the CPU engine, postprocessing) answer only the
+# public model's calls: the launcher puts a random key in the server's environment, the BLS
+# sends it as a request parameter, and a call without it is refused. Nobody outside the
+# server process tree learns the key (it is in no config, log or command line).
+INTERNAL_KEY_ENV = "INSTRUCTNER_INTERNAL_KEY"
+INTERNAL_KEY_PARAMETER = "instructner_internal_key"
+
+
+def internal_key() -> str | None:
+    """Return the server's internal key, or None when the server was started without one."""
+    return os.environ.get(INTERNAL_KEY_ENV) or None
+
+
+def internal_parameters(key: str | None) -> dict[str, str]:
+    """Return the request parameters that carry ``key`` on a call to an internal step."""
+    return {INTERNAL_KEY_PARAMETER: key} if key else {}
+
+
+def refuse_direct_call(pb_utils: Any, model: str, request: Any, key: str | None) -> Any | None:
+    """Return the NOT_FOUND response for a call without the internal key, else None.
+
+    Without a key (a server started by hand, unit tests) every call is accepted.
+    """
+    if key is None:
+        return None
+    try:
+        parameters = json.loads(request.parameters() or "{}")
+    except (AttributeError, TypeError, ValueError):
+        parameters = {}
+    given = parameters.get(INTERNAL_KEY_PARAMETER) if isinstance(parameters, dict) else None
+    if isinstance(given, str) and hmac.compare_digest(given.encode(), key.encode()):
+        return None
+    return pb_utils.InferenceResponse(
+        output_tensors=[],
+        error=pb_utils.TritonError(
+            f"model {model} is an internal step of instruction_ner and answers only its "
+            "calls; send requests to instruction_ner",
+            pb_utils.TritonError.NOT_FOUND,
+        ),
+    )
 
 
 def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
@@ -68,8 +111,20 @@ def internal(pb_utils: Any, model: str, error: BaseException, log: bool = True) 
     )
 
 
-def respond(pb_utils: Any, model: str, request: Any, handle: Callable[[Any], Outputs]) -> Any:
-    """Return the response of ``handle(request)``, turning exceptions into error responses."""
+def respond(
+    pb_utils: Any,
+    model: str,
+    request: Any,
+    handle: Callable[[Any], Outputs],
+    key: str | None = None,
+) -> Any:
+    """Return the response of ``handle(request)``, turning exceptions into error responses.
+
+    With ``key``, a request that does not carry it is refused (:func:`refuse_direct_call`).
+    """
+    refused = refuse_direct_call(pb_utils, model, request, key)
+    if refused is not None:
+        return refused
     try:
         return success(pb_utils, handle(request))
     except RequestError as error:

@@ -15,6 +15,7 @@ import tritonclient.grpc as grpcclient
 from instructner.serving.build import BuildResult
 from instructner.serving.server import TritonServer
 from instructner.serving.testing import build_test_repository, start_test_server
+from instructner.serving.triton_glue import INTERNAL_KEY_PARAMETER
 
 _RUNNING: dict[str, TritonServer] = {}
 
@@ -44,6 +45,12 @@ def client(triton_server: TritonServer) -> Iterator[grpcclient.InferenceServerCl
     """A gRPC client of the test server."""
     with grpcclient.InferenceServerClient(url=triton_server.config.grpc_url) as c:
         yield c
+
+
+@pytest.fixture
+def internal(triton_server: TritonServer) -> dict[str, str]:
+    """The request parameters that let a test call an internal pipeline step directly."""
+    return {INTERNAL_KEY_PARAMETER: triton_server.config.internal_key}
 
 
 @pytest.fixture(scope="session")

@@ -222,7 +222,9 @@ def test_served_results_equal_the_in_process_reference_pipeline(client, checkpoi
         assert result_to_dict(served) == result_to_dict(expected), task
 
 
-def _engine_answers(client, model: str, prompts: list[list[int]], max_new: int) -> list[list[int]]:
+def _engine_answers(
+    client, model: str, prompts: list[list[int]], max_new: int, internal: dict[str, str]
+) -> list[list[int]]:
     answers = []
     for ids in prompts:
         arrays = {
@@ -235,14 +237,14 @@ def _engine_answers(client, model: str, prompts: list[list[int]], max_new: int) 
             tensor = grpcclient.InferInput(name, list(array.shape), "INT32")
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
-        response = client.infer(model, inputs, client_timeout=120)
+        response = client.infer(model, inputs, client_timeout=120, parameters=internal)
         length = int(response.as_numpy("sequence_length")[0, 0])
         answers.append([int(t) for t in response.as_numpy("output_ids")[0, 0, :length]])
     return answers
 
 
 def test_engine_models_agree_with_the_in_process_reference(
-    client, checkpoint: Path, record_property
+    client, checkpoint: Path, record_property, internal
 ):
     tokenizer = PromptTokenizer(checkpoint)
     texts = [SHORT, *SENTENCES, "Japan began the defence of their Asian Cup title ."]
@@ -256,15 +258,15 @@ def test_engine_models_agree_with_the_in_process_reference(
     )
     expected = [g.token_ids for g in reference]
 
-    assert _engine_answers(client, "engine_reference", prompts, max_new) == expected
-    assert _engine_answers(client, "engine", prompts, max_new) == expected
-    int8 = _engine_answers(client, "engine_int8", prompts, max_new)
+    assert _engine_answers(client, "engine_reference", prompts, max_new, internal) == expected
+    assert _engine_answers(client, "engine", prompts, max_new, internal) == expected
+    int8 = _engine_answers(client, "engine_int8", prompts, max_new, internal)
     agreement = sum(a == b for a, b in zip(int8, expected, strict=True)) / len(expected)
     record_property("int8_answer_agreement", agreement)
     assert agreement >= 0.9, f"int8 answers agree with the reference on {agreement:.0%} only"
 
 
-def test_engine_rejects_beam_search_and_out_of_range_tokens(client):
+def test_engine_rejects_beam_search_and_out_of_range_tokens(client, internal):
     def call(arrays):
         inputs = []
         for name, array in arrays.items():
@@ -272,7 +274,7 @@ def test_engine_rejects_beam_search_and_out_of_range_tokens(client):
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
         with pytest.raises(InferenceServerException) as info:
-            client.infer("engine", inputs, client_timeout=60)
+            client.infer("engine", inputs, client_timeout=60, parameters=internal)
         return info.value
 
     base = {

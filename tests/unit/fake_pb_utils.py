@@ -89,8 +89,10 @@ class InferenceRequest:
         model_name: str = "",
         inputs: list[Tensor] | None = None,
         requested_output_names: list[str] | None = None,
+        parameters: dict[str, Any] | None = None,
     ) -> None:
         self.model_name = model_name
+        self._parameters = dict(parameters or {})
         self._inputs = list(inputs or [])
         self.requested_output_names = list(requested_output_names or [])
         # tests cancel a request after N checks (the caller leaving mid-document)
@@ -102,6 +104,9 @@ class InferenceRequest:
         return (
             self.cancel_after_checks is not None and self.cancel_checks > self.cancel_after_checks
         )
+
+    def parameters(self) -> str:
+        return json.dumps(self._parameters)
 
     def inputs(self) -> list[Tensor]:
         return self._inputs

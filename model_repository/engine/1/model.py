@@ -33,6 +33,7 @@ class TritonPythonModel:
         parameters = triton_glue.model_parameters(args)
         self.name = args["model_name"]
         self.limits = Limits.from_parameters(parameters)
+        self.internal_key = triton_glue.internal_key()
         self.engine = load_engine(
             parameters["engine_kind"], parameters["engine_dir"], **_engine_options(parameters)
         )
@@ -46,6 +47,12 @@ class TritonPythonModel:
         responses = [None] * len(requests)
         calls = {}
         for index, request in enumerate(requests):
+            refused = triton_glue.refuse_direct_call(
+                pb_utils, self.name, request, self.internal_key
+            )
+            if refused is not None:
+                responses[index] = refused
+                continue
             try:
                 get = triton_glue.input_getter(pb_utils, request)
                 calls[index] = read_engine_call(get, self.engine, self.limits)

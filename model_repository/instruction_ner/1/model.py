@@ -54,6 +54,7 @@ class TritonPythonModel:
         self.preprocessing = parameters["preprocessing_model"]
         self.engine = parameters["engine_model"]
         self.postprocessing = parameters["postprocessing_model"]
+        self.step_parameters = triton_glue.internal_parameters(triton_glue.internal_key())
 
     async def execute(self, requests):
         """Answer every request of the batch concurrently; one response per request."""
@@ -168,6 +169,7 @@ class TritonPythonModel:
             model_name=model,
             inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()],
             requested_output_names=outputs,
+            parameters=self.step_parameters,
         )
         response = await request.async_exec()
         if response.has_error():

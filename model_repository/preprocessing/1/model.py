@@ -24,11 +24,12 @@ class TritonPythonModel:
         parameters = triton_glue.model_parameters(args)
         self.tokenizer = PromptTokenizer(parameters["tokenizer_dir"])
         self.limits = Limits.from_parameters(parameters)
+        self.internal_key = triton_glue.internal_key()
 
     def execute(self, requests):
         """Return one response per request; a bad request gets INVALID_ARG."""
         return [
-            triton_glue.respond(pb_utils, "preprocessing", request, self._handle)
+            triton_glue.respond(pb_utils, "preprocessing", request, self._handle, self.internal_key)
             for request in requests
         ]
 
