@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help setup test unit integration lint protos engines serve engines-trtllm \
-	evaluate-default fewshot-ablation
+	evaluate-default fewshot-ablation setup-proxy proxy tokenizer train-default
 
 # Serving: where `make engines` reads the checkpoint and writes the ready model repository,
 # and where `make serve` listens (loopback unless HOST says otherwise).
@@ -118,5 +118,37 @@ lint: setup protos ## ruff + mypy
 unit: setup protos ## unit tests (no server, no network)
 	$(PY) -m pytest tests/unit -q
 
-test: setup protos lint ## everything CI runs: lint, unit and integration tests
+integration: setup protos setup-proxy ## integration tests (real tritonserver and nginx on loopback)
+	$(PY) -m pytest tests/integration -q -ra
+
+test: setup protos lint setup-proxy ## everything CI runs: lint, unit and integration tests
 	$(PY) -m pytest tests -q -ra
+
+# The reference front proxy (deploy/nginx) runs Debian's nginx; the integration tests start it.
+setup-proxy: ## install nginx (Debian package nginx-light) for the front proxy and its tests
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends nginx-light; }; } >/dev/null
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+		{ echo "nginx is missing: install the Debian package nginx-light (needs root)"; exit 1; }
+
+PROXY_HTTP_PORT ?= 8080
+PROXY_GRPC_PORT ?= 8081
+proxy: setup setup-proxy ## front proxy on HOST:PROXY_HTTP_PORT/PROXY_GRPC_PORT for a running `make serve`
+	$(PY) -m instructner.serving.proxy --host $(HOST) --http-port $(PROXY_HTTP_PORT) \
+		--grpc-port $(PROXY_GRPC_PORT) --upstream-http-port $(HTTP_PORT) \
+		--upstream-grpc-port $(GRPC_PORT)
+
+# Training the default model (docs/training.md): the task tokenizer, then the resumable run.
+TOKENIZER_DIR ?= runs/tokenizer-8k
+TRAIN_CONFIG ?= configs/cpu-task-vocab.yaml
+$(TOKENIZER_DIR)/tokenizer.json: | $(STAMP)
+	$(VENV)/bin/instructner tokenizer --out $(TOKENIZER_DIR)
+
+tokenizer: $(TOKENIZER_DIR)/tokenizer.json ## train the 8k task tokenizer into TOKENIZER_DIR
+
+train-default: setup tokenizer ## train (or resume) the default model's run (TRAIN_CONFIG); Ctrl-C saves
+	out=$$($(PY) -c "import yaml,sys; print(yaml.safe_load(open('$(TRAIN_CONFIG)'))['output_dir'])"); \
+	$(VENV)/bin/instructner train --config $(TRAIN_CONFIG) \
+		$$(test -f $$out/last/trainer_state.pt && echo --resume)
