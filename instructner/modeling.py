@@ -84,12 +84,19 @@ def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerBase:
 
 
 def checkpoint_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:
-    """Load the tokenizer saved with a checkpoint, or the shipped one when it has none."""
+    """Load the tokenizer saved with a checkpoint (every consumer reads it from there).
+
+    Raises:
+        FileNotFoundError: the checkpoint holds no tokenizer files.
+
+    """
     directory = Path(directory)
     if (directory / "tokenizer.json").is_file() or (directory / "spiece.model").is_file():
         return load_tokenizer(directory)
-    logger.info("%s holds no tokenizer files; using the shipped T5 tokenizer", directory)
-    return load_tokenizer()
+    raise FileNotFoundError(
+        f"{directory} holds no tokenizer: a checkpoint carries its own tokenizer files "
+        "(tokenizer.json or spiece.model)"
+    )
 
 
 def model_shape(size: str | Mapping[str, int]) -> dict[str, int]:

@@ -21,11 +21,21 @@ from instructner.serving.windows import Measure
 SHIPPED_TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "resources" / "t5-tokenizer"
 
 
-def tokenizer_dir_for(checkpoint_dir: str | Path | None) -> Path:
-    """Return the checkpoint's own tokenizer directory if it has one, else the shipped one."""
-    if checkpoint_dir is not None and (Path(checkpoint_dir) / "tokenizer.json").is_file():
-        return Path(checkpoint_dir)
-    return SHIPPED_TOKENIZER_DIR
+def tokenizer_dir_for(checkpoint_dir: str | Path) -> Path:
+    """Return the checkpoint's own tokenizer directory: a model is served with its tokenizer.
+
+    Raises:
+        FileNotFoundError: the checkpoint carries no ``tokenizer.json`` (a model and a
+            tokenizer from different places would silently disagree on token ids).
+
+    """
+    directory = Path(checkpoint_dir)
+    if not (directory / "tokenizer.json").is_file():
+        raise FileNotFoundError(
+            f"{directory} holds no tokenizer.json: a model directory carries its own tokenizer "
+            "(save_model and instructner export write it)"
+        )
+    return directory
 
 
 class PromptTokenizer:

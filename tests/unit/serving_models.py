@@ -9,7 +9,7 @@ import fake_pb_utils as pb
 from instructner.serving.build import BuildSettings, EngineVariant, _model_values
 from instructner.serving.limits import Limits
 from instructner.serving.testing import GazetteerEngine
-from instructner.serving.tokenizer import PromptTokenizer
+from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR, PromptTokenizer
 
 LIMITS = Limits(max_text_chars=2000, max_input_tokens=100, max_output_tokens=40)
 LABELS = ("person", "location", "organization")
@@ -23,7 +23,7 @@ def model_values(name: str) -> dict[str, object]:
         engines=(EngineVariant("engine", "ctranslate2", "float32"),),
         limits=LIMITS,
     )
-    models = _model_values(settings, Path("/nonexistent/checkpoint"), Path("/nonexistent/ct2"))
+    models = _model_values(settings, SHIPPED_TOKENIZER_DIR, Path("/nonexistent/ct2"))
     return models[name][1]
 
 

@@ -11,6 +11,7 @@ from instructner.serving.build import (
     _model_values,
 )
 from instructner.serving.templates import TemplateError, fill_model, fill_template
+from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
 
 TRTLLM_INPUTS = {"input_ids", "input_lengths", "request_output_len", "end_id", "pad_id"}
 
@@ -45,7 +46,7 @@ def test_fill_model_copies_the_model_folder_and_writes_the_filled_config(tmp_pat
 
 
 def filled_configs(settings: BuildSettings) -> dict[str, model_config_pb2.ModelConfig]:
-    models = _model_values(settings, Path("/ckpt"), Path("/ct2"))
+    models = _model_values(settings, SHIPPED_TOKENIZER_DIR, Path("/ct2"))
     configs = {}
     for name, (template, values) in models.items():
         path = TEMPLATES / template / "config.pbtxt"

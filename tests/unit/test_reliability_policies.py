@@ -35,7 +35,7 @@ from instructner.serving.server import (
     server_command,
 )
 from instructner.serving.templates import fill_template
-from instructner.serving.tokenizer import PromptTokenizer, encode_window
+from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR, PromptTokenizer, encode_window
 
 TEXT = "EU officials met in Brussels on Monday ."
 LABELS = ("organization", "location")
@@ -132,7 +132,9 @@ def test_labels_over_the_limit_are_rejected_with_the_limit():
 
 def _filled(settings: BuildSettings) -> dict[str, model_config_pb2.ModelConfig]:
     configs = {}
-    for name, (template, values) in _model_values(settings, Path("/ckpt"), Path("/ct2")).items():
+    for name, (template, values) in _model_values(
+        settings, SHIPPED_TOKENIZER_DIR, Path("/ct2")
+    ).items():
         path = TEMPLATES / template / "config.pbtxt"
         text = fill_template(path.read_text(encoding="utf-8"), values, str(path))
         configs[name] = text_format.Parse(text, model_config_pb2.ModelConfig())

@@ -42,8 +42,9 @@ def test_prompt_tokenizer_keeps_the_space_before_a_period(tokenizers):
     assert ours.decode(ours.encode("lamb .")) == "lamb ."
 
 
-def test_tokenizer_dir_for_prefers_the_checkpoints_own_tokenizer(tmp_path):
-    assert tokenizer_dir_for(tmp_path) == SHIPPED_TOKENIZER_DIR
+def test_tokenizer_dir_for_requires_the_checkpoints_own_tokenizer(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no tokenizer.json: a model directory"):
+        tokenizer_dir_for(tmp_path)
     (tmp_path / "tokenizer.json").write_text("{}")
     assert tokenizer_dir_for(tmp_path) == tmp_path
 
