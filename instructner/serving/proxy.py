@@ -83,7 +83,7 @@ class _BracedTemplate(Template):
       | (?P<named>(?!))
       | (?P<invalid>(?!))
     )
-    """
+    """  # type: ignore[assignment]  # a str: Template compiles it
 
 
 def render(config: ProxyConfig, template: Path = TEMPLATE) -> str:

@@ -99,7 +99,7 @@ def test_engine_variants_get_their_own_kind_and_compute_type():
     assert params["engine"]["compute_type"] == "int8"
     assert params["engine"]["engine_dir"] == str(Path("/ct2").resolve())
     assert params["engine_ref"]["engine_kind"] == "transformers"
-    assert params["engine_ref"]["engine_dir"] == str(Path("/ckpt").resolve())
+    assert params["engine_ref"]["engine_dir"] == str(SHIPPED_TOKENIZER_DIR.resolve())
 
 
 def test_public_model_calls_the_configured_step_models():

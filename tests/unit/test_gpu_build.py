@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from instructner.serving.build_trtllm import (
 )
 from instructner.serving.limits import Limits
 from instructner.serving.templates import fill_model, template_keys
+from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
 
 TRTLLM_TEMPLATE = build_trtllm.TRTLLM_TEMPLATES / "tensorrt_llm" / "config.pbtxt"
 
@@ -108,10 +110,11 @@ ENGINE_OUTPUTS_READ = ("output_ids", "sequence_length")
 
 
 def write_t5_config(directory: Path, **overrides: object) -> Path:
-    """A checkpoint folder holding only a T5 config.json (enough for a dry run)."""
+    """A checkpoint folder holding a T5 config.json and its tokenizer (enough for a dry run)."""
     directory.mkdir(parents=True, exist_ok=True)
     config = {"model_type": "t5", "decoder_start_token_id": 0, "pad_token_id": 0, **overrides}
     (directory / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    shutil.copy(SHIPPED_TOKENIZER_DIR / "tokenizer.json", directory / "tokenizer.json")
     return directory
 
 

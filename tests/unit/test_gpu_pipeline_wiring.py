@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import json
 import re
+import shutil
 import sys
 import types
 from dataclasses import dataclass, field
@@ -96,6 +97,13 @@ class Request:
 
     inputs: dict[str, Tensor]
     requested: list[str]
+    request_parameters: dict[str, str] = field(default_factory=dict)
+
+    def is_cancelled(self) -> bool:
+        return False
+
+    def parameters(self) -> str:
+        return json.dumps(self.request_parameters)
 
 
 def get_input_tensor_by_name(request: Request, name: str) -> Tensor | None:
@@ -119,11 +127,26 @@ class Logger:
 class InferenceRequest:
     server: FakeTriton  # set by FakeTriton
 
-    def __init__(self, model_name: str, inputs: list[Tensor], requested_output_names: list[str]):
+    def __init__(
+        self,
+        model_name: str,
+        inputs: list[Tensor],
+        requested_output_names: list[str],
+        parameters: dict[str, str] | None = None,
+    ):
         self.model_name, self.inputs, self.outputs = model_name, inputs, requested_output_names
+        self.request_parameters = dict(parameters or {})
+
+    def is_cancelled(self) -> bool:
+        return False
+
+    def parameters(self) -> str:
+        return json.dumps(self.request_parameters)
 
     async def async_exec(self) -> InferenceResponse:
-        return await self.server.infer(self.model_name, self.inputs, self.outputs)
+        return await self.server.infer(
+            self.model_name, self.inputs, self.outputs, self.request_parameters
+        )
 
 
 def fake_pb_utils() -> types.ModuleType:
@@ -255,7 +278,11 @@ class FakeTriton:
         return instance
 
     async def infer(
-        self, model_name: str, inputs: list[Tensor], outputs: list[str]
+        self,
+        model_name: str,
+        inputs: list[Tensor],
+        outputs: list[str],
+        parameters: dict[str, str] | None = None,
     ) -> InferenceResponse:
         require(model_name in self.models, f"call to {model_name!r}: no such model")
         model = self.models[model_name]
@@ -276,7 +303,7 @@ class FakeTriton:
             {n: (str(t.as_numpy().dtype), t.as_numpy().shape) for n, t in given.items()}
         )
 
-        result = model.instance.execute([Request(given, list(outputs))])
+        result = model.instance.execute([Request(given, list(outputs), dict(parameters or {}))])
         responses = await result if inspect.isawaitable(result) else result
         require(len(responses) == 1, f"{model_name}: {len(responses)} responses for 1 request")
         response = responses[0]
@@ -304,6 +331,7 @@ def repositories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
         json.dumps({"model_type": "t5", "decoder_start_token_id": 0, "pad_token_id": 0}),
         encoding="utf-8",
     )
+    shutil.copy(SHIPPED_TOKENIZER_DIR / "tokenizer.json", model_dir / "tokenizer.json")
     cpu = root / "cpu" / "model_repository"
     cpu_settings = BuildSettings(model_dir=model_dir, out_dir=root / "cpu", limits=LIMITS)
     for name, (template, values) in _model_values(cpu_settings, model_dir, root / "ct2").items():
