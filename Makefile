@@ -102,6 +102,12 @@ SOAK_CONCURRENCY ?= 8
 soak: protos ## bounded soak test (SOAK_MINUTES=10, SOAK_CONCURRENCY=8): memory, errors, answers
 	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) --concurrency $(SOAK_CONCURRENCY)
 
+# Not a test and not in CI: server memory after rounds of hostile requests sent straight to
+# Triton (docs/reliability.md); writes bench/results/<time>-hostile/.
+.PHONY: hostile
+hostile: protos ## server memory after hostile rounds (gzip bombs, huge TEXT, abandoned documents)
+	$(PY) -m bench.hostile
+
 evaluate-default: setup ## evaluate MODEL_DIR on every corpus (test + dev) into MODEL_DIR/metrics.json (the model card's numbers)
 	$(PY) scripts/evaluate_model.py --model $(MODEL_DIR)
 
