@@ -1,7 +1,7 @@
 """Turn the model's answer sentence back into typed spans of the input sentence.
 
 The answer is the wire format between model and server, so this is where served quality is
-won or lost. Rules (see DESIGN.md):
+won or lost. Rules (docs/design.md):
 
 * Literal matching: entity text is searched with ``str.find`` (a whitespace-run-insensitive
   fallback escapes every character), never compiled into a regex, so ``C++`` or ``(1999)``
