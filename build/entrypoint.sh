@@ -63,6 +63,10 @@ server_command() {
 serve() {
   build
   server_command "$@"
+  # The internal steps (preprocessing, postprocessing) answer only instruction_ner, which
+  # sends them this key; it lives in the server's environment only.
+  INSTRUCTNER_INTERNAL_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  export INSTRUCTNER_INTERNAL_KEY
   # launch_triton_server.py starts tritonserver under `mpirun -n 1`; USE_MPIRUN=0 starts it
   # directly.
   if [ "${USE_MPIRUN:-1}" = 1 ]; then

@@ -146,6 +146,20 @@ def test_entrypoint_closes_the_admin_protocols_with_a_random_key_it_never_shows(
     assert "--model-control-mode=none" in command
 
 
+def test_entrypoint_gives_the_internal_steps_a_random_key_in_the_environment():
+    text = ENTRYPOINT.read_text(encoding="utf-8")
+    serve = text[text.index("serve() {") :]
+    assert "export INSTRUCTNER_INTERNAL_KEY" in serve
+    assert "/dev/urandom" in serve
+
+
+def test_compose_publishes_on_loopback_unless_told_otherwise():
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    assert all(
+        p.startswith("${BIND_ADDRESS:-127.0.0.1}:") for p in compose["services"]["triton"]["ports"]
+    )
+
+
 def test_entrypoint_uses_the_operators_key_and_header_and_refuses_a_misparsed_key():
     command = _entrypoint_command(
         INSTRUCTNER_ADMIN_KEY="s3cret-key", INSTRUCTNER_ADMIN_KEY_HEADER="x-admin"
