@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedTokenizerBase, T5Config, T5ForConditionalGeneration
+from transformers import (
+    PreTrainedTokenizerBase,
+    StoppingCriteriaList,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +303,41 @@ class Generation:
     unfinished: list[int]
 
 
+# An answer that repeats the same stretch of tokens this many times in a row is looping
+# (greedy decoding never leaves such a cycle); legitimate repeats of "is a person" differ in
+# their entity, and one entity named twice in a row repeats only twice.
+LOOP_REPEATS = 4
+LOOP_MAX_PERIOD = 32
+
+
+def looping_rows(rows: Sequence[Sequence[int]], repeats: int = LOOP_REPEATS) -> list[bool]:
+    """Return, per row of generated ids, whether it ends with a cycle repeated ``repeats`` times.
+
+    A cycle is any stretch of 1 to ``LOOP_MAX_PERIOD`` tokens; the check looks only at the
+    row's last ``repeats x period`` tokens, so it costs O(LOOP_MAX_PERIOD^2) per row and step.
+    """
+    result = []
+    for row in rows:
+        looping = False
+        for period in range(1, min(LOOP_MAX_PERIOD, len(row) // repeats) + 1):
+            tail = row[len(row) - period :]
+            if all(
+                row[len(row) - (k + 1) * period : len(row) - k * period] == tail
+                for k in range(1, repeats)
+            ):
+                looping = True
+                break
+        result.append(looping)
+    return result
+
+
+class _StopLoops:
+    """A transformers stopping criterion: a sequence stops once it loops (:func:`looping_rows`)."""
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> Any:
+        return torch.tensor(looping_rows(input_ids.tolist()), device=input_ids.device)
+
+
 def overlong_prompts(
     tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], max_source_length: int
 ) -> list[int]:
@@ -315,11 +355,14 @@ def generate(
     num_beams: int = 1,
     max_source_length: int = 512,
     truncate: bool = False,
+    stop_loops: bool = True,
 ) -> Generation:
     """Generate one answer per prompt, batched and sorted by length to cut padding.
 
-    Decoding is greedy unless ``num_beams`` > 1. Answers are decoded without special tokens and
-    without tokenizer clean-up, so ``" ."`` in an entity stays as written.
+    Decoding is greedy unless ``num_beams`` > 1. With ``stop_loops`` an answer that repeats one
+    stretch of tokens :data:`LOOP_REPEATS` times in a row stops there (it is then reported as
+    unfinished). Answers are decoded without special tokens and without tokenizer clean-up, so
+    ``" ."`` in an entity stays as written.
 
     Raises:
         ValueError: a prompt is longer than ``max_source_length`` tokens and ``truncate`` is
@@ -366,6 +409,7 @@ def generate(
                     attention_mask=attention_mask,
                     max_new_tokens=max_new_tokens,
                     num_beams=num_beams,
+                    stopping_criteria=StoppingCriteriaList([_StopLoops()]) if stop_loops else None,
                     do_sample=False,
                     decoder_start_token_id=PAD_TOKEN_ID,
                     pad_token_id=PAD_TOKEN_ID,

@@ -281,3 +281,16 @@ def test_evaluate_without_a_dataset_or_file_exits_2(tmp_path, caplog):
         code = main(["evaluate", "--model", str(tmp_path)])
     assert code == 2
     assert "give --dataset (a shipped corpus) or --data FILE" in caplog.text
+
+
+def test_a_stretch_repeated_four_times_in_a_row_is_a_loop_and_three_times_is_not():
+    from instructner.modeling import looping_rows
+
+    segment = [11, 12, 13, 14, 5]  # "Paris is a location ,"
+    assert looping_rows([[0, *segment * 4]]) == [True]
+    assert looping_rows([[0, *segment * 3]]) == [False]
+    assert looping_rows([[0, 7, 7, 7, 7]]) == [True]
+    assert looping_rows([[0, 1, 2, 3, 4, 5, 6]]) == [False]
+    # different entities with the same label are not a loop
+    answer = [0] + [21, 12, 13, 14, 5] + [22, 12, 13, 14, 5] + [23, 12, 13, 14, 5] * 2
+    assert looping_rows([answer]) == [False]
