@@ -22,6 +22,7 @@ from instructner.serving.limits import Limits
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.server import TritonServer
 from instructner.serving.testing import ner_inputs, start_test_server
+from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +40,8 @@ def gpu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServe
         json.dumps({"model_type": "t5", "decoder_start_token_id": 0, "pad_token_id": 0}),
         encoding="utf-8",
     )
+    # the stand-in engine speaks the shipped T5 tokenizer, which the model folder carries
+    shutil.copy(SHIPPED_TOKENIZER_DIR / "tokenizer.json", model_dir / "tokenizer.json")
     settings = TrtllmSettings(model_dir=model_dir, out_dir=root / "out", limits=LIMITS)
     repository = build_gpu_repository(settings, dry_run=True).repository
     config = repository / "tensorrt_llm" / "config.pbtxt"
@@ -65,7 +68,8 @@ def extract(server: TritonServer, text: str) -> ExtractionResult:
 
 def test_triton_loads_every_model_of_the_gpu_repository(gpu_server):
     with grpcclient.InferenceServerClient(url=gpu_server.config.grpc_url) as client:
-        index = {m.name: m.state for m in client.get_model_repository_index().models}
+        admin = gpu_server.config.admin.grpc_metadata()
+        index = {m.name: m.state for m in client.get_model_repository_index(headers=admin).models}
     assert index == {
         name: "READY"
         for name in ("instruction_ner", "postprocessing", "preprocessing", "tensorrt_llm")
