@@ -42,6 +42,8 @@ class GenerationSettings:
     num_beams: int = 1
     max_source_length: int = 512
     truncate: bool = False  # cut over-long prompts (counted) instead of raising
+    # only spans of the sentence and the options' labels (instructner.constrained)
+    constrained: bool = False
 
 
 @dataclass
@@ -98,6 +100,11 @@ def evaluate_sentences(
     options = list(verbalizer.words)
     check_tags(sentences, verbalizer)  # before generating, which is the slow part
     prompts = [ner_prompt(sentence.text, options) for sentence in sentences]
+    allowed = None
+    if settings.constrained:
+        from instructner.constrained import NerAnswerGrammar
+
+        allowed = [NerAnswerGrammar(tokenizer, s.text, options).allowed for s in sentences]
     generation = generate(
         model,
         tokenizer,
@@ -107,6 +114,7 @@ def evaluate_sentences(
         num_beams=settings.num_beams,
         max_source_length=settings.max_source_length,
         truncate=settings.truncate,
+        allowed_tokens=allowed,
     )
     return score_answers(
         sentences,

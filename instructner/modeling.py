@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -338,6 +338,19 @@ class _StopLoops:
         return torch.tensor(looping_rows(input_ids.tolist()), device=input_ids.device)
 
 
+def _batch_constraint(
+    allowed_tokens: Sequence[Callable[[list[int]], list[int]]] | None, batch: Sequence[int]
+) -> Callable[[int, torch.Tensor], list[int]] | None:
+    """Map transformers' (row in the batch, decoder ids) to the prompt's own constraint."""
+    if allowed_tokens is None:
+        return None
+
+    def allowed(row: int, input_ids: torch.Tensor) -> list[int]:
+        return allowed_tokens[batch[row]](input_ids.tolist()[1:])  # without the start token
+
+    return allowed
+
+
 def overlong_prompts(
     tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], max_source_length: int
 ) -> list[int]:
@@ -356,13 +369,15 @@ def generate(
     max_source_length: int = 512,
     truncate: bool = False,
     stop_loops: bool = True,
+    allowed_tokens: Sequence[Callable[[list[int]], list[int]]] | None = None,
 ) -> Generation:
     """Generate one answer per prompt, batched and sorted by length to cut padding.
 
     Decoding is greedy unless ``num_beams`` > 1. With ``stop_loops`` an answer that repeats one
     stretch of tokens :data:`LOOP_REPEATS` times in a row stops there (it is then reported as
     unfinished). Answers are decoded without special tokens and without tokenizer clean-up, so
-    ``" ."`` in an entity stays as written.
+    ``" ."`` in an entity stays as written. ``allowed_tokens`` gives, per prompt, the tokens
+    that may follow a generated prefix (constrained decoding, :mod:`instructner.constrained`).
 
     Raises:
         ValueError: a prompt is longer than ``max_source_length`` tokens and ``truncate`` is
@@ -410,6 +425,7 @@ def generate(
                     max_new_tokens=max_new_tokens,
                     num_beams=num_beams,
                     stopping_criteria=StoppingCriteriaList([_StopLoops()]) if stop_loops else None,
+                    prefix_allowed_tokens_fn=_batch_constraint(allowed_tokens, batch),
                     do_sample=False,
                     decoder_start_token_id=PAD_TOKEN_ID,
                     pad_token_id=PAD_TOKEN_ID,

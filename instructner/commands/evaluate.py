@@ -74,6 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cut prompts over --max-source-length (counted in the metrics) instead of failing",
     )
     parser.add_argument(
+        "--constrained",
+        action="store_true",
+        help="constrained decoding: answers hold only spans of the sentence and option labels "
+        "(transformers prefix_allowed_tokens_fn; slower)",
+    )
+    parser.add_argument(
         "--output-dir",
         type=Path,
         help="where predictions.jsonl and metrics.json go (default: MODEL/eval-DATASET-SPLIT)",
@@ -148,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         num_beams=args.num_beams,
         max_source_length=args.max_source_length,
         truncate=args.truncate,
+        constrained=args.constrained,
     )
     logger.info("evaluating %s on %d sentences of %s", args.model, len(sentences), name)
     evaluation = evaluate_sentences(model, tokenizer, sentences, verbalizer, settings)
@@ -162,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             else {}
         ),
         "num_beams": args.num_beams,
+        "constrained": args.constrained,
         "labels": verbalizer.mapping(),
     }
     predictions, metrics = write_evaluation(evaluation, output_dir, **extra)

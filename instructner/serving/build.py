@@ -59,7 +59,9 @@ class BuildSettings:
     limits: Limits = DEFAULT_LIMITS
     max_batch_size: int = 64
     engine_instances: int = 1
-    inter_threads: int = 2  # two single-threaded workers beat one two-threaded (docs/performance.md)
+    inter_threads: int = (
+        2  # two single-threaded workers beat one two-threaded (docs/performance.md)
+    )
     intra_threads: int = 1
     # A BLS instance is held until its whole pipeline returns, so with few instances requests
     # queue in front of instruction_ner instead of batching at the engine (make bench: engine

@@ -1,0 +1,69 @@
+"""Constrained NER decoding: the grammar admits gold answers and nothing outside the sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from instructner.constrained import NerAnswerGrammar
+from instructner.modeling import load_tokenizer
+from instructner.prompts import ner_answer
+
+DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ner"
+SENTENCE = "Angela Merkel met Emmanuel Macron in Paris on Tuesday , Paris !"
+LABELS = ("person", "location", "organization", "departure city")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory):
+    """The task tokenizer trained as `make tokenizer` trains it (a few seconds)."""
+    if not DATA_ROOT.is_dir():
+        pytest.skip(f"shared NER data not found at {DATA_ROOT}")
+    from instructner.vocab import build_task_tokenizer
+
+    return load_tokenizer(build_task_tokenizer(tmp_path_factory.mktemp("tok"), data_root=DATA_ROOT))
+
+
+def _walk(grammar: NerAnswerGrammar, ids: list[int]) -> bool:
+    return all(ids[i] in grammar.allowed(ids[:i]) for i in range(len(ids)))
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("Angela Merkel", "person"), ("Paris", "location"), ("Paris", "location")],
+        [("Emmanuel Macron", "person")],
+        [("Paris", "departure city"), ("Tuesday", "organization")],
+        [],
+    ],
+)
+def test_every_answer_of_sentence_spans_and_option_labels_is_allowed(tokenizer, pairs):
+    grammar = NerAnswerGrammar(tokenizer, SENTENCE, LABELS)
+    assert _walk(grammar, tokenizer(ner_answer(pairs))["input_ids"])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Berlin is a location.",  # not in the sentence
+        "Paris is a city.",  # not an option
+        "Merkel met is a person.",  # contains "met" then "is": allowed span, but check next
+        "Paris is a location, Paris is a location, Paris is a location.",  # only two Paris
+        "Angela is a person extra.",  # text after a label
+    ],
+)
+def test_answers_outside_the_sentence_or_options_are_not(tokenizer, answer):
+    grammar = NerAnswerGrammar(tokenizer, SENTENCE, LABELS)
+    ids = tokenizer(answer)["input_ids"]
+    if answer.startswith("Merkel met"):
+        assert _walk(grammar, ids)  # "Merkel met" is a word-bounded span of the sentence
+        return
+    assert not _walk(grammar, ids)
+
+
+def test_none_ends_the_answer(tokenizer):
+    grammar = NerAnswerGrammar(tokenizer, SENTENCE, LABELS)
+    none = tokenizer("None")["input_ids"]
+    assert _walk(grammar, none)
+    assert grammar.allowed(none[:-1]) == [tokenizer.eos_token_id]
