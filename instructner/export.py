@@ -65,6 +65,15 @@ def check_size_limits(
     return shards
 
 
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "spiece.model",
+)
+
+
 def export_checkpoint(
     source: str | Path,
     out: str | Path,
@@ -90,11 +99,13 @@ def export_checkpoint(
     torch.nn.Module.to(model, dtype=DTYPES[dtype])  # in place; typed call
     tokenizer = checkpoint_tokenizer(source)
     out.mkdir(parents=True, exist_ok=True)
-    for pattern in WEIGHT_PATTERNS:
+    for pattern in (*WEIGHT_PATTERNS, *TOKENIZER_FILES):
         for stale in out.glob(pattern):
-            stale.unlink()
+            stale.unlink()  # a tokenizer left from another model would disagree on ids
     # save_pretrained sizes shards by tensor bytes; the file header comes on top
     save_model(model, tokenizer, out, max_shard_size=int(max_shard_bytes * SHARD_HEADROOM))
+    if (source / "spiece.model").is_file():  # the SentencePiece model the tokenizer came from
+        shutil.copyfile(source / "spiece.model", out / "spiece.model")
     if training_config is None:
         candidate = source.parent / "config.yaml"
         training_config = candidate if candidate.is_file() else None
