@@ -35,7 +35,9 @@ from instructner.prompts import NONE_ANSWER
 from instructner.types import Entity
 
 # The project's own fixed pattern; user text is never compiled into a regex.
-_MARKER = re.compile(r"\s++is\s++an?\s++")
+# Every "is a"/"is an" marker, overlapping ones included ("X is a, is a is an L": the entity
+# "is a" sits between two markers): a zero-width match at the start of each whitespace run.
+_MARKER = re.compile(r"(?<!\s)(?=(\s++is\s++an?\s++))")
 # Commas (extraction answers) or "is a" markers (NER answers) one entity text may contain:
 # "Crosby, Stills, Nash & Young" holds two. Bounds the work per split point.
 MAX_SEPARATORS_IN_ENTITY = 8
@@ -177,18 +179,18 @@ def _markers(answer: str, labels: Sequence[str]) -> list[_Marker]:
     )
     markers = []
     for match in _MARKER.finditer(answer):
-        start = match.end()
+        start = match.end(1)
         marker = None
         for word, original in options:
             end = start + len(word)
             if answer[start:end].casefold() == word.casefold():
                 nxt = _terminator(answer, end)
                 if nxt is not None:
-                    marker = _Marker(match.start(), original, nxt)
+                    marker = _Marker(match.start(1), original, nxt)
                     break
         if marker is None:  # a label outside the options: it runs to the next comma
             comma = answer.find(",", start)
-            marker = _Marker(match.start(), None, len(answer) if comma == -1 else comma + 1)
+            marker = _Marker(match.start(1), None, len(answer) if comma == -1 else comma + 1)
         markers.append(marker)
     return markers
 

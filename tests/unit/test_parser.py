@@ -266,3 +266,14 @@ def test_gold_entities_round_trip_for_generated_sentences(tokens, data):
         # "e1, e2." cannot tell an entity that is itself a comma from the separator.
         extracted = parse_extract_answer(extract_answer([t for t, _ in pairs]), sentence)
         assert [e.text for e in extracted] == [t for t, _ in pairs]
+
+
+def test_an_entity_between_two_markers_is_found_when_the_markers_touch():
+    # found by hypothesis: ", is a is an organization." holds the entity "is a"
+    sentence = "Paris Paris Paris is a"
+    answer = "Paris is an organization, is a is an organization."
+    parsed = parse_ner_answer(answer, sentence, ["organization"])
+    assert [(e.text, e.label) for e in parsed] == [
+        ("Paris", "organization"),
+        ("is a", "organization"),
+    ]
