@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from instructner.serving.server import descendants
+
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024  # /proc/<pid>/statm counts pages
 
 Snapshot = dict[str, dict[str, int]]
@@ -75,29 +77,10 @@ def snapshot_delta(before: Snapshot, after: Snapshot) -> dict[str, ModelDelta]:
     return deltas
 
 
-def _children(proc: Path) -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # the process ended while we looked
-        # Field 4 is the parent pid; the command name (field 2) may hold spaces, so cut at ")".
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    return children
-
-
 def process_tree_rss(pid: int, proc: Path = Path("/proc")) -> dict[str, Any]:
     """Return the resident memory (KiB) of ``pid`` and all its descendants, and per process."""
-    children = _children(proc)
     processes = []
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, []))
+    for current in [pid, *descendants(pid, proc)]:
         try:
             pages = int((proc / str(current) / "statm").read_text().split()[1])
             name = (proc / str(current) / "comm").read_text().strip()

@@ -29,6 +29,10 @@ build() {
 
 ADMIN_PROTOCOLS="model-repository,shared-memory,trace,logging,statistics"
 
+random_key() {
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'  # 256 random bits, never shown
+}
+
 admin_key() {
   if [ -n "${INSTRUCTNER_ADMIN_KEY:-}" ]; then
     case "$INSTRUCTNER_ADMIN_KEY" in
@@ -37,7 +41,7 @@ admin_key() {
     esac
     printf '%s' "$INSTRUCTNER_ADMIN_KEY"
   else
-    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'  # 256 random bits, never shown
+    random_key
   fi
 }
 
@@ -65,7 +69,7 @@ serve() {
   server_command "$@"
   # The internal steps (preprocessing, postprocessing) answer only instruction_ner, which
   # sends them this key; it lives in the server's environment only.
-  INSTRUCTNER_INTERNAL_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  INSTRUCTNER_INTERNAL_KEY="$(random_key)"
   export INSTRUCTNER_INTERNAL_KEY
   # launch_triton_server.py starts tritonserver under `mpirun -n 1`; USE_MPIRUN=0 starts it
   # directly.

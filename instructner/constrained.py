@@ -11,9 +11,9 @@ same pieces in the answer as in the sentence: the automaton lets the decoder wri
   (another entity follows) or ``.`` and the end token;
 
 with a (span, label) pair never written more often than the span occurs in the sentence, so
-answers cannot loop, invent text or use labels outside the options. It is used with
-transformers' ``prefix_allowed_tokens_fn`` (the reference engine); CTranslate2 has no per-step
-hook in Python.
+answers cannot loop, invent text or use labels outside the options. Evaluation passes
+:meth:`NerAnswerGrammar.allowed` to ``instructner.modeling.generate`` (transformers'
+``prefix_allowed_tokens_fn``); CTranslate2 has no per-step hook in Python.
 """
 
 from __future__ import annotations
@@ -128,11 +128,3 @@ class NerAnswerGrammar:
 
     def _free(self, entity: tuple[int, ...], used: dict[tuple[int, ...], int]) -> bool:
         return used.get(entity, 0) < self.span_count.get(entity, 0)
-
-    def prefix_allowed_tokens_fn(self) -> Any:
-        """Return a transformers ``prefix_allowed_tokens_fn`` for a batch of one sentence."""
-
-        def allowed(batch_id: int, input_ids: Any) -> list[int]:
-            return self.allowed(input_ids.tolist()[1:])  # drop the decoder start token
-
-        return allowed

@@ -41,6 +41,7 @@ from instructner.labels import CORPORA, Verbalizer, get_verbalizer
 from instructner.modeling import (
     DEFAULT_SHARD_SIZE,
     PAD_TOKEN_ID,
+    PRECISIONS,
     autocast,
     autocast_dtype,
     checkpoint_tokenizer,
@@ -211,8 +212,10 @@ class TrainConfig:
             raise ValueError(f"schedule must be 'linear' or 'wsd', got {self.schedule!r}")
         if not 0.0 < self.decay_fraction <= 1.0:
             raise ValueError(f"decay_fraction must be in (0, 1], got {self.decay_fraction}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         self.augment_config()  # raises on unknown keys or bad probabilities
         for task, value in self.task_probability.items():
             if task not in self.tasks or not 0.0 <= float(value) <= 1.0:

@@ -25,6 +25,8 @@ from pathlib import Path
 from string import Template
 from types import TracebackType
 
+from instructner.serving.server import stop_process
+
 logger = logging.getLogger(__name__)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "instructner.conf.template"
@@ -168,13 +170,7 @@ class NginxProxy:
         process, self.process = self.process, None
         if process is None:
             return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGQUIT)
-            try:
-                return process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        return process.wait()
+        return stop_process(process, signal.SIGQUIT, timeout_s, "nginx")
 
     def __enter__(self) -> NginxProxy:
         self.start()

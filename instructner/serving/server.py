@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from instructner.serving.triton_glue import INTERNAL_KEY_ENV
+
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
@@ -41,7 +43,6 @@ LOOPBACK = "127.0.0.1"
 # which closes them (docs/reliability.md).
 ADMIN_PROTOCOLS = ("model-repository", "shared-memory", "trace", "logging", "statistics")
 ADMIN_KEY_ENV = "INSTRUCTNER_ADMIN_KEY"
-INTERNAL_KEY_ENV = "INSTRUCTNER_INTERNAL_KEY"  # = instructner.serving.triton_glue's
 DEFAULT_ADMIN_HEADER = "instructner-admin-key"
 GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # how gRPC clients send a restricted-protocol header
 # The server's files, including the python backend's /dev/shm regions that hold request text,
@@ -51,7 +52,7 @@ PYTHON_BACKEND_SHM_PREFIX = "triton_python_backend_shm_region"
 _REDACTED = "***"
 
 
-def _descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
+def descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
     """Return the process ids below ``pid`` (children, grandchildren, ...), from /proc."""
     children: dict[int, list[int]] = {}
     for entry in proc.iterdir():
@@ -80,7 +81,7 @@ def protect_shared_memory(
     files changed. Regions are created while the models load, before any request is served.
     """
     changed = []
-    for child in _descendants(pid, proc):
+    for child in descendants(pid, proc):
         try:
             args = (proc / str(child) / "cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -216,7 +217,7 @@ class ServerConfig:
     restricted: RestrictedProtocols | None = None
     tls: ServerTLS | None = None  # gRPC over TLS
     extra_args: tuple[str, ...] = ()  # further tritonserver flags, appended as given
-    # the key instruction_ner sends to its internal steps (triton_glue.INTERNAL_KEY_ENV); in
+    # the key instruction_ner sends to its internal steps (INTERNAL_KEY_ENV); in
     # the server's environment only, so direct calls to the steps are refused
     internal_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
@@ -439,14 +440,7 @@ class TritonServer:
         process, self.process = self.process, None
         if process is None:
             return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                return process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                logger.warning("tritonserver %d ignored SIGTERM: killing it", process.pid)
-                process.kill()
-        return process.wait()
+        return stop_process(process, signal.SIGTERM, timeout_s, "tritonserver")
 
     def __enter__(self) -> TritonServer:
         self.start()
@@ -459,6 +453,25 @@ class TritonServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], stop_signal: int, timeout_s: float, name: str
+) -> int:
+    """Send ``stop_signal`` to a running process, SIGKILL it after ``timeout_s``; its exit code."""
+    if process.poll() is None:
+        process.send_signal(stop_signal)
+        try:
+            return process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            logger.warning(
+                "%s %d ignored %s: killing it",
+                name,
+                process.pid,
+                signal.Signals(stop_signal).name,
+            )
+            process.kill()
+    return process.wait()
 
 
 def _load_failures(log: str) -> str:

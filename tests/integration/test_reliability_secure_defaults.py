@@ -22,7 +22,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from instructner.serving.server import PYTHON_BACKEND_SHM_PREFIX, TritonServer, _descendants
+from instructner.serving.server import PYTHON_BACKEND_SHM_PREFIX, TritonServer, descendants
 from instructner.serving.testing import FIXTURE_LABELS, bytes_input, ner_inputs
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def _stub_regions(server: TritonServer) -> list[str]:
     """The shared-memory region names the python backend stubs were started with."""
     assert server.pid is not None
     names = []
-    for child in _descendants(server.pid):
+    for child in descendants(server.pid):
         args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         names += [a.decode() for a in args if a.startswith(PYTHON_BACKEND_SHM_PREFIX.encode())]
     assert names, "no python backend stub found below the server"

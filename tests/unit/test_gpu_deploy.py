@@ -150,7 +150,9 @@ def test_entrypoint_gives_the_internal_steps_a_random_key_in_the_environment():
     text = ENTRYPOINT.read_text(encoding="utf-8")
     serve = text[text.index("serve() {") :]
     assert "export INSTRUCTNER_INTERNAL_KEY" in serve
-    assert "/dev/urandom" in serve
+    assert 'INSTRUCTNER_INTERNAL_KEY="$(random_key)"' in serve
+    random_key = text[text.index("random_key() {") : text.index("admin_key() {")]
+    assert "/dev/urandom" in random_key
 
 
 def test_compose_publishes_on_loopback_unless_told_otherwise():
