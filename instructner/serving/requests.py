@@ -65,18 +65,26 @@ def comparison_key(word: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", word).casefold().split())
 
 
-def _check_word(name: str, where: str, word: str) -> None:
-    """Reject control characters and prompt markers (also in look-alike forms) in a word."""
+# The markers as comparison_key writes them, computed once rather than per word checked.
+_MARKER_KEYS = tuple((marker, comparison_key(marker)) for marker in PROMPT_MARKERS)
+
+
+def _check_word(name: str, where: str, word: str) -> str:
+    """Reject control characters and prompt markers (also in look-alike forms) in a word.
+
+    Returns the word's :func:`comparison_key`.
+    """
     control = _control_character(word)
     if control:
         raise RequestError(name, f"{where} {_shorten(word)} contains a {control}")
     folded = comparison_key(word)
-    for marker in PROMPT_MARKERS:
-        if comparison_key(marker) in folded:
+    for marker, key in _MARKER_KEYS:
+        if key in folded:
             raise RequestError(
                 name,
                 f"{where} {_shorten(word)} contains {marker!r}, a section marker of the prompt",
             )
+    return folded
 
 
 def _check_text(text: str, limits: Limits) -> None:
@@ -127,8 +135,7 @@ def _check_labels(task: str, labels: Sequence[str], limits: Limits) -> None:
                 f"{where} {_shorten(label)} contains a comma, which separates the options "
                 "in the prompt",
             )
-        _check_word("LABELS", where, label)
-        key = comparison_key(label)
+        key = _check_word("LABELS", where, label)
         if key in seen:
             raise RequestError(
                 "LABELS",
