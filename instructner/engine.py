@@ -34,10 +34,15 @@ _PADDING_TOKEN = "<instructner_unused_{}>"
 
 @dataclass(frozen=True)
 class Generated:
-    """One answer: generated token ids (no start or end token), and whether it ended."""
+    """One answer: generated token ids (no start or end token), and whether it ended.
+
+    ``log_probs`` (when asked for) holds the natural-log probability the model gave each of
+    ``token_ids`` when it chose it; the end token's is left out like the token itself.
+    """
 
     token_ids: list[int]
     finished: bool  # the end token was produced; False means the length limit stopped it
+    log_probs: list[float] | None = None
 
 
 class Engine(Protocol):
@@ -49,9 +54,20 @@ class Engine(Protocol):
     eos_token_id: int
 
     def generate(
-        self, inputs: Sequence[Sequence[int]], max_new_tokens: Sequence[int], end_id: int
+        self,
+        inputs: Sequence[Sequence[int]],
+        max_new_tokens: Sequence[int],
+        end_id: int,
+        return_log_probs: bool = False,
     ) -> list[Generated]:
-        """Greedy-decode one answer per input, each up to its own ``max_new_tokens``."""
+        """Greedy-decode one answer per input, each up to its own ``max_new_tokens``.
+
+        With ``return_log_probs`` every answer carries its tokens' log-probabilities.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the engine's resources (the object is not used afterwards)."""
         ...
 
 
@@ -66,12 +82,20 @@ def _check_batch(inputs: Sequence[Sequence[int]], max_new_tokens: Sequence[int])
         raise ValueError("max_new_tokens must be at least 1 for every input")
 
 
-def _cut(ids: Sequence[int], end_id: int, limit: int) -> Generated:
-    """Cut a generated row at its end token, or at ``limit`` tokens."""
+def _cut(
+    ids: Sequence[int], end_id: int, limit: int, log_probs: Sequence[float] | None = None
+) -> Generated:
+    """Cut a generated row (and its log-probabilities) at its end token, or at ``limit``."""
     row = list(ids)
-    if end_id in row[:limit]:
-        return Generated(token_ids=row[: row.index(end_id)], finished=True)
-    return Generated(token_ids=row[:limit], finished=False)
+    finished = end_id in row[:limit]
+    length = row.index(end_id) if finished else min(limit, len(row))
+    if log_probs is not None and len(log_probs) < length:
+        raise RuntimeError(f"the engine gave {len(log_probs)} log-probs for {length} tokens")
+    return Generated(
+        token_ids=row[:length],
+        finished=finished,
+        log_probs=None if log_probs is None else [float(p) for p in log_probs[:length]],
+    )
 
 
 class CTranslate2Engine:
@@ -128,9 +152,17 @@ class CTranslate2Engine:
         )
 
     def generate(
-        self, inputs: Sequence[Sequence[int]], max_new_tokens: Sequence[int], end_id: int
+        self,
+        inputs: Sequence[Sequence[int]],
+        max_new_tokens: Sequence[int],
+        end_id: int,
+        return_log_probs: bool = False,
     ) -> list[Generated]:
-        """Greedy-decode; the batch is split into ``inter_threads`` parts decoded in parallel."""
+        """Greedy-decode; the batch is split into ``inter_threads`` parts decoded in parallel.
+
+        Log-probabilities come from CTranslate2's per-step callback (called for each token of
+        a greedy search), so asking for them adds no second pass over the decoder.
+        """
         _check_batch(inputs, max_new_tokens)
         if not inputs:
             return []
@@ -139,7 +171,13 @@ class CTranslate2Engine:
             end_token = self._tokens[end_id]
         except IndexError:
             raise ValueError(f"token id out of range 0..{self.vocab_size - 1}") from None
-        limit = max(max_new_tokens)
+        steps: list[dict[int, float]] = [{} for _ in source]
+
+        def record(step: Any) -> bool:
+            # batch_id indexes the whole batch, also when it is split across inter_threads
+            steps[step.batch_id][step.step] = step.log_prob
+            return False  # never stop decoding early
+
         results = self._translator.translate_batch(
             source,
             max_batch_size=math.ceil(len(source) / self.inter_threads),
@@ -147,13 +185,24 @@ class CTranslate2Engine:
             end_token=end_token,
             return_end_token=True,
             max_input_length=0,  # never truncate the input silently
-            max_decoding_length=limit,
+            max_decoding_length=max(max_new_tokens),
             min_decoding_length=0,
+            return_scores=return_log_probs,  # CTranslate2 fills step.log_prob only with scores
+            callback=record if return_log_probs else None,
         )
         return [
-            _cut([self._ids[token] for token in result.hypotheses[0]], end_id, n)
-            for result, n in zip(results, max_new_tokens, strict=True)
+            _cut(
+                [self._ids[token] for token in result.hypotheses[0]],
+                end_id,
+                n,
+                [row[step] for step in sorted(row)] if return_log_probs else None,
+            )
+            for result, n, row in zip(results, max_new_tokens, steps, strict=True)
         ]
+
+    def close(self) -> None:
+        """Release the translator now (Triton's finalize; not left to interpreter exit)."""
+        self._translator = None
 
 
 class TransformersEngine:
@@ -182,7 +231,11 @@ class TransformersEngine:
         self.compute_type = "float32"
 
     def generate(
-        self, inputs: Sequence[Sequence[int]], max_new_tokens: Sequence[int], end_id: int
+        self,
+        inputs: Sequence[Sequence[int]],
+        max_new_tokens: Sequence[int],
+        end_id: int,
+        return_log_probs: bool = False,
     ) -> list[Generated]:
         """Greedy-decode the batch in one call, padded on the right."""
         _check_batch(inputs, max_new_tokens)
@@ -207,11 +260,25 @@ class TransformersEngine:
                 decoder_start_token_id=self.decoder_start_token_id,
                 pad_token_id=self.pad_token_id,
                 eos_token_id=end_id,
+                return_dict_in_generate=True,
+                output_scores=return_log_probs,
             )
+            sequences = output.sequences
+            log_probs: list[list[float] | None] = [None] * len(inputs)
+            if return_log_probs:
+                # Greedy search with no logits processors: scores are the raw logits per step.
+                steps = torch.stack(output.scores, dim=1).log_softmax(dim=-1)
+                chosen = sequences[:, 1:, None]  # column 0 is the decoder start token
+                log_probs = steps.gather(-1, chosen).squeeze(-1).tolist()
         return [
-            _cut(row[1:], end_id, n)  # row[0] is the decoder start token
-            for row, n in zip(output.tolist(), max_new_tokens, strict=True)
+            _cut(row[1:], end_id, n, row_log_probs)
+            for row, n, row_log_probs in zip(
+                sequences.tolist(), max_new_tokens, log_probs, strict=True
+            )
         ]
+
+    def close(self) -> None:
+        """Nothing to release early; the model goes with the object."""
 
 
 def load_engine(kind: str, model_dir: str | Path, **options: Any) -> Engine:

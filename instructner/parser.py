@@ -22,6 +22,8 @@ won or lost. Rules (docs/design.md):
   no answer, however repetitive, costs more than linear work (property-tested).
 * Labels map back case-insensitively to the option as the caller wrote it; labels outside the
   options and entities not in the sentence are dropped. No input string makes it raise.
+* Provenance: :func:`locate_answer` also says where in the answer each entity's mention and
+  label were written, so the tokens that produced an entity can be found (confidence scores).
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ from dataclasses import dataclass
 
 from instructner.prompts import NONE_ANSWER
 from instructner.types import Entity
+
+Span = tuple[int, int]  # end-exclusive character range
+
+
+@dataclass(frozen=True)
+class LocatedEntity:
+    """An entity of the sentence and the answer ranges it was read from.
+
+    ``mention`` is where the entity text was written in the answer, ``label`` where its label
+    word was (None for extraction answers, which have no labels).
+    """
+
+    entity: Entity
+    mention: Span
+    label: Span | None = None
+
 
 # The project's own fixed pattern; user text is never compiled into a regex.
 # Every "is a"/"is an" marker, overlapping ones included ("X is a, is a is an L": the entity
@@ -111,9 +129,11 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _locate(
     index: _SentenceIndex,
-    texts: Iterable[tuple[str, str | None]],
-) -> list[Entity]:
-    """Assign each (text, label) to an unused occurrence, in sentence order with fallback.
+    texts: Iterable[tuple[str, str | None, Span, Span | None]],
+) -> list[LocatedEntity]:
+    """Assign each (text, label, ...) to an unused occurrence, in sentence order with fallback.
+
+    Each item also carries the answer ranges of its mention and label, kept with the entity.
 
     Used spans never overlap, so they are kept sorted and an overlap test is a bisection; a
     text whose occurrences are all taken is skipped without a scan.
@@ -128,7 +148,7 @@ def _locate(
         before = bisect.bisect_left(used_starts, span[1]) - 1  # last used span starting before
         return before < 0 or used_ends[before] <= span[0]
 
-    for text, label in texts:
+    for text, label, mention, label_span in texts:
         occurrences = index.occurrences(text)
         if taken.get(text, 0) >= len(occurrences):
             continue  # hallucinated, or named more often than the sentence holds it
@@ -144,8 +164,9 @@ def _locate(
         used_ends.insert(at, chosen[1])
         cursor = chosen[1]
         start, end = chosen
-        entities.append(Entity(start=start, end=end, text=index.sentence[start:end], label=label))
-    return sorted(entities)
+        entity = Entity(start=start, end=end, text=index.sentence[start:end], label=label)
+        entities.append(LocatedEntity(entity, mention, label_span))
+    return sorted(entities, key=lambda located: located.entity)
 
 
 @dataclass(frozen=True)
@@ -155,6 +176,7 @@ class _Marker:
     entity_end: int  # where the entity text before the marker ends
     label: str | None  # the matching option as given by the caller; None if not an option
     next_start: int  # where the next entity text begins
+    label_span: Span | None = None  # where the option word was written (None: not an option)
 
 
 def _terminator(answer: str, pos: int) -> int | None:
@@ -186,7 +208,7 @@ def _markers(answer: str, labels: Sequence[str]) -> list[_Marker]:
             if answer[start:end].casefold() == word.casefold():
                 nxt = _terminator(answer, end)
                 if nxt is not None:
-                    marker = _Marker(match.start(1), original, nxt)
+                    marker = _Marker(match.start(1), original, nxt, (start, end))
                     break
         if marker is None:  # a label outside the options: it runs to the next comma
             comma = answer.find(",", start)
@@ -201,6 +223,10 @@ def parse_ner_answer(answer: str, sentence: str, labels: Sequence[str]) -> list[
     Returns entities sorted by start whose label is one of ``labels`` (as the caller wrote
     it) and whose text occurs in the sentence; ``sentence[e.start:e.end] == e.text``.
     """
+    return [located.entity for located in _locate_ner(answer, sentence, labels)]
+
+
+def _locate_ner(answer: str, sentence: str, labels: Sequence[str]) -> list[LocatedEntity]:
     if not isinstance(answer, str) or not isinstance(sentence, str) or _is_none_answer(answer):
         return []
     index = _SentenceIndex(sentence)
@@ -237,14 +263,26 @@ def parse_ner_answer(answer: str, sentence: str, labels: Sequence[str]) -> list[
                 result = (score, [(ent_start, ent_end, marker, valid), *sub_chain])
         best[state] = result
     chain = best[0][1] if markers else []
-    return _locate(index, ((answer[s:e], m.label) for s, e, m, valid in chain if valid and m.label))
+    return _locate(
+        index,
+        (
+            (answer[s:e], m.label, (s, e), m.label_span)
+            for s, e, m, valid in chain
+            if valid and m.label
+        ),
+    )
 
 
 def parse_extract_answer(answer: str, sentence: str) -> list[Entity]:
     """Parse ``"X, Y."`` into untyped entities (label ``None``) of ``sentence``."""
+    return [located.entity for located in _locate_extract(answer, sentence)]
+
+
+def _locate_extract(answer: str, sentence: str) -> list[LocatedEntity]:
     if not isinstance(answer, str) or not isinstance(sentence, str) or _is_none_answer(answer):
         return []
     body = answer.strip()
+    shift = len(answer) - len(answer.lstrip())  # body[i] is answer[i + shift]
     index = _SentenceIndex(sentence)
     commas = [i for i, ch in enumerate(body) if ch == ","]
 
@@ -273,16 +311,24 @@ def parse_extract_answer(answer: str, sentence: str) -> list[Entity]:
             if score > result[0]:
                 result = (score, ([span] if span else []) + sub_chain)
         best[state] = result
-    return _locate(index, ((body[s:e], None) for s, e in best[0][1]))
+    return _locate(index, ((body[s:e], None, (s + shift, e + shift), None) for s, e in best[0][1]))
 
 
 def parse_type_answer(
     answer: str, sentence: str, entities: Sequence[str], labels: Sequence[str]
 ) -> list[Entity]:
     """Parse a typing answer; keeps only the entity words the prompt asked to type."""
+    return [located.entity for located in _locate_type(answer, sentence, entities, labels)]
+
+
+def _locate_type(
+    answer: str, sentence: str, entities: Sequence[str], labels: Sequence[str]
+) -> list[LocatedEntity]:
     wanted = {" ".join(e.split()) for e in entities}
     return [
-        e for e in parse_ner_answer(answer, sentence, labels) if " ".join(e.text.split()) in wanted
+        located
+        for located in _locate_ner(answer, sentence, labels)
+        if " ".join(located.entity.text.split()) in wanted
     ]
 
 
@@ -294,10 +340,21 @@ def parse_answer(
     entities: Sequence[str] = (),
 ) -> list[Entity]:
     """Parse the answer of ``task`` (``ner``, ``extract`` or ``type``)."""
+    return [located.entity for located in locate_answer(task, answer, sentence, labels, entities)]
+
+
+def locate_answer(
+    task: str,
+    answer: str,
+    sentence: str,
+    labels: Sequence[str] = (),
+    entities: Sequence[str] = (),
+) -> list[LocatedEntity]:
+    """Parse like :func:`parse_answer`, keeping where in the answer each entity was written."""
     if task == "ner":
-        return parse_ner_answer(answer, sentence, labels)
+        return _locate_ner(answer, sentence, labels)
     if task == "extract":
-        return parse_extract_answer(answer, sentence)
+        return _locate_extract(answer, sentence)
     if task == "type":
-        return parse_type_answer(answer, sentence, entities, labels)
+        return _locate_type(answer, sentence, entities, labels)
     raise ValueError(f"unknown task {task!r}: expected one of ner, extract, type")

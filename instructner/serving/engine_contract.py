@@ -5,10 +5,14 @@ encoder tokens, right-padded), ``input_lengths`` INT32 ``[batch, 1]``,
 ``request_output_len`` INT32 ``[batch, 1]``, optional ``end_id`` / ``pad_id`` /
 ``beam_width`` INT32 ``[batch, 1]``. Outputs: ``output_ids`` INT32 ``[batch, 1, len]`` (beam
 dimension 1; generated tokens only, padded with ``end_id``) and ``sequence_length`` INT32
-``[batch, 1]``. As in the TensorRT-LLM backend, the decoder starts from the model's decoder
-start token (``pad_id`` for T5); ``pad_id`` is accepted for the contract, outputs are padded
-with ``end_id`` (as TensorRT-LLM does), and ``end_id`` stops generation. So the python CPU
-engine and a TensorRT-LLM engine are interchangeable behind the same pre/postprocessing.
+``[batch, 1]``. With the optional ``return_log_probs`` BOOL ``[batch, 1]`` set, ``output_log_probs``
+FP32 ``[batch, 1, len]`` holds the natural-log probability of each generated token (aligned with
+``output_ids``, padded with 0) and ``cum_log_probs`` FP32 ``[batch, 1]`` their sum; without it
+both are zeros, as TensorRT-LLM returns them. As in the TensorRT-LLM backend, the decoder
+starts from the model's decoder start token (``pad_id`` for T5); ``pad_id`` is accepted for
+the contract, outputs are padded with ``end_id`` (as TensorRT-LLM does), and ``end_id`` stops
+generation. So the python CPU engine and a TensorRT-LLM engine are interchangeable behind the
+same pre/postprocessing.
 """
 
 from __future__ import annotations
@@ -21,10 +25,18 @@ import numpy as np
 from instructner.engine import Engine, Generated
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-from instructner.serving.tensors import batch_size, int_per_row
+from instructner.serving.tensors import batch_size, bool_per_row, int_per_row
 
-INPUT_NAMES = ("input_ids", "input_lengths", "request_output_len", "end_id", "pad_id", "beam_width")
-OUTPUT_NAMES = ("output_ids", "sequence_length")
+INPUT_NAMES = (
+    "input_ids",
+    "input_lengths",
+    "request_output_len",
+    "end_id",
+    "pad_id",
+    "beam_width",
+    "return_log_probs",
+)
+OUTPUT_NAMES = ("output_ids", "sequence_length", "output_log_probs", "cum_log_probs")
 
 GetInput = Callable[[str], "np.ndarray | None"]
 
@@ -36,6 +48,7 @@ class EngineCall:
     input_ids: list[list[int]]
     max_new_tokens: list[int]
     end_id: int
+    return_log_probs: bool = False
 
 
 def _single_value(name: str, values: list[int]) -> int:
@@ -76,6 +89,10 @@ def read_engine_call(get: GetInput, engine: Engine, limits: Limits) -> EngineCal
     end_id = _single_value("end_id", optional("end_id", engine.eos_token_id))
     optional("pad_id", engine.decoder_start_token_id)  # accepted for the contract, see module doc
     beams = optional("beam_width", 1)
+    log_probs = get("return_log_probs")
+    return_log_probs = log_probs is not None and any(
+        bool_per_row("return_log_probs", log_probs, batch)
+    )
     if any(b != 1 for b in beams):
         raise RequestError("beam_width", f"only greedy decoding (1) is served, got {beams}")
     if not 0 <= end_id < engine.vocab_size:
@@ -108,27 +125,55 @@ def read_engine_call(get: GetInput, engine: Engine, limits: Limits) -> EngineCal
                 "request_output_len",
                 f"row {row} is {n}, expected 1..{limits.max_output_tokens}",
             )
-    return EngineCall(input_ids=rows, max_new_tokens=output_lens, end_id=end_id)
+    return EngineCall(
+        input_ids=rows,
+        max_new_tokens=output_lens,
+        end_id=end_id,
+        return_log_probs=return_log_probs,
+    )
 
 
 def run_engine_calls(engine: Engine, calls: Sequence[EngineCall]) -> list[list[Generated]]:
-    """Run the calls of several requests as few engine batches as possible (one per end_id)."""
+    """Run the calls of several requests as few engine batches as possible (one per end_id).
+
+    Log-probabilities are computed for a batch when any of its calls asks for them (they cost
+    little); only those calls return them.
+    """
     results: list[list[Generated]] = [[] for _ in calls]
     for end_id in sorted({call.end_id for call in calls}):
         members = [i for i, call in enumerate(calls) if call.end_id == end_id]
         inputs = [ids for i in members for ids in calls[i].input_ids]
         limits = [n for i in members for n in calls[i].max_new_tokens]
-        generated = iter(engine.generate(inputs, limits, end_id))
+        log_probs = any(calls[i].return_log_probs for i in members)
+        generated = iter(engine.generate(inputs, limits, end_id, return_log_probs=log_probs))
         for i in members:
             results[i] = [next(generated) for _ in calls[i].input_ids]
     return results
 
 
-def engine_outputs(generated: Sequence[Generated], end_id: int) -> dict[str, np.ndarray]:
-    """Return ``output_ids`` ``[batch, 1, len]`` and ``sequence_length`` ``[batch, 1]``."""
+def engine_outputs(
+    generated: Sequence[Generated], end_id: int, return_log_probs: bool = False
+) -> dict[str, np.ndarray]:
+    """Return the engine's output tensors for one request.
+
+    ``output_ids`` ``[batch, 1, len]``, ``sequence_length`` ``[batch, 1]``,
+    ``output_log_probs`` ``[batch, 1, len]`` and ``cum_log_probs`` ``[batch, 1]``. The
+    log-probability outputs are zeros unless ``return_log_probs`` (TensorRT-LLM's
+    behaviour when they are not asked for).
+    """
     width = max([len(g.token_ids) for g in generated] + [1])
     output_ids = np.full((len(generated), 1, width), end_id, dtype=np.int32)
+    output_log_probs = np.zeros((len(generated), 1, width), dtype=np.float32)
+    cum_log_probs = np.zeros((len(generated), 1), dtype=np.float32)
     for row, g in enumerate(generated):
         output_ids[row, 0, : len(g.token_ids)] = g.token_ids
+        if return_log_probs and g.log_probs is not None:
+            output_log_probs[row, 0, : len(g.log_probs)] = g.log_probs
+            cum_log_probs[row, 0] = sum(g.log_probs)
     lengths = np.array([[len(g.token_ids)] for g in generated], dtype=np.int32)
-    return {"output_ids": output_ids, "sequence_length": lengths.reshape(len(generated), 1)}
+    return {
+        "output_ids": output_ids,
+        "sequence_length": lengths.reshape(len(generated), 1),
+        "output_log_probs": output_log_probs,
+        "cum_log_probs": cum_log_probs,
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from instructner.confidence import token_probs as pair_token_probs
 from instructner.engine import Engine
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.protos import ExtractionResult
@@ -61,13 +62,23 @@ def postprocess(
     token_ids: Sequence[int],
     input_tokens: int = 0,
     request_output_len: int | None = None,
+    log_probs: Sequence[float] | None = None,
 ) -> ExtractionResult:
     """Decode one window's generated ids and parse them into a window result.
 
     ``output_limit_reached`` is set when the engine generated ``request_output_len`` tokens
-    (it may then have stopped before the end of its answer).
+    (it may then have stopped before the end of its answer). With ``log_probs`` (one per
+    generated id) the entities get scores.
     """
-    answer = tokenizer.decode(token_ids)
+    probs = None
+    if log_probs is None:
+        answer = tokenizer.decode(token_ids)
+    else:
+        try:
+            answer, spans = tokenizer.decode_with_spans(token_ids)
+            probs = pair_token_probs(spans, log_probs)
+        except ValueError:  # tokens that cannot be mapped to text: entities get no score
+            answer = tokenizer.decode(token_ids)
     limit_reached = request_output_len is not None and len(token_ids) >= request_output_len
     return window_result(
         request.task,
@@ -78,16 +89,21 @@ def postprocess(
         input_tokens=input_tokens,
         output_tokens=len(token_ids),
         output_limit_reached=limit_reached,
+        token_probs=probs,
     )
 
 
 @dataclass
 class Pipeline:
-    """Validate, window, prompt, generate, parse and merge in one process."""
+    """Validate, window, prompt, generate, parse and merge in one process.
+
+    ``scores``: ask the engine for log-probabilities and score every entity.
+    """
 
     engine: Engine
     tokenizer: PromptTokenizer
     limits: Limits = DEFAULT_LIMITS
+    scores: bool = True
 
     def run(
         self,
@@ -120,14 +136,26 @@ class Pipeline:
         prompts = [ids for _, _, prepared in planned for _, ids in prepared]
         limit = self.limits.max_output_tokens
         generated = iter(
-            self.engine.generate(prompts, [limit] * len(prompts), self.tokenizer.eos_token_id)
+            self.engine.generate(
+                prompts,
+                [limit] * len(prompts),
+                self.tokenizer.eos_token_id,
+                return_log_probs=self.scores,
+            )
         )
         results = []
         for request, windows, prepared in planned:
             parts = []
             for window, (window_request, ids) in zip(windows, prepared, strict=True):
                 out = next(generated)
-                part = postprocess(self.tokenizer, window_request, out.token_ids, len(ids), limit)
+                part = postprocess(
+                    self.tokenizer,
+                    window_request,
+                    out.token_ids,
+                    len(ids),
+                    limit,
+                    out.log_probs if self.scores else None,
+                )
                 parts.append((window.start, part))
             results.append(merge_windows(request.task, request.text, parts))
         return results

@@ -11,7 +11,12 @@ import numpy as np
 from instructner.prompts import TASKS
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
-from instructner.serving.tensors import string_per_row, strings_per_row
+from instructner.serving.tensors import (
+    bool_per_row,
+    float_per_row,
+    string_per_row,
+    strings_per_row,
+)
 from instructner.serving.windows import entity_occurrences
 
 DEFAULT_TASK = "ner"
@@ -241,3 +246,41 @@ def requests_from_inputs(
             texts, tasks, strings("LABELS"), strings("ENTITIES"), strict=True
         )
     ]
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """What one request row asks for: entity scores at all, and the lowest score to keep."""
+
+    scores: bool = True
+    min_score: float = 0.0
+
+
+def score_options_from_inputs(
+    get: Callable[[str], np.ndarray | None], batch: int
+) -> list[ScoreOptions]:
+    """Read the optional RETURN_SCORES (BOOL) and MIN_SCORE (FP32) inputs, one per row.
+
+    Raises:
+        RequestError: a value of the wrong type or shape, MIN_SCORE outside [0, 1], or a
+            MIN_SCORE above 0 on a row that turned scores off.
+
+    """
+    scores_array, min_array = get("RETURN_SCORES"), get("MIN_SCORE")
+    scores = (
+        [True] * batch
+        if scores_array is None
+        else bool_per_row("RETURN_SCORES", scores_array, batch)
+    )
+    minimums = [0.0] * batch if min_array is None else float_per_row("MIN_SCORE", min_array, batch)
+    options = []
+    for row, (wanted, minimum) in enumerate(zip(scores, minimums, strict=True)):
+        if not 0.0 <= minimum <= 1.0:
+            raise RequestError("MIN_SCORE", f"row {row} is {minimum}, expected a number in [0, 1]")
+        if minimum > 0.0 and not wanted:
+            raise RequestError(
+                "MIN_SCORE",
+                f"row {row} is {minimum} but RETURN_SCORES is false: no scores to compare",
+            )
+        options.append(ScoreOptions(scores=wanted, min_score=minimum))
+    return options

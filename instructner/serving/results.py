@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from instructner.parser import parse_answer
+from instructner.confidence import TokenProb, entity_scores
+from instructner.parser import locate_answer
 from instructner.serving.protos import Entity, ExtractionResult, Window
 from instructner.types import Entity as CoreEntity
 
@@ -20,12 +21,21 @@ def window_result(
     input_tokens: int = 0,
     output_tokens: int = 0,
     output_limit_reached: bool = False,
+    token_probs: Sequence[TokenProb] | None = None,
 ) -> ExtractionResult:
-    """Parse one window's answer into a result whose offsets index ``text``."""
-    found = parse_answer(task, answer, text, labels, entities)
+    """Parse one window's answer into a result whose offsets index ``text``.
+
+    With ``token_probs`` (the answer's tokens and their log-probabilities) every entity gets
+    its score (:mod:`instructner.confidence`).
+    """
+    found = locate_answer(task, answer, text, labels, entities)
+    scores = [None] * len(found) if token_probs is None else entity_scores(token_probs, found)
     return ExtractionResult(
         task=task,
-        entities=[_entity_message(e) for e in found],
+        entities=[
+            _entity_message(located.entity, score)
+            for located, score in zip(found, scores, strict=True)
+        ],
         generated_text=answer,
         windows=[
             Window(
@@ -40,11 +50,29 @@ def window_result(
     )
 
 
-def _entity_message(entity: CoreEntity) -> Entity:
+def _entity_message(entity: CoreEntity, score: float | None = None) -> Entity:
     message = Entity(text=entity.text, start=entity.start, end=entity.end)
     if entity.label is not None:
         message.label = entity.label
+    if score is not None:
+        message.score = score
     return message
+
+
+def keep_confident(result: ExtractionResult, min_score: float) -> ExtractionResult:
+    """Drop the entities scored below ``min_score``, keeping the others in their order.
+
+    With ``min_score`` 0 nothing is dropped. Above it, an entity without a score (its tokens
+    could not be mapped to the answer) is kept: filtering never drops what it cannot judge.
+    """
+    if min_score <= 0.0:
+        return result
+    kept = [e for e in result.entities if not e.HasField("score") or e.score >= min_score]
+    filtered = ExtractionResult()
+    filtered.CopyFrom(result)
+    del filtered.entities[:]
+    filtered.entities.extend(kept)
+    return filtered
 
 
 def merge_windows(
@@ -82,7 +110,7 @@ def merge_windows(
 
 
 def result_to_dict(result: ExtractionResult) -> dict[str, object]:
-    """Return a result as plain JSON-ready values (entities as text, label, start, end)."""
+    """Return a result as plain JSON-ready values (entities as text, label, start, end, score)."""
     return {
         "task": result.task,
         "entities": [
@@ -91,6 +119,7 @@ def result_to_dict(result: ExtractionResult) -> dict[str, object]:
                 "label": e.label if e.HasField("label") else None,
                 "start": e.start,
                 "end": e.end,
+                "score": e.score if e.HasField("score") else None,
             }
             for e in result.entities
         ],

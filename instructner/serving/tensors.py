@@ -79,6 +79,60 @@ def int_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[
     return [int(v) for v in array[:, 0]]
 
 
+def bool_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[bool]:
+    """Return one boolean per row of a ``[batch, 1]`` BOOL input."""
+    _rows(name, array, batch)
+    if array.ndim != 2 or array.shape[1] != 1:
+        raise RequestError(
+            name, f"expected shape [batch, 1] (one boolean per row), got {list(array.shape)}"
+        )
+    if array.dtype != np.bool_:
+        raise RequestError(name, f"expected BOOL, got dtype {array.dtype}")
+    return [bool(v) for v in array[:, 0]]
+
+
+def float_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[float]:
+    """Return one finite number per row of a ``[batch, 1]`` floating-point input."""
+    _rows(name, array, batch)
+    if array.ndim != 2 or array.shape[1] != 1:
+        raise RequestError(
+            name, f"expected shape [batch, 1] (one number per row), got {list(array.shape)}"
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        raise RequestError(name, f"expected FP32, got dtype {array.dtype}")
+    values = [float(v) for v in array[:, 0]]
+    for row, value in enumerate(values):
+        if not np.isfinite(value):
+            raise RequestError(name, f"row {row} is {value}, expected a finite number")
+    return values
+
+
+def log_probs_per_row(
+    name: str, array: np.ndarray, tokens_shape: tuple[int, ...]
+) -> list[list[float]]:
+    """Return beam 0's log-probabilities per row of a ``[batch, beams, len]`` FP32 input.
+
+    Batch and beams must be those of the token ids it belongs to (``tokens_shape``), and it may
+    be no longer than they are; every value must be a finite log-probability (at most 0).
+    """
+    if (
+        array.ndim != 3
+        or tuple(array.shape[:2]) != tuple(tokens_shape[:2])
+        or array.shape[2] > tokens_shape[2]
+    ):
+        raise RequestError(
+            name,
+            f"expected shape [{tokens_shape[0]}, {tokens_shape[1]}, at most {tokens_shape[2]}] "
+            f"(that of TOKENS_BATCH), got {list(array.shape)}",
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        raise RequestError(name, f"expected FP32, got dtype {array.dtype}")
+    beam = np.asarray(array[:, 0, :], dtype=np.float64)
+    if not np.all(np.isfinite(beam)) or np.any(beam > 1e-3):  # float noise may round above 0
+        raise RequestError(name, "every value must be a finite log-probability (at most 0)")
+    return beam.tolist()
+
+
 def string_tensor(values: Sequence[str]) -> np.ndarray:
     """Return a ``[len(values), 1]`` BYTES array (UTF-8) for a Triton output."""
     return np.array([[v.encode("utf-8")] for v in values], dtype=np.object_).reshape(len(values), 1)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer
+from tokenizers.decoders import DecodeStream
 
 from instructner.prompts import build_prompt
 from instructner.serving.errors import RequestError
@@ -48,6 +49,11 @@ class PromptTokenizer:
         self._tokenizer = Tokenizer.from_file(str(path))
         self.eos_token_id = self._required_id("</s>")
         self.pad_token_id = self._required_id("<pad>")
+        self._special = {
+            token.content
+            for token in self._tokenizer.get_added_tokens_decoder().values()
+            if token.special
+        }
 
     def _required_id(self, token: str) -> int:
         token_id = self._tokenizer.token_to_id(token)
@@ -66,6 +72,47 @@ class PromptTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """Return the text of answer ids, special tokens left out, spaces as generated."""
         return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def decode_with_spans(self, ids: Sequence[int]) -> tuple[str, list[tuple[int, int] | None]]:
+        """Return :meth:`decode` of ``ids`` and the range of that text each token wrote.
+
+        Special tokens write nothing (None). Byte-fallback tokens that together write one
+        character all get that character's range. Decoding runs token by token (the
+        tokenizer's stream decoder), so the ranges join up to exactly the decoded text.
+
+        Raises:
+            ValueError: streaming and whole decoding disagree (a tokenizer this module does
+                not support; never expected for SentencePiece T5 tokenizers).
+
+        """
+        stream = DecodeStream(skip_special_tokens=True)
+        spans: list[tuple[int, int] | None] = []
+        pending: list[int] = []  # tokens that wrote nothing yet (a character's first bytes)
+        parts: list[str] = []
+        position = 0
+        for token_id in ids:
+            chunk = stream.step(self._tokenizer, int(token_id))
+            spans.append(None)
+            if not chunk:
+                if self._tokenizer.id_to_token(int(token_id)) not in self._special:
+                    pending.append(len(spans) - 1)
+                continue
+            span = (position, position + len(chunk))
+            for index in [*pending, len(spans) - 1]:
+                spans[index] = span
+            pending.clear()
+            parts.append(chunk)
+            position = span[1]
+        text, whole = "".join(parts), self.decode(ids)
+        if pending and whole.startswith(text) and len(whole) > len(text):
+            # The answer ended inside a character: the stream waits for bytes that never come,
+            # whole decoding writes replacement characters for them.
+            for index in pending:
+                spans[index] = (len(text), len(whole))
+            text = whole
+        if text != whole:
+            raise ValueError("the tokenizer's stream and whole decoding disagree")
+        return text, spans
 
 
 def window_prompt(

@@ -1,7 +1,8 @@
 """Triton model `engine`: greedy seq2seq generation behind the TensorRT-LLM backend's tensors.
 
-Inputs input_ids, input_lengths, request_output_len, end_id, pad_id, beam_width; outputs
-output_ids and sequence_length (see instructner.serving.engine_contract). The model config
+Inputs input_ids, input_lengths, request_output_len, end_id, pad_id, beam_width,
+return_log_probs; outputs output_ids, sequence_length, output_log_probs, cum_log_probs (see
+instructner.serving.engine_contract). The model config
 picks the engine: CTranslate2 (int8 or float32) or the transformers reference. All requests of
 a dynamic batch are decoded together; a bad request gets INVALID_ARG alone.
 """
@@ -64,9 +65,13 @@ class TritonPythonModel:
             try:
                 generated = run_engine_calls(self.engine, list(calls.values()))
                 for index, call, out in zip(calls, calls.values(), generated, strict=True):
-                    outputs = engine_outputs(out, call.end_id)
+                    outputs = engine_outputs(out, call.end_id, call.return_log_probs)
                     responses[index] = triton_glue.success(pb_utils, outputs)
             except Exception as error:  # noqa: BLE001 - the whole engine batch failed
                 for n, index in enumerate(calls):
                     responses[index] = triton_glue.internal(pb_utils, self.name, error, log=n == 0)
         return responses
+
+    def finalize(self):
+        """Release the engine while the stub is still running (not at interpreter exit)."""
+        self.engine.close()

@@ -1,7 +1,9 @@
 """Triton model `instruction_ner`: the public model, a BLS over the three pipeline models.
 
 Inputs TEXT (UTF-8), TASK (ner | extract | type; default ner), LABELS (label words; for ner and
-type), ENTITIES (entity words; for type). Outputs RESULT (a serialized
+type), ENTITIES (entity words; for type), RETURN_SCORES (default true: every entity gets a
+score from the engine's token log-probabilities) and MIN_SCORE (drop entities scored below it;
+default 0). Outputs RESULT (a serialized
 instructner.v1.ExtractionResult with offsets into TEXT) and GENERATED_TEXT. A long document is
 split into sentence windows that fit the engine (never truncated; at most max_windows); the
 windows go through the three models at most max_windows_in_flight at a time, so the engine's
@@ -20,8 +22,8 @@ from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import plan_request
 from instructner.serving.protos import ExtractionResult
-from instructner.serving.requests import requests_from_inputs
-from instructner.serving.results import merge_windows
+from instructner.serving.requests import requests_from_inputs, score_options_from_inputs
+from instructner.serving.results import keep_confident, merge_windows
 from instructner.serving.tensors import bytes_tensor, string_tensor
 from instructner.serving.tokenizer import PromptTokenizer
 
@@ -83,13 +85,16 @@ class TritonPythonModel:
     async def _handle(self, request):
         get = triton_glue.input_getter(pb_utils, request)
         documents = requests_from_inputs(get, self.limits)
-        results = await asyncio.gather(*(self._document(request, d) for d in documents))
+        options = score_options_from_inputs(get, len(documents))
+        results = await asyncio.gather(
+            *(self._document(request, d, o) for d, o in zip(documents, options, strict=True))
+        )
         return {
             "RESULT": bytes_tensor([r.SerializeToString() for r in results]),
             "GENERATED_TEXT": string_tensor([r.generated_text for r in results]),
         }
 
-    async def _document(self, request, document):
+    async def _document(self, request, document, options):
         windows = plan_request(document, self.tokenizer, self.limits)
         parts = [None] * len(windows)
         pending = iter(range(len(windows)))
@@ -110,7 +115,7 @@ class TritonPythonModel:
                     )
                     return
                 try:
-                    parts[index] = await self._window(document, windows[index])
+                    parts[index] = await self._window(document, windows[index], options.scores)
                 except Exception as error:  # noqa: BLE001 - the first failure answers
                     failures.append(error)
                     return
@@ -119,13 +124,14 @@ class TritonPythonModel:
         await asyncio.gather(*(worker() for _ in range(workers)))
         if failures:
             raise failures[0]
-        return merge_windows(
+        merged = merge_windows(
             document.task,
             document.text,
             [(w.start, p) for w, p in zip(windows, parts, strict=True)],
         )
+        return keep_confident(merged, options.min_score)
 
-    async def _window(self, document, window):
+    async def _window(self, document, window, scores):
         where = f"window {window.start}-{window.end}"
         query = {"TEXT": _strings([window.text]), "TASK": _strings([document.task])}
         if document.labels:
@@ -138,30 +144,28 @@ class TritonPythonModel:
             ["INPUT_ID", "REQUEST_INPUT_LEN", "REQUEST_OUTPUT_LEN", "END_ID", "PAD_ID"],
             where,
         )
-        engine = await self._call(
-            self.engine,
-            {
-                "input_ids": pre["INPUT_ID"],
-                "input_lengths": pre["REQUEST_INPUT_LEN"],
-                "request_output_len": pre["REQUEST_OUTPUT_LEN"],
-                "end_id": pre["END_ID"],
-                "pad_id": pre["PAD_ID"],
-            },
-            ["output_ids", "sequence_length"],
-            where,
-        )
-        post = await self._call(
-            self.postprocessing,
-            {
-                **query,
-                "TOKENS_BATCH": engine["output_ids"],
-                "SEQUENCE_LENGTH": engine["sequence_length"],
-                "REQUEST_INPUT_LEN": pre["REQUEST_INPUT_LEN"],
-                "REQUEST_OUTPUT_LEN": pre["REQUEST_OUTPUT_LEN"],
-            },
-            ["RESULT"],
-            where,
-        )
+        engine_inputs = {
+            "input_ids": pre["INPUT_ID"],
+            "input_lengths": pre["REQUEST_INPUT_LEN"],
+            "request_output_len": pre["REQUEST_OUTPUT_LEN"],
+            "end_id": pre["END_ID"],
+            "pad_id": pre["PAD_ID"],
+        }
+        engine_outputs = ["output_ids", "sequence_length"]
+        if scores:
+            engine_inputs["return_log_probs"] = np.ones((1, 1), dtype=np.bool_)
+            engine_outputs.append("output_log_probs")
+        engine = await self._call(self.engine, engine_inputs, engine_outputs, where)
+        post_inputs = {
+            **query,
+            "TOKENS_BATCH": engine["output_ids"],
+            "SEQUENCE_LENGTH": engine["sequence_length"],
+            "REQUEST_INPUT_LEN": pre["REQUEST_INPUT_LEN"],
+            "REQUEST_OUTPUT_LEN": pre["REQUEST_OUTPUT_LEN"],
+        }
+        if scores:
+            post_inputs["OUTPUT_LOG_PROBS"] = engine["output_log_probs"]
+        post = await self._call(self.postprocessing, post_inputs, ["RESULT"], where)
         return ExtractionResult.FromString(post["RESULT"][0, 0])
 
     async def _call(self, model, inputs, outputs, where):

@@ -1,7 +1,9 @@
 """Triton model `postprocessing`: detokenize the engine's answer and parse it into spans.
 
 Inputs TOKENS_BATCH (the engine's output_ids), SEQUENCE_LENGTH, and the window's TEXT, TASK,
-LABELS, ENTITIES; optional REQUEST_INPUT_LEN / REQUEST_OUTPUT_LEN for the result's token counts.
+LABELS, ENTITIES; optional REQUEST_INPUT_LEN / REQUEST_OUTPUT_LEN for the result's token counts
+and OUTPUT_LOG_PROBS (the engine's output_log_probs, aligned with TOKENS_BATCH) for the
+entities' scores.
 Outputs RESULT (a serialized instructner.v1.ExtractionResult, offsets into TEXT) and
 GENERATED_TEXT. The logic lives in instructner.serving.
 """
@@ -13,7 +15,7 @@ from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import postprocess
 from instructner.serving.requests import requests_from_inputs
-from instructner.serving.tensors import bytes_tensor, int_per_row, string_tensor
+from instructner.serving.tensors import bytes_tensor, int_per_row, log_probs_per_row, string_tensor
 from instructner.serving.tokenizer import PromptTokenizer
 
 
@@ -71,6 +73,9 @@ class TritonPythonModel:
             if output_lens is None
             else int_per_row("REQUEST_OUTPUT_LEN", output_lens, batch)
         )
+        log_probs = get("OUTPUT_LOG_PROBS")
+        if log_probs is not None:
+            log_probs = log_probs_per_row("OUTPUT_LOG_PROBS", log_probs, tokens.shape)
         results = []
         for row, window in enumerate(windows):
             length = int(lengths.reshape(batch, -1)[row, 0])  # beam 0: greedy decoding
@@ -81,7 +86,17 @@ class TritonPythonModel:
                     "engine's output limit and the width of TOKENS_BATCH)",
                 )
             ids = [int(t) for t in tokens[row, 0, :length]]
-            results.append(postprocess(self.tokenizer, window, ids, inputs[row], limits[row]))
+            row_log_probs = None
+            if log_probs is not None:
+                if len(log_probs[row]) < length:
+                    raise RequestError(
+                        "OUTPUT_LOG_PROBS",
+                        f"row {row} holds {len(log_probs[row])} values for {length} tokens",
+                    )
+                row_log_probs = log_probs[row][:length]
+            results.append(
+                postprocess(self.tokenizer, window, ids, inputs[row], limits[row], row_log_probs)
+            )
         return {
             "RESULT": bytes_tensor([r.SerializeToString() for r in results]),
             "GENERATED_TEXT": string_tensor([r.generated_text for r in results]),
