@@ -204,6 +204,7 @@ def ner_inputs(
 
 
 DEFAULT_GAZETTEER = {"EU": "organization", "Brussels": "location", "Peter Blackburn": "person"}
+DEFAULT_TOKEN_PROB = 0.9
 
 
 class GazetteerEngine:
@@ -213,15 +214,25 @@ class GazetteerEngine:
     the answer the task asks for (only labels among the options; for typing only the listed
     entities), then returns its token ids. Unit tests use it to check the whole serving path
     without a trained model. ``answers`` records every (prompt, answer) it produced.
+
+    Log-probabilities are controlled: each token that writes (part of) a gazetteer entry's
+    text has probability ``confidence[entry]`` (default :data:`DEFAULT_TOKEN_PROB`), every
+    other token :data:`DEFAULT_TOKEN_PROB`.
     """
 
     kind = "gazetteer"
 
-    def __init__(self, tokenizer: Any, gazetteer: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        gazetteer: dict[str, str] | None = None,
+        confidence: dict[str, float] | None = None,
+    ) -> None:
         from instructner.modeling import VOCAB_SIZE
 
         self.tokenizer = tokenizer
         self.gazetteer = dict(DEFAULT_GAZETTEER if gazetteer is None else gazetteer)
+        self.confidence = dict(confidence or {})
         self.vocab_size = VOCAB_SIZE
         self.decoder_start_token_id = tokenizer.pad_token_id
         self.eos_token_id = tokenizer.eos_token_id
@@ -250,7 +261,32 @@ class GazetteerEngine:
             raise ValueError(f"not a prompt of this project: {prompt!r}")
         return ner_answer([(text, label) for _, text, label in found if label in options])
 
-    def generate(self, inputs: Any, max_new_tokens: Any, end_id: int) -> list[Any]:
+    def log_probs(self, answer: str, tokens: list[int]) -> list[float]:
+        """Return the controlled log-probability of each answer token (see the class doc)."""
+        import math
+
+        _, spans = self.tokenizer.decode_with_spans(tokens)
+        mentions = []  # (start, end, probability) of every gazetteer text written in the answer
+        for text in self.gazetteer:
+            at = answer.find(text)
+            while at != -1:
+                mentions.append((at, at + len(text), self.confidence.get(text, DEFAULT_TOKEN_PROB)))
+                at = answer.find(text, at + 1)
+        values = []
+        for span in spans:
+            prob = DEFAULT_TOKEN_PROB
+            for start, end, mention_prob in mentions:
+                if span is not None and span[0] < end and span[1] > start:
+                    prob = mention_prob
+            values.append(math.log(prob))
+        return values
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def generate(
+        self, inputs: Any, max_new_tokens: Any, end_id: int, return_log_probs: bool = False
+    ) -> list[Any]:
         """Answer each prompt; cut at ``max_new_tokens`` like a real engine."""
         from instructner.engine import Generated
 
@@ -261,5 +297,6 @@ class GazetteerEngine:
             answer = self.answer(prompt)
             self.answers.append((prompt, answer))
             tokens = self.tokenizer.encode(answer)[:-1]  # without the end token
-            results.append(Generated(tokens[:limit], finished=len(tokens) < limit))
+            log_probs = self.log_probs(answer, tokens)[:limit] if return_log_probs else None
+            results.append(Generated(tokens[:limit], len(tokens) < limit, log_probs))
         return results

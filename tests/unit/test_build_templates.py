@@ -85,8 +85,15 @@ def test_engine_config_keeps_the_tensorrt_llm_tensor_names_and_types():
     assert TRTLLM_INPUTS <= set(inputs)
     assert all(inputs[n].data_type == model_config_pb2.TYPE_INT32 for n in TRTLLM_INPUTS)
     assert inputs["input_ids"].allow_ragged_batch
-    outputs = {o.name: list(o.dims) for o in config.output}
-    assert outputs == {"output_ids": [-1, -1], "sequence_length": [-1]}
+    assert inputs["return_log_probs"].data_type == model_config_pb2.TYPE_BOOL
+    assert inputs["return_log_probs"].optional
+    outputs = {o.name: (list(o.dims), o.data_type) for o in config.output}
+    assert outputs == {
+        "output_ids": ([-1, -1], model_config_pb2.TYPE_INT32),
+        "sequence_length": ([-1], model_config_pb2.TYPE_INT32),
+        "cum_log_probs": ([-1], model_config_pb2.TYPE_FP32),
+        "output_log_probs": ([-1, -1], model_config_pb2.TYPE_FP32),
+    }
 
 
 def test_engine_variants_get_their_own_kind_and_compute_type():
@@ -114,9 +121,16 @@ def test_public_model_calls_the_configured_step_models():
         "engine",
         "postprocessing",
     )
-    assert [i.name for i in config.input] == ["TEXT", "TASK", "LABELS", "ENTITIES"]
+    assert [i.name for i in config.input] == [
+        "TEXT",
+        "TASK",
+        "LABELS",
+        "ENTITIES",
+        "RETURN_SCORES",
+        "MIN_SCORE",
+    ]
     assert [o.name for o in config.output] == ["RESULT", "GENERATED_TEXT"]
-    assert [i.optional for i in config.input] == [False, True, True, True]
+    assert [i.optional for i in config.input] == [False, True, True, True, True, True]
 
 
 def test_build_settings_reject_an_unknown_pipeline_engine():

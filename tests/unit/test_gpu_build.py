@@ -105,8 +105,15 @@ UPSTREAM_OUTPUTS = {
 }
 # What instruction_ner sends to and reads from the engine model (model_repository/
 # instruction_ner/1/model.py).
-ENGINE_INPUTS_SENT = ("input_ids", "input_lengths", "request_output_len", "end_id", "pad_id")
-ENGINE_OUTPUTS_READ = ("output_ids", "sequence_length")
+ENGINE_INPUTS_SENT = (
+    "input_ids",
+    "input_lengths",
+    "request_output_len",
+    "end_id",
+    "pad_id",
+    "return_log_probs",
+)
+ENGINE_OUTPUTS_READ = ("output_ids", "sequence_length", "output_log_probs", "cum_log_probs")
 
 
 def write_t5_config(directory: Path, **overrides: object) -> Path:

@@ -17,6 +17,7 @@ import asyncio
 import importlib.util
 import inspect
 import json
+import math
 import re
 import shutil
 import sys
@@ -199,9 +200,14 @@ class FakeEngine:
         answer = answer[: int(inputs["request_output_len"].reshape(-1)[0])]
         start = [int(inputs["pad_id"].reshape(-1)[0])] if "pad_id" in inputs else []
         tokens = answer if self.exclude_input else start + answer
+        # The backend returns log-probabilities of generated tokens (zeros unless asked for).
+        wanted = "return_log_probs" in inputs and bool(inputs["return_log_probs"].reshape(-1)[0])
+        log_probs = np.full((1, 1, len(tokens)), -0.25 if wanted else 0.0, dtype=np.float32)
         return InferenceResponse(
             output_tensors=[
                 Tensor("output_ids", np.array([[tokens]], dtype=np.int32)),
+                Tensor("output_log_probs", log_probs),
+                Tensor("cum_log_probs", log_probs.sum(axis=2)),
                 Tensor("sequence_length", np.array([[len(tokens)]], dtype=np.int32)),
             ]
         )
@@ -371,6 +377,9 @@ def test_every_call_of_the_pipeline_fits_the_called_models_config(repositories, 
     found = [(e.text, e.label, e.start, e.end) for e in result.entities]
     assert found == [("John", "person", 0, 4), ("Paris", "location", 14, 19)]
     assert all(text[e.start : e.end] == e.text for e in result.entities)
+    # every answer token had log-probability -0.25: the engine's output_log_probs reached
+    # postprocessing aligned with the tokens
+    assert [round(e.score, 5) for e in result.entities] == [round(math.exp(-0.25), 5)] * 2
     for name in ("preprocessing", engine, "postprocessing"):
         assert len(server.models[name].calls) == 1, name
 

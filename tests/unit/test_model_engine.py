@@ -56,7 +56,7 @@ def test_engine_failure_answers_every_request_internal_and_logs_once(monkeypatch
     patch, made = gazetteer_patch()
     model = load("engine", **patch)
 
-    def broken(inputs, max_new_tokens, end_id):
+    def broken(inputs, max_new_tokens, end_id, return_log_probs=False):
         raise MemoryError("out of memory")
 
     monkeypatch.setattr(made[0], "generate", broken)

@@ -16,10 +16,13 @@ class RecordingEngine:
     def __init__(self):
         self.calls = []
 
-    def generate(self, inputs, max_new_tokens, end_id):
-        self.calls.append((inputs, max_new_tokens, end_id))
+    def generate(self, inputs, max_new_tokens, end_id, return_log_probs=False):
+        self.calls.append((inputs, max_new_tokens, end_id, return_log_probs))
         pairs = zip(inputs, max_new_tokens, strict=True)
-        return [Generated(list(ids[:n]), True) for ids, n in pairs]
+        return [
+            Generated(list(ids[:n]), True, [-0.5] * len(ids[:n]) if return_log_probs else None)
+            for ids, n in pairs
+        ]
 
 
 def i32(rows):
@@ -106,3 +109,43 @@ def test_engine_outputs_have_a_beam_dimension_and_pad_with_the_end_id():
     assert outputs["output_ids"].dtype == np.int32
     assert outputs["output_ids"].tolist() == [[[4, 5, 6]], [[7, 1, 1]]]
     assert outputs["sequence_length"].tolist() == [[3], [1]]
+
+
+def test_read_engine_call_asks_for_log_probs_only_when_return_log_probs_is_set():
+    engine = RecordingEngine()
+    assert not read_engine_call(base().get, engine, LIMITS).return_log_probs
+    off = np.array([[False], [False]])
+    assert not read_engine_call(base(return_log_probs=off).get, engine, LIMITS).return_log_probs
+    on = np.array([[True], [False]])
+    assert read_engine_call(base(return_log_probs=on).get, engine, LIMITS).return_log_probs
+
+
+def test_read_engine_call_rejects_a_return_log_probs_that_is_not_bool():
+    with pytest.raises(RequestError, match="^return_log_probs: expected BOOL, got dtype int32"):
+        read_engine_call(base(return_log_probs=i32([[1], [1]])).get, RecordingEngine(), LIMITS)
+
+
+def test_run_engine_calls_computes_log_probs_for_a_batch_when_any_call_wants_them():
+    engine = RecordingEngine()
+    calls = [
+        read_engine_call(base().get, engine, LIMITS),
+        read_engine_call(base(return_log_probs=np.array([[True], [True]])).get, engine, LIMITS),
+    ]
+    run_engine_calls(engine, calls)
+    assert [call[3] for call in engine.calls] == [True]
+
+
+def test_engine_outputs_carry_log_probs_aligned_with_the_ids_and_their_sum():
+    generated = [Generated([4, 5, 6], True, [-0.1, -0.2, -0.3]), Generated([7], False, [-1.0])]
+    outputs = engine_outputs(generated, end_id=1, return_log_probs=True)
+    assert outputs["output_log_probs"].dtype == np.float32
+    assert outputs["output_log_probs"].shape == outputs["output_ids"].shape
+    assert np.allclose(outputs["output_log_probs"], [[[-0.1, -0.2, -0.3]], [[-1.0, 0.0, 0.0]]])
+    assert np.allclose(outputs["cum_log_probs"], [[-0.6], [-1.0]])
+
+
+def test_engine_outputs_are_zero_log_probs_when_not_asked_for():
+    generated = [Generated([4, 5], True, [-0.1, -0.2])]
+    outputs = engine_outputs(generated, end_id=1)
+    assert outputs["output_log_probs"].tolist() == [[[0.0, 0.0]]]
+    assert outputs["cum_log_probs"].tolist() == [[0.0]]

@@ -11,7 +11,7 @@ def test_window_result_parses_the_answer_into_entities_of_the_window_text():
     )
     assert result_to_dict(result) == {
         "task": "ner",
-        "entities": [{"text": "EU", "label": "organization", "start": 4, "end": 6}],
+        "entities": [{"text": "EU", "label": "organization", "start": 4, "end": 6, "score": None}],
         "generated_text": "EU is an organization.",
         "windows": [
             {
@@ -30,7 +30,7 @@ def test_window_result_leaves_the_label_unset_for_extraction():
     result = window_result("extract", "The EU said no .", "EU.")
     assert not result.entities[0].HasField("label")
     assert result_to_dict(result)["entities"] == [
-        {"text": "EU", "label": None, "start": 4, "end": 6}
+        {"text": "EU", "label": None, "start": 4, "end": 6, "score": None}
     ]
 
 
