@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from instructner.confidence import TokenProb, entity_scores
 from instructner.parser import locate_answer
 from instructner.serving.protos import Entity, ExtractionResult, Window
@@ -67,7 +69,10 @@ def keep_confident(result: ExtractionResult, min_score: float) -> ExtractionResu
     """
     if min_score <= 0.0:
         return result
-    kept = [e for e in result.entities if not e.HasField("score") or e.score >= min_score]
+    # Scores travel as 32-bit floats: compare in that precision, so that min_score 0.9 keeps
+    # an entity scored 0.9.
+    threshold = float(np.float32(min_score))
+    kept = [e for e in result.entities if not e.HasField("score") or e.score >= threshold]
     filtered = ExtractionResult()
     filtered.CopyFrom(result)
     del filtered.entities[:]

@@ -1,6 +1,7 @@
 import asyncio
 
 import fake_pb_utils as pb
+import numpy as np
 import pytest
 from serving_models import LABELS, load, model_values, route_pipeline
 
@@ -162,3 +163,74 @@ def test_instruction_ner_refuses_a_document_over_the_window_limit_before_running
     )
     assert "over the limit of 12 per request" in response.error().message()
     assert sum(engines[0].batches) == before
+
+
+def _score_request(**extra):
+    return pb.request(
+        TEXT=pb.strings(["Peter Blackburn met the EU in Brussels ."]),
+        LABELS=pb.strings(list(LABELS)),
+        **extra,
+    )
+
+
+def test_instruction_ner_scores_every_entity_by_default(bls):
+    model, engines = bls
+    engines[0].confidence = {"EU": 0.1}
+    try:
+        (response,) = run(model, _score_request())
+    finally:
+        engines[0].confidence = {}
+    scores = {e.text: e.score for e in result_of(response).entities}
+    assert scores["EU"] < 0.5 < scores["Brussels"]
+    assert all(0.0 <= s <= 1.0 for s in scores.values())
+
+
+def test_instruction_ner_min_score_drops_uncertain_entities_keeping_the_order(bls):
+    model, engines = bls
+    engines[0].confidence = {"EU": 0.1}
+    try:
+        (response,) = run(model, _score_request(MIN_SCORE=np.array([[0.5]], dtype=np.float32)))
+    finally:
+        engines[0].confidence = {}
+    assert [e.text for e in result_of(response).entities] == ["Peter Blackburn", "Brussels"]
+
+
+def test_instruction_ner_without_scores_asks_the_engine_for_none(bls):
+    model, _ = bls
+    engine, sent = pb.ROUTES["engine"], []
+
+    def recording(request):
+        sent.append({t.name() for t in request.inputs()} | set(request.requested_output_names))
+        return engine(request)
+
+    pb.ROUTES["engine"] = recording
+    try:
+        (off,) = run(model, _score_request(RETURN_SCORES=np.array([[False]])))
+        (on,) = run(model, _score_request())
+    finally:
+        pb.ROUTES["engine"] = engine
+    entities = result_of(off).entities
+    assert len(entities) == 3 and not any(e.HasField("score") for e in entities)
+    assert all(e.HasField("score") for e in result_of(on).entities)
+    assert "return_log_probs" not in sent[0] and "output_log_probs" not in sent[0]
+    assert {"return_log_probs", "output_log_probs"} <= sent[1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"MIN_SCORE": np.array([[1.5]], dtype=np.float32)}, "MIN_SCORE: row 0 is 1.5, expected"),
+        (
+            {
+                "MIN_SCORE": np.array([[0.5]], dtype=np.float32),
+                "RETURN_SCORES": np.array([[False]]),
+            },
+            "MIN_SCORE: row 0 is 0.5 but RETURN_SCORES is false",
+        ),
+    ],
+)
+def test_instruction_ner_refuses_bad_score_options_as_invalid_arg(bls, extra, message):
+    model, _ = bls
+    (response,) = run(model, _score_request(**extra))
+    assert response.error().code() == pb.TritonError.INVALID_ARG
+    assert response.error().message().startswith(message)
