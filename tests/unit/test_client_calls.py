@@ -19,6 +19,7 @@ from instructner_client import (
 from instructner_client._proto import ExtractionResult
 from tritonclient.utils import InferenceServerException
 
+FIRST_WORD_SCORE = 0.75
 NO_WAIT = RetryPolicy(max_attempts=3, initial_backoff=0.0, jitter=0.0)
 
 
@@ -46,10 +47,17 @@ def first_word_result(inputs) -> FakeResult:
         task=_decoded(values["TASK"]),
         generated_text=f"{word} is a {labels[0]}." if labels else f"{word}.",
     )
-    entity = message.entities.add()
-    entity.text, entity.start, entity.end = word, 0, len(word)
-    if labels:
-        entity.label = labels[0]
+    minimum = (
+        float(np.frombuffer(values["MIN_SCORE"]._get_content(), dtype=np.float32)[0])
+        if "MIN_SCORE" in values
+        else 0.0
+    )
+    if FIRST_WORD_SCORE >= minimum:  # the server drops entities scored below MIN_SCORE
+        entity = message.entities.add()
+        entity.text, entity.start, entity.end = word, 0, len(word)
+        entity.score = FIRST_WORD_SCORE
+        if labels:
+            entity.label = labels[0]
     return FakeResult(message)
 
 
@@ -116,7 +124,7 @@ def test_ner_returns_entities_and_sends_model_version_timeout_and_metadata():
         fake, model_version="3", timeout=5.0, metadata={"authorization": "Bearer t"}
     ) as client:
         entities = client.ner("Paris is nice", ["location"])
-    assert entities == [Entity("Paris", "location", 0, 5)]
+    assert entities == [Entity("Paris", "location", 0, 5, 0.75)]
     assert fake.calls[0]["model"] == "instruction_ner"
     assert fake.calls[0]["version"] == "3"
     assert 0 < fake.calls[0]["timeout"] <= 5.0
@@ -134,7 +142,7 @@ def test_call_timeout_overrides_the_client_default():
 def test_unavailable_server_is_retried_until_it_answers():
     fake = FakeTriton(failures=[unavailable(), unavailable()])
     with client_with(fake) as client:
-        assert client.extract("Paris is nice") == [Entity("Paris", None, 0, 5)]
+        assert client.extract("Paris is nice") == [Entity("Paris", None, 0, 5, 0.75)]
     assert len(fake.calls) == 3
 
 
@@ -272,11 +280,11 @@ def test_batch_with_return_exceptions_puts_each_error_in_its_slot():
     )
     with client_with(fake, max_concurrency=1) as client:
         results = client.extract_batch(["a b", "c d", " ", "e f"], return_exceptions=True)
-    assert results[0] == [Entity("a", None, 0, 1)]
+    assert results[0] == [Entity("a", None, 0, 1, 0.75)]
     assert isinstance(results[1], InstructNERError) and "INTERNAL: boom" in str(results[1])
     assert isinstance(results[2], InvalidInputError)
     assert str(results[2]) == "texts[2]: text must not be empty or only whitespace"
-    assert results[3] == [Entity("e", None, 0, 1)]
+    assert results[3] == [Entity("e", None, 0, 1, 0.75)]
     assert len(fake.calls) == 3  # the blank text was never sent
 
 
@@ -294,7 +302,7 @@ def test_type_batch_sends_each_text_with_its_own_entities():
     fake = FakeTriton()
     with client_with(fake) as client:
         results = client.type_batch(["Ann met Bob", "Cy left"], [["Ann"], ["Cy"]], ["person"])
-    assert results == [[Entity("Ann", "person", 0, 3)], [Entity("Cy", "person", 0, 2)]]
+    assert results == [[Entity("Ann", "person", 0, 3, 0.75)], [Entity("Cy", "person", 0, 2, 0.75)]]
 
 
 # The asyncio client, against a fake of tritonclient.grpc.aio.
@@ -335,9 +343,9 @@ def test_async_client_mirrors_the_sync_calls():
             )
 
     ner, extract, typed, batch, ready = asyncio.run(scenario())
-    assert ner == [Entity("Paris", "location", 0, 5)]
-    assert extract == [Entity("Paris", None, 0, 5)]
-    assert typed == [Entity("Paris", "location", 0, 5)]
+    assert ner == [Entity("Paris", "location", 0, 5, 0.75)]
+    assert extract == [Entity("Paris", None, 0, 5, 0.75)]
+    assert typed == [Entity("Paris", "location", 0, 5, 0.75)]
     assert [r[0].text for r in batch] == ["a", "c", "e"]
     assert ready is True
     assert fake.sync.closed
@@ -365,9 +373,9 @@ def test_async_batch_with_return_exceptions_keeps_slots():
             return await client.extract_batch(["a b", "c d", "e f"], return_exceptions=True)
 
     results = asyncio.run(scenario())
-    assert results[0] == [Entity("a", None, 0, 1)]
+    assert results[0] == [Entity("a", None, 0, 1, 0.75)]
     assert isinstance(results[1], InvalidInputError)
-    assert results[2] == [Entity("e", None, 0, 1)]
+    assert results[2] == [Entity("e", None, 0, 1, 0.75)]
 
 
 def test_async_closed_client_refuses_calls():

@@ -44,8 +44,8 @@ def test_ner_prints_a_table_and_exits_0(server, monkeypatch, capsys):
     assert code == 0
     assert out.splitlines() == [
         "Angela Merkel visited Paris",
-        "  TEXT    LABEL   START  END",
-        "  Angela  person  0      6",
+        "  TEXT    LABEL   START  END  SCORE",
+        "  Angela  person  0      6    0.750",
     ]
 
 
@@ -54,7 +54,7 @@ def test_ner_json_prints_the_entities(server, monkeypatch, capsys):
     assert code == 0
     assert json.loads(capsys.readouterr().out) == {
         "text": "Paris is nice",
-        "entities": [{"text": "Paris", "label": "location", "start": 0, "end": 5}],
+        "entities": [{"text": "Paris", "label": "location", "start": 0, "end": 5, "score": 0.75}],
         "generated_text": "Paris is a location.",
         "output_limit_reached": False,
     }
@@ -116,7 +116,7 @@ def test_type_reads_json_lines_from_stdin(server, monkeypatch, capsys):
     code = run_cli(monkeypatch, ["type", "--labels", "person", "--json"], stdin=stdin)
     assert code == 0
     assert json.loads(capsys.readouterr().out)["entities"] == [
-        {"text": "Ann", "label": "person", "start": 0, "end": 3}
+        {"text": "Ann", "label": "person", "start": 0, "end": 3, "score": 0.75}
     ]
 
 
@@ -243,3 +243,20 @@ def test_progress_bar_counts_finished_items(monkeypatch):
         on_done(2)
         on_done(0)
         assert bar.n == 2
+
+
+def test_min_score_is_sent_and_the_server_keeps_only_entities_at_or_above_it(
+    server, monkeypatch, capsys
+):
+    assert run_cli(monkeypatch, ["extract", "Paris is nice", "--min-score", "0.7", "--json"]) == 0
+    assert [e["text"] for e in json.loads(capsys.readouterr().out)["entities"]] == ["Paris"]
+    assert run_cli(monkeypatch, ["extract", "Paris is nice", "--min-score", "0.9", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["entities"] == []
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "high", "nan"])
+def test_min_score_outside_zero_one_is_bad_usage(server, monkeypatch, capsys, value):
+    with pytest.raises(SystemExit) as info:
+        run_cli(monkeypatch, ["extract", "Paris is nice", "--min-score", value])
+    assert info.value.code == 2
+    assert "--min-score: expected a number in [0, 1]" in capsys.readouterr().err

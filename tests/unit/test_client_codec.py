@@ -1,8 +1,10 @@
 """Request tensors and the decoding of hand-built ExtractionResult messages into entities."""
 
+import re
+
 import numpy as np
 import pytest
-from instructner_client import Entity, Extraction, InstructNERError, Window
+from instructner_client import Entity, Extraction, InstructNERError, InvalidInputError, Window
 from instructner_client._codec import decode_result, encode_request
 from instructner_client._proto import ExtractionResult
 from instructner_client._validation import make_request
@@ -185,3 +187,50 @@ def test_result_that_is_not_a_protobuf_is_reported():
         decode_result(
             np.array([[b"\xff\xff\xff"]], dtype=np.object_), make_request("extract", TEXT)
         )
+
+
+def scored_result(score: float | None) -> np.ndarray:
+    message = ExtractionResult(task="ner", generated_text="Paris is a location.")
+    entity = message.entities.add(text="Paris", label="location", start=22, end=27)
+    if score is not None:
+        entity.score = score
+    return result_tensor(message)
+
+
+def test_decoding_keeps_the_entity_score_and_none_when_the_server_sent_none():
+    request = make_request("ner", TEXT, ["location"])
+    (scored,) = decode_result(scored_result(0.5), request).entities
+    assert scored.score == 0.5
+    assert scored.to_dict()["score"] == 0.5
+    (unscored,) = decode_result(scored_result(None), request).entities
+    assert unscored.score is None
+
+
+def test_a_score_outside_zero_one_is_reported_as_a_server_error():
+    request = make_request("ner", TEXT, ["location"])
+    with pytest.raises(InstructNERError, match=r"score 1.5 for entity 'Paris', outside \[0, 1\]"):
+        decode_result(scored_result(1.5), request)
+
+
+def test_min_score_travels_as_fp32_and_only_when_set():
+    names = [t.name() for t in encode_request(make_request("ner", TEXT, ["location"]))]
+    assert "MIN_SCORE" not in names
+    inputs = encode_request(make_request("ner", TEXT, ["location"], min_score=0.9))
+    (minimum,) = [t for t in inputs if t.name() == "MIN_SCORE"]
+    assert (minimum.datatype(), minimum.shape()) == ("FP32", [1, 1])
+    assert np.frombuffer(minimum._get_content(), dtype=np.float32).tolist() == [pytest.approx(0.9)]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1.5, "min_score must be a number in [0, 1], got 1.5"),
+        (-0.5, "min_score must be a number in [0, 1], got -0.5"),
+        (float("nan"), "min_score must be a number in [0, 1], got nan"),
+        ("0.5", "min_score must be a number, got str"),
+        (True, "min_score must be a number, got bool"),
+    ],
+)
+def test_a_bad_min_score_is_refused_before_sending(value, message):
+    with pytest.raises(InvalidInputError, match=f"^{re.escape(message)}$"):
+        make_request("ner", TEXT, ["location"], min_score=value)

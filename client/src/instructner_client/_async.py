@@ -121,14 +121,27 @@ class AsyncInstructNERClient:
         return self._triton
 
     async def ner(
-        self, text: str, labels: Sequence[str], *, timeout: float | None = None
+        self,
+        text: str,
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
     ) -> list[Entity]:
         """Find the entities of ``text`` typed with ``labels``; see ``InstructNERClient.ner``."""
-        return list((await self.analyze("ner", text, labels=labels, timeout=timeout)).entities)
+        return list(
+            (
+                await self.analyze("ner", text, labels=labels, timeout=timeout, min_score=min_score)
+            ).entities
+        )
 
-    async def extract(self, text: str, *, timeout: float | None = None) -> list[Entity]:
+    async def extract(
+        self, text: str, *, timeout: float | None = None, min_score: float = 0.0
+    ) -> list[Entity]:
         """Find the entity spans of ``text`` without types (``label`` is None)."""
-        return list((await self.analyze("extract", text, timeout=timeout)).entities)
+        return list(
+            (await self.analyze("extract", text, timeout=timeout, min_score=min_score)).entities
+        )
 
     async def type(
         self,
@@ -137,9 +150,17 @@ class AsyncInstructNERClient:
         labels: Sequence[str],
         *,
         timeout: float | None = None,
+        min_score: float = 0.0,
     ) -> list[Entity]:
         """Type the given entity words of ``text`` with one of ``labels`` each."""
-        result = await self.analyze("type", text, labels=labels, entities=entities, timeout=timeout)
+        result = await self.analyze(
+            "type",
+            text,
+            labels=labels,
+            entities=entities,
+            timeout=timeout,
+            min_score=min_score,
+        )
         return list(result.entities)
 
     async def analyze(
@@ -150,9 +171,10 @@ class AsyncInstructNERClient:
         labels: Sequence[str] = (),
         entities: Sequence[str] = (),
         timeout: float | None = None,
+        min_score: float = 0.0,
     ) -> Extraction:
         """Run one task (``ner``, ``extract`` or ``type``) and return entities and raw answer."""
-        request = make_request(task, text, labels, entities)
+        request = make_request(task, text, labels, entities, min_score)
         return await self._infer(request, call_timeout(timeout, self._settings.channel.timeout))
 
     async def ner_batch(
@@ -161,6 +183,7 @@ class AsyncInstructNERClient:
         labels: Sequence[str],
         *,
         timeout: float | None = None,
+        min_score: float = 0.0,
         max_concurrency: int | None = None,
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
@@ -168,7 +191,7 @@ class AsyncInstructNERClient:
         """Run :meth:`ner` over many texts concurrently; see ``InstructNERClient.ner_batch``."""
         return entity_lists(
             await self._batch(
-                batch_requests("ner", texts, labels),
+                batch_requests("ner", texts, labels, min_score=min_score),
                 timeout,
                 max_concurrency,
                 return_exceptions,
@@ -181,6 +204,7 @@ class AsyncInstructNERClient:
         texts: Sequence[str],
         *,
         timeout: float | None = None,
+        min_score: float = 0.0,
         max_concurrency: int | None = None,
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
@@ -188,7 +212,7 @@ class AsyncInstructNERClient:
         """Run :meth:`extract` over many texts concurrently."""
         return entity_lists(
             await self._batch(
-                batch_requests("extract", texts),
+                batch_requests("extract", texts, min_score=min_score),
                 timeout,
                 max_concurrency,
                 return_exceptions,
@@ -203,6 +227,7 @@ class AsyncInstructNERClient:
         labels: Sequence[str],
         *,
         timeout: float | None = None,
+        min_score: float = 0.0,
         max_concurrency: int | None = None,
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
@@ -210,7 +235,7 @@ class AsyncInstructNERClient:
         """Run :meth:`type` over many texts, ``entities[i]`` being the words of ``texts[i]``."""
         return entity_lists(
             await self._batch(
-                batch_requests("type", texts, labels, entities),
+                batch_requests("type", texts, labels, entities, min_score),
                 timeout,
                 max_concurrency,
                 return_exceptions,
@@ -226,6 +251,7 @@ class AsyncInstructNERClient:
         labels: Sequence[str] = (),
         entities: Sequence[Sequence[str]] = (),
         timeout: float | None = None,
+        min_score: float = 0.0,
         max_concurrency: int | None = None,
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
@@ -236,7 +262,7 @@ class AsyncInstructNERClient:
         arguments are those of :meth:`ner_batch`.
         """
         return await self._batch(
-            batch_requests(task, texts, labels, entities),
+            batch_requests(task, texts, labels, entities, min_score),
             timeout,
             max_concurrency,
             return_exceptions,

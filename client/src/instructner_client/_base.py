@@ -17,7 +17,14 @@ from ._options import (
     make_channel_config,
 )
 from ._types import Extraction
-from ._validation import TASKS, InferenceRequest, check_labels, check_timeout, make_request
+from ._validation import (
+    TASKS,
+    InferenceRequest,
+    check_labels,
+    check_min_score,
+    check_timeout,
+    make_request,
+)
 
 __all__ = ["DEFAULT_MODEL", "ClientSettings", "Deadline", "make_settings", "retry_delay"]
 
@@ -139,7 +146,7 @@ def entity_lists(results: list[Any]) -> list[Any]:
 
 
 def batch_requests(
-    task: str, texts: object, labels: object = (), entities: object = ()
+    task: str, texts: object, labels: object = (), entities: object = (), min_score: object = 0.0
 ) -> list[InferenceRequest | InvalidInputError]:
     """Validate every item of a batch call; an invalid item becomes its error, naming its index.
 
@@ -160,11 +167,12 @@ def batch_requests(
             )
     if task in ("ner", "type"):
         check_labels(labels)  # shared by every item: one error, not one per item
+    check_min_score(min_score)
     requests: list[InferenceRequest | InvalidInputError] = []
     for index, text in enumerate(texts):
         try:
             item_entities = entities[index] if task == "type" else ()  # type: ignore[index]
-            requests.append(make_request(task, text, labels, item_entities))
+            requests.append(make_request(task, text, labels, item_entities, min_score))
         except InvalidInputError as error:
             requests.append(InvalidInputError(f"texts[{index}]: {error.message}"))
     return requests

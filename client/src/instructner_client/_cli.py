@@ -52,6 +52,16 @@ def _split_labels(value: str) -> list[str]:
     return [label.strip() for label in value.split(",")]
 
 
+def _min_score(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return number
+
+
 def _header(value: str) -> tuple[str, str]:
     key, sep, val = value.partition("=")
     if not sep or not key.strip():
@@ -127,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for sub in (ner, extract, typing):
         sub.add_argument("text", nargs="?", default="-", help="the text ('-' or none: stdin)")
+        sub.add_argument(
+            "--min-score",
+            type=_min_score,
+            default=0.0,
+            metavar="P",
+            help="drop entities the model scored below P, 0 to 1 (default: 0, keep all)",
+        )
         _add_connection_options(sub, suppress=True)
     for sub in (ner, typing):
         sub.add_argument(
@@ -190,10 +207,17 @@ def _items(args: argparse.Namespace, stdin: IO[str]) -> tuple[list[_Item], bool]
 def _entities_table(entities: Sequence[Entity]) -> list[str]:
     if not entities:
         return ["  (no entities)"]
-    rows = [("TEXT", "LABEL", "START", "END")] + [
-        (e.text, e.label or "-", str(e.start), str(e.end)) for e in entities
+    rows = [("TEXT", "LABEL", "START", "END", "SCORE")] + [
+        (
+            e.text,
+            e.label or "-",
+            str(e.start),
+            str(e.end),
+            "-" if e.score is None else f"{e.score:.3f}",
+        )
+        for e in entities
     ]
-    widths = [max(len(row[col]) for row in rows) for col in range(4)]
+    widths = [max(len(row[col]) for row in rows) for col in range(5)]
     return [
         "  "
         + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -254,6 +278,7 @@ def _run_chunk(
         [item.text for item in chunk],
         labels=getattr(args, "labels", ()),
         entities=[item.entities for item in chunk] if args.command == "type" else (),
+        min_score=args.min_score,
         return_exceptions=True,
         on_done=on_done,
     )

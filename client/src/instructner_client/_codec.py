@@ -27,12 +27,16 @@ def _bytes_input(name: str, values: Sequence[str]) -> InferInput:
 
 
 def encode_request(request: InferenceRequest) -> list[InferInput]:
-    """Return the input tensors of ``request``: TEXT, TASK and LABELS / ENTITIES when used."""
+    """Return the input tensors of ``request``: TEXT, TASK; LABELS, ENTITIES, MIN_SCORE if used."""
     inputs = [_bytes_input("TEXT", [request.text]), _bytes_input("TASK", [request.task])]
     if request.labels:
         inputs.append(_bytes_input("LABELS", request.labels))
     if request.entities:
         inputs.append(_bytes_input("ENTITIES", request.entities))
+    if request.min_score > 0.0:
+        minimum = InferInput("MIN_SCORE", [1, 1], "FP32")
+        minimum.set_data_from_numpy(np.array([[request.min_score]], dtype=np.float32))
+        inputs.append(minimum)
     return inputs
 
 
@@ -96,7 +100,12 @@ def decode_result(array: np.ndarray | None, request: InferenceRequest) -> Extrac
                 f"the server returned label {label!r} for entity {item.text!r}, "
                 f"which is not one of the labels sent ({', '.join(request.labels)})"
             )
-        entities.append(Entity(text=item.text, label=label, start=start, end=end))
+        score = item.score if item.HasField("score") else None
+        if score is not None and not 0.0 <= score <= 1.0:
+            raise InstructNERError(
+                f"the server returned score {score} for entity {item.text!r}, outside [0, 1]"
+            )
+        entities.append(Entity(text=item.text, label=label, start=start, end=end, score=score))
     windows = tuple(
         Window(
             start=window.start,

@@ -131,9 +131,17 @@ class InstructNERClient:
             self._triton.close()
 
     def ner(
-        self, text: str, labels: Sequence[str], *, timeout: float | None = None
+        self,
+        text: str,
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
     ) -> list[Entity]:
         """Find the entities of ``text`` whose type is one of the label words ``labels``.
+
+        ``min_score`` (0 to 1) drops the entities the model scored below it; the others keep
+        their order. Every entity carries its ``score``.
 
         Returns:
             The entities in text order; ``label`` is one of ``labels`` as passed.
@@ -146,11 +154,15 @@ class InstructNERClient:
             InstructNERError: any other failure.
 
         """
-        return list(self.analyze("ner", text, labels=labels, timeout=timeout).entities)
+        return list(
+            self.analyze("ner", text, labels=labels, timeout=timeout, min_score=min_score).entities
+        )
 
-    def extract(self, text: str, *, timeout: float | None = None) -> list[Entity]:
+    def extract(
+        self, text: str, *, timeout: float | None = None, min_score: float = 0.0
+    ) -> list[Entity]:
         """Find the entity spans of ``text`` without typing them (``label`` is None)."""
-        return list(self.analyze("extract", text, timeout=timeout).entities)
+        return list(self.analyze("extract", text, timeout=timeout, min_score=min_score).entities)
 
     def type(
         self,
@@ -159,10 +171,18 @@ class InstructNERClient:
         labels: Sequence[str],
         *,
         timeout: float | None = None,
+        min_score: float = 0.0,
     ) -> list[Entity]:
         """Type the given entity words of ``text`` with one of ``labels`` each."""
         return list(
-            self.analyze("type", text, labels=labels, entities=entities, timeout=timeout).entities
+            self.analyze(
+                "type",
+                text,
+                labels=labels,
+                entities=entities,
+                timeout=timeout,
+                min_score=min_score,
+            ).entities
         )
 
     def analyze(
@@ -173,9 +193,10 @@ class InstructNERClient:
         labels: Sequence[str] = (),
         entities: Sequence[str] = (),
         timeout: float | None = None,
+        min_score: float = 0.0,
     ) -> Extraction:
         """Run one task (``ner``, ``extract`` or ``type``) and return entities and raw answer."""
-        request = make_request(task, text, labels, entities)
+        request = make_request(task, text, labels, entities, min_score)
         return self._infer(request, call_timeout(timeout, self._settings.channel.timeout))
 
     def ner_batch(
@@ -184,6 +205,7 @@ class InstructNERClient:
         labels: Sequence[str],
         *,
         timeout: float | None = None,
+        min_score: float = 0.0,
         max_concurrency: int | None = None,
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
@@ -196,6 +218,7 @@ class InstructNERClient:
             texts: the texts.
             labels: label words shared by all texts.
             timeout: deadline of each request.
+            min_score: drop entities the model scored below this (0 to 1; 0 keeps all).
             max_concurrency: requests in flight at once (default: the client's).
             return_exceptions: put each failed item's :class:`InstructNERError` in its slot
                 instead of raising the first failure.
@@ -207,7 +230,7 @@ class InstructNERClient:
         """
         return entity_lists(
             self._batch(
-                batch_requests("ner", texts, labels),
+                batch_requests("ner", texts, labels, min_score=min_score),
                 timeout,
                 max_concurrency,
                 return_exceptions,
@@ -220,6 +243,7 @@ class InstructNERClient:
         texts: Sequence[str],
         *,
         timeout: float | None = None,
+        min_score: float = 0.0,
         max_concurrency: int | None = None,
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
@@ -227,7 +251,7 @@ class InstructNERClient:
         """Run :meth:`extract` over many texts; see :meth:`ner_batch`."""
         return entity_lists(
             self._batch(
-                batch_requests("extract", texts),
+                batch_requests("extract", texts, min_score=min_score),
                 timeout,
                 max_concurrency,
                 return_exceptions,
@@ -242,6 +266,7 @@ class InstructNERClient:
         labels: Sequence[str],
         *,
         timeout: float | None = None,
+        min_score: float = 0.0,
         max_concurrency: int | None = None,
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
@@ -249,7 +274,7 @@ class InstructNERClient:
         """Run :meth:`type` over many texts, ``entities[i]`` being the words of ``texts[i]``."""
         return entity_lists(
             self._batch(
-                batch_requests("type", texts, labels, entities),
+                batch_requests("type", texts, labels, entities, min_score),
                 timeout,
                 max_concurrency,
                 return_exceptions,
@@ -265,6 +290,7 @@ class InstructNERClient:
         labels: Sequence[str] = (),
         entities: Sequence[Sequence[str]] = (),
         timeout: float | None = None,
+        min_score: float = 0.0,
         max_concurrency: int | None = None,
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
@@ -275,7 +301,7 @@ class InstructNERClient:
         arguments are those of :meth:`ner_batch`.
         """
         return self._batch(
-            batch_requests(task, texts, labels, entities),
+            batch_requests(task, texts, labels, entities, min_score),
             timeout,
             max_concurrency,
             return_exceptions,

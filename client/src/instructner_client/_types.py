@@ -13,17 +13,26 @@ class Entity:
 
     ``start``/``end`` are end-exclusive character offsets (spaCy's ``start_char``/``end_char``),
     so ``text == sent_text[start:end]``. ``label`` is the label word as the caller passed it;
-    ``None`` for the extraction task, which finds spans without types.
+    ``None`` for the extraction task, which finds spans without types. ``score`` in [0, 1] says
+    how sure the model was (the geometric mean of the probabilities of the answer tokens that
+    wrote the entity); ``None`` when the server returned no score (an older server).
     """
 
     text: str
     label: str | None
     start: int
     end: int
+    score: float | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """Return the JSON shape used by the CLI: text, label, start, end."""
-        return {"text": self.text, "label": self.label, "start": self.start, "end": self.end}
+        """Return the JSON shape used by the CLI: text, label, start, end, score."""
+        return {
+            "text": self.text,
+            "label": self.label,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 from ._errors import InvalidInputError
 
-__all__ = ["TASKS", "InferenceRequest", "check_labels", "check_timeout", "make_request"]
+__all__ = [
+    "TASKS",
+    "InferenceRequest",
+    "check_labels",
+    "check_min_score",
+    "check_timeout",
+    "make_request",
+]
 
 TASKS: tuple[str, ...] = ("ner", "extract", "type")
 
@@ -21,6 +28,7 @@ class InferenceRequest:
     text: str
     labels: tuple[str, ...] = ()
     entities: tuple[str, ...] = ()
+    min_score: float = 0.0
 
 
 def _check_text(text: object) -> str:
@@ -98,8 +106,21 @@ def _check_entities(entities: object, text: str) -> tuple[str, ...]:
     return checked
 
 
+def check_min_score(min_score: object) -> float:
+    """Return ``min_score`` if it is a number in [0, 1] (0 keeps every entity)."""
+    if isinstance(min_score, bool) or not isinstance(min_score, int | float):
+        raise InvalidInputError(f"min_score must be a number, got {type(min_score).__name__}")
+    if not 0.0 <= min_score <= 1.0:  # also refuses NaN
+        raise InvalidInputError(f"min_score must be a number in [0, 1], got {min_score}")
+    return float(min_score)
+
+
 def make_request(
-    task: str, text: object, labels: object = (), entities: object = ()
+    task: str,
+    text: object,
+    labels: object = (),
+    entities: object = (),
+    min_score: object = 0.0,
 ) -> InferenceRequest:
     """Validate the arguments of one call and return the request to send.
 
@@ -110,19 +131,24 @@ def make_request(
     if task not in TASKS:
         raise InvalidInputError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
     checked_text = _check_text(text)
+    checked_min = check_min_score(min_score)
     if task == "extract":
         if labels:
             raise InvalidInputError("labels are not used by the extract task: pass none")
         if entities:
             raise InvalidInputError("entities are not used by the extract task: pass none")
-        return InferenceRequest(task, checked_text)
+        return InferenceRequest(task, checked_text, min_score=checked_min)
     checked_labels = check_labels(labels)
     if task == "ner":
         if entities:
             raise InvalidInputError("entities are not used by the ner task: use the type task")
-        return InferenceRequest(task, checked_text, checked_labels)
+        return InferenceRequest(task, checked_text, checked_labels, min_score=checked_min)
     return InferenceRequest(
-        task, checked_text, checked_labels, _check_entities(entities, checked_text)
+        task,
+        checked_text,
+        checked_labels,
+        _check_entities(entities, checked_text),
+        min_score=checked_min,
     )
 
 
