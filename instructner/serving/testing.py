@@ -203,6 +203,21 @@ def ner_inputs(
     return inputs
 
 
+class _AnyScore:
+    """Equals any entity score in [0, 1] (served scores follow the engine's float arithmetic)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, float) and 0.0 <= other <= 1.0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "<a score in [0, 1]>"
+
+
+ANY_SCORE: Any = _AnyScore()
+
 DEFAULT_GAZETTEER = {"EU": "organization", "Brussels": "location", "Peter Blackburn": "person"}
 DEFAULT_TOKEN_PROB = 0.9
 

@@ -34,6 +34,7 @@ from instructner_client import (
 from instructner.serving import server as server_module
 from instructner.serving.build import BuildResult
 from instructner.serving.server import ServerConfig, TritonServer, free_port, free_ports
+from instructner.serving.testing import ANY_SCORE as SCORE
 from instructner.serving.testing import FIXTURE_LABELS, TEST_LIMITS
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,7 @@ def expected(text: str, task: str) -> list[Entity]:
         if word in text:
             start = text.index(word)
             entities.append(
-                Entity(word, None if task == "extract" else label, start, start + len(word))
+                Entity(word, None if task == "extract" else label, start, start + len(word), SCORE)
             )
     return entities
 
@@ -81,18 +82,21 @@ def test_model_is_ready(ner_client: InstructNERClient):
 
 def test_ner_finds_the_entities_with_their_labels_and_offsets(ner_client: InstructNERClient):
     assert ner_client.ner(TEXT, labels=LABELS) == [
-        Entity("EU", "organization", 0, 2),
-        Entity("Brussels", "location", 20, 28),
+        Entity("EU", "organization", 0, 2, SCORE),
+        Entity("Brussels", "location", 20, 28, SCORE),
     ]
 
 
 def test_extract_finds_untyped_spans(ner_client: InstructNERClient):
-    assert ner_client.extract(TEXT) == [Entity("EU", None, 0, 2), Entity("Brussels", None, 20, 28)]
+    assert ner_client.extract(TEXT) == [
+        Entity("EU", None, 0, 2, SCORE),
+        Entity("Brussels", None, 20, 28, SCORE),
+    ]
 
 
 def test_type_types_the_given_entity(ner_client: InstructNERClient):
     entities = ner_client.type(TEXT, entities=["Brussels"], labels=LABELS)
-    assert entities == [Entity("Brussels", "location", 20, 28)]
+    assert entities == [Entity("Brussels", "location", 20, 28, SCORE)]
 
 
 def test_analyze_returns_generated_text_and_windows(ner_client: InstructNERClient):

@@ -46,7 +46,7 @@ from instructner.serving.server import (
     TritonServer,
     free_ports,
 )
-from instructner.serving.testing import FIXTURE_LABELS
+from instructner.serving.testing import ANY_SCORE, FIXTURE_LABELS
 
 pytestmark = pytest.mark.integration
 
@@ -65,10 +65,19 @@ TEXTS = (
 # The fixed-answer model answers "EU is an organization, Brussels is a location." to every
 # NER prompt, so the served entities of each text are known.
 EXPECTED = {
-    TEXTS[0]: [Entity("EU", "organization", 0, 2), Entity("Brussels", "location", 20, 28)],
-    TEXTS[1]: [Entity("Brussels", "location", 0, 8), Entity("EU", "organization", 20, 22)],
+    TEXTS[0]: [
+        Entity("EU", "organization", 0, 2, ANY_SCORE),
+        Entity("Brussels", "location", 20, 28, ANY_SCORE),
+    ],
+    TEXTS[1]: [
+        Entity("Brussels", "location", 0, 8, ANY_SCORE),
+        Entity("EU", "organization", 20, 22, ANY_SCORE),
+    ],
     TEXTS[2]: [],
-    TEXTS[3]: [Entity("EU", "organization", 4, 6), Entity("Brussels", "location", 18, 26)],
+    TEXTS[3]: [
+        Entity("EU", "organization", 4, 6, ANY_SCORE),
+        Entity("Brussels", "location", 18, 26, ANY_SCORE),
+    ],
 }
 
 

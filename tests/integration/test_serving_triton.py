@@ -219,7 +219,63 @@ def test_served_results_equal_the_in_process_reference_pipeline(client, checkpoi
     for text, task, labels, entities in cases:
         served, _ = infer(client, ner_inputs(text, labels or None, task, list(entities) or None))
         expected = reference.run(text, task, labels, entities)
-        assert result_to_dict(served) == result_to_dict(expected), task
+        assert rounded_scores(result_to_dict(served)) == rounded_scores(result_to_dict(expected)), (
+            task
+        )
+
+
+def rounded_scores(result: dict) -> dict:
+    """The result with entity scores to 4 places (engines differ in float rounding)."""
+    for entity in result["entities"]:
+        assert entity["score"] is not None and 0.0 <= entity["score"] <= 1.0, entity
+        entity["score"] = round(entity["score"], 4)
+    return result
+
+
+def score_inputs(min_score: float | None = None, scores: bool | None = None) -> list:
+    inputs = ner_inputs(SHORT, FIXTURE_LABELS)
+    if min_score is not None:
+        tensor = grpcclient.InferInput("MIN_SCORE", [1, 1], "FP32")
+        tensor.set_data_from_numpy(np.array([[min_score]], dtype=np.float32))
+        inputs.append(tensor)
+    if scores is not None:
+        tensor = grpcclient.InferInput("RETURN_SCORES", [1, 1], "BOOL")
+        tensor.set_data_from_numpy(np.array([[scores]], dtype=np.bool_))
+        inputs.append(tensor)
+    return inputs
+
+
+def test_every_served_entity_has_a_score_and_min_score_keeps_the_rest_in_order(client):
+    result, _ = infer(client, score_inputs())
+    scores = [e.score for e in result.entities]
+    assert len(scores) == 2 and all(e.HasField("score") for e in result.entities)
+    assert all(0.0 < s <= 1.0 for s in scores)
+    kept, _ = infer(client, score_inputs(min_score=min(scores)))
+    assert spans(kept) == spans(result)  # at the lowest score: everything, same order
+    above, _ = infer(
+        client, score_inputs(min_score=float(np.nextafter(np.float32(max(scores)), 2)))
+    )
+    assert spans(above) == []
+
+
+def test_scores_can_be_turned_off(client):
+    result, _ = infer(client, score_inputs(scores=False))
+    assert spans(result) == [("EU", "organization", 0, 2), ("Brussels", "location", 20, 28)]
+    assert not any(e.HasField("score") for e in result.entities)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"min_score": 1.5}, "MIN_SCORE: row 0 is 1.5, expected a number in [0, 1]"),
+        ({"min_score": 0.5, "scores": False}, "MIN_SCORE: row 0 is 0.5 but RETURN_SCORES"),
+    ],
+)
+def test_bad_score_options_get_invalid_argument(client, options, message):
+    with pytest.raises(InferenceServerException) as info:
+        infer(client, score_inputs(**options))
+    assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert message in info.value.message()
 
 
 def _engine_answers(
