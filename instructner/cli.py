@@ -12,7 +12,16 @@ import sys
 from collections.abc import Sequence
 
 # subcommand -> module under instructner.commands exposing HELP, add_arguments(parser), run(args)
-SUBCOMMANDS = ("parse", "score", "evaluate", "train", "ablate", "export", "tokenizer")
+SUBCOMMANDS = (
+    "parse",
+    "score",
+    "evaluate",
+    "calibrate",
+    "train",
+    "ablate",
+    "export",
+    "tokenizer",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -253,7 +253,7 @@ def test_every_served_entity_has_a_score_and_min_score_keeps_the_rest_in_order(c
     kept, _ = infer(client, score_inputs(min_score=min(scores)))
     assert spans(kept) == spans(result)  # at the lowest score: everything, same order
     above, _ = infer(
-        client, score_inputs(min_score=float(np.nextafter(np.float32(max(scores)), 2)))
+        client, score_inputs(min_score=float(np.nextafter(np.float32(max(scores)), np.float32(2))))
     )
     assert spans(above) == []
 
