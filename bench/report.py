@@ -16,6 +16,8 @@ from typing import Any
 
 ENSEMBLE = "instruction_ner"
 ENGINE = "engine"
+ENSEMBLE_NO_SCORES = "instruction_ner_no_scores"
+TARGET_SCORES_COST = 0.10  # entity scores may cost at most 10% of served throughput
 TARGET_VS_BATCH1 = 5.0
 TARGET_VS_BEST = 1.5
 TARGET_P99_C1 = 1.2
@@ -105,6 +107,20 @@ def compute_ratios(summary: Summary) -> dict[str, Any]:
                 "engine_avg_batch_alone": _engine_batch(summary, ENGINE, level["concurrency"]),
             }
         )
+    scores_cost = [
+        {
+            "concurrency": level["concurrency"],
+            "throughput_with_scores": level["throughput"],
+            "throughput_without_scores": plain["throughput"],
+            "cost": 1.0 - level["throughput"] / plain["throughput"],
+        }
+        for level in _levels(summary, ENSEMBLE)
+        if (plain := _level(summary, ENSEMBLE_NO_SCORES, level["concurrency"]))
+        and plain["throughput"] > 0
+    ]
+    best_plain = max(
+        _levels(summary, ENSEMBLE_NO_SCORES), key=lambda lv: lv["throughput"], default=None
+    )
     served_f1 = summary["served"]["quality"]["f1"]
     f1s = {name: p["quality"]["f1"] for name, p in paths.items() if p.get("quality")}
     f1s["served_instruction_ner"] = served_f1
@@ -132,6 +148,11 @@ def compute_ratios(summary: Summary) -> dict[str, Any]:
         "p99_c1_instruction_ner_over_engine_model": _ratio(p99_ens_c1, p99_eng_c1),
         "p99_c1_instruction_ner_over_engine_inprocess": _ratio(p99_ens_c1, engine_b1_p99_us),
         "triton_overhead": overhead,
+        "scores_cost": scores_cost,
+        # best throughput with scores against the best without (each at its best concurrency)
+        "scores_cost_best": None
+        if best_plain is None or not best_plain["throughput"]
+        else 1.0 - served["throughput"] / best_plain["throughput"],
         "server_side_overhead_c1": server_side_overhead(summary, 1),
         "f1": f1s,
         "f1_max_abs_difference": max(f1s.values()) - min(f1s.values()) if f1s else None,
@@ -155,6 +176,7 @@ def _targets(ratios: Mapping[str, Any], served_f1: float, engine_f1: float | Non
         "p99_c1_vs_engine_alone": check(
             ratios["p99_c1_instruction_ner_over_engine_model"], TARGET_P99_C1, at_least=False
         ),
+        "entity_scores_cost": check(ratios["scores_cost_best"], TARGET_SCORES_COST, at_least=False),
         "same_f1_served_vs_engine": {
             "value": None if engine_f1 is None else served_f1 - engine_f1,
             "target": 0.0,
@@ -338,6 +360,18 @@ def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
                 ]
             )
         )
+    if ratios.get("scores_cost"):
+        costs = ", ".join(
+            f"c{row['concurrency']} {row['throughput_without_scores']:.1f} → "
+            f"{row['throughput_with_scores']:.1f} sent/s ({row['cost'] * 100:+.1f}%)"
+            for row in ratios["scores_cost"]
+        )
+        lines += [
+            "",
+            "Entity scores (RETURN_SCORES true, the default, against false; same run): "
+            f"{costs}; best against best: {ratios['scores_cost_best'] * 100:+.1f}% of throughput "
+            f"(target ≤ {TARGET_SCORES_COST * 100:.0f}%).",
+        ]
     lines += [
         "",
         "**Same sentences, same checkpoint, same generation length, in one process**",

@@ -217,6 +217,10 @@ def run(
         served.ENSEMBLE: write_json(
             out / "input_instruction_ner.json", ensemble_input_data(workload)
         ),
+        served.ENSEMBLE_NO_SCORES: write_json(
+            out / "input_instruction_ner_no_scores.json",
+            ensemble_input_data(workload, scores=False),
+        ),
         served.ENGINE: write_json(out / "input_engine.json", engine_input_data(workload)),
     }
     say(

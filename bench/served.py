@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,11 @@ logger = logging.getLogger(__name__)
 
 ENSEMBLE = "instruction_ner"
 ENGINE = "engine"
+# instruction_ner with RETURN_SCORES false: the same model, its cost without entity scores
+ENSEMBLE_NO_SCORES = "instruction_ner_no_scores"
 MODELS = (ENSEMBLE, ENGINE)
+# measured path -> the model perf_analyzer calls
+TARGETS = {ENGINE: ENGINE, ENSEMBLE: ENSEMBLE, ENSEMBLE_NO_SCORES: ENSEMBLE}
 
 
 @dataclass
@@ -155,13 +159,14 @@ def run_served(
     result.quality = score_entities(workload.sentences, entities, workload.verbalizer)
     result.rss_after_warmup = process_tree_rss(server.pid)
     for level_concurrency in concurrency:
-        for model in (ENGINE, ENSEMBLE):
+        for model in (path for path in TARGETS if path in inputs):
             before = _statistics(url, admin)
             phase = f"{model}_c{level_concurrency}"
             if gate:
                 gate.wait(phase)
             monitor.start(phase)
-            level = analyzer.measure(model, inputs[model], level_concurrency, settings)
+            level = analyzer.measure(TARGETS[model], inputs[model], level_concurrency, settings)
+            level = replace(level, model=model)
             load = monitor.stop(phase)
             deltas: dict[str, ModelDelta] = snapshot_delta(before, _statistics(url, admin))
             result.levels.append(level)

@@ -86,15 +86,20 @@ def load_workload(
     )
 
 
-def ensemble_input_data(workload: Workload) -> dict[str, Any]:
-    """Return the ``--input-data`` JSON for ``instruction_ner``: one step per sentence."""
+def ensemble_input_data(workload: Workload, scores: bool = True) -> dict[str, Any]:
+    """Return the ``--input-data`` JSON for ``instruction_ner``: one step per sentence.
+
+    ``scores=False`` sends RETURN_SCORES false (the served path without entity scores).
+    """
     labels = list(workload.labels)
+    extra: dict[str, Any] = {} if scores else {"RETURN_SCORES": [False]}
     return {
         "data": [
             {
                 "TEXT": [text],
                 "TASK": [TASK],
                 "LABELS": {"content": labels, "shape": [len(labels)]},
+                **extra,
             }
             for text in workload.texts
         ]

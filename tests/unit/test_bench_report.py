@@ -215,3 +215,29 @@ def test_publish_copies_table_plot_and_summary_with_the_image_link(summary, tmp_
     assert (published / "throughput_vs_p99.png").read_bytes() == b"png"
     assert json.loads((published / "summary.json").read_text())["profile"] == "smoke"
     assert "| 8 | 30.0 |" in capsys.readouterr().out
+
+
+def test_scores_cost_compares_the_served_path_with_and_without_scores(summary):
+    summary["served"]["levels"] += [
+        _level("instruction_ner_no_scores", 1, 5.5, 220_000.0),
+        _level("instruction_ner_no_scores", 8, 32.0, 550_000.0),
+    ]
+    ratios = compute_ratios(summary)
+    assert [(r["concurrency"], round(r["cost"], 4)) for r in ratios["scores_cost"]] == [
+        (1, round(1 - 5.0 / 5.5, 4)),
+        (8, round(1 - 30.0 / 32.0, 4)),
+    ]
+    assert ratios["scores_cost_best"] == pytest.approx(1 - 30.0 / 32.0)
+    assert ratios["targets"]["entity_scores_cost"]["met"] is True
+    assert "best against best: +6.2% of throughput (target ≤ 10%)" in markdown_table(summary)
+
+
+def test_scores_cost_over_ten_percent_misses_its_target(summary):
+    summary["served"]["levels"].append(_level("instruction_ner_no_scores", 8, 40.0, 1.0))
+    assert compute_ratios(summary)["targets"]["entity_scores_cost"]["met"] is False
+
+
+def test_a_run_without_the_no_scores_path_reports_no_cost(summary):
+    ratios = compute_ratios(summary)
+    assert ratios["scores_cost"] == [] and ratios["scores_cost_best"] is None
+    assert ratios["targets"]["entity_scores_cost"]["met"] is None
