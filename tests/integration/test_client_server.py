@@ -278,12 +278,14 @@ def test_cli_ner_prints_json(url: str):
 def test_cli_prints_a_table(url: str):
     result = run_cli(["ner", TEXT, "--labels", ",".join(LABELS), "--url", url])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        TEXT,
-        "  TEXT      LABEL         START  END",
-        "  EU        organization  0      2",
-        "  Brussels  location      20     28",
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [TEXT, "  TEXT      LABEL         START  END  SCORE"]
+    rows = [line.split() for line in lines[2:]]
+    assert [row[:4] for row in rows] == [
+        ["EU", "organization", "0", "2"],
+        ["Brussels", "location", "20", "28"],
     ]
+    assert all(0.0 <= float(row[4]) <= 1.0 and len(row[4]) == 5 for row in rows)  # 0.xxx
 
 
 def test_cli_stdin_batch_keeps_line_order(url: str):
@@ -304,7 +306,7 @@ def test_cli_type_with_entities(url: str):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["entities"] == [
-        {"text": "Brussels", "label": "location", "start": 20, "end": 28}
+        {"text": "Brussels", "label": "location", "start": 20, "end": 28, "score": SCORE}
     ]
 
 
