@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tqdm import tqdm
 
@@ -195,3 +196,52 @@ def summarize(sets: Sequence[CalibrationSet]) -> dict[str, object]:
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def markdown_report(summary: dict[str, object], corpora: Sequence[str]) -> str:
+    """Return the calibration tables as markdown (per corpus and pooled)."""
+    names = [*corpora, "all"]
+    methods = list(SCORE_METHODS)
+    head = "| corpus | sentences | gold | predicted | " + " | ".join(
+        f"ECE {m} | Brier {m}" for m in methods
+    )
+    lines = [
+        f"Engine: {summary.get('engine', '?')}; model: `{summary.get('model', '?')}`; "
+        f"ECE over {summary['bins']} equal-width bins. Served score: "
+        f"`{summary['default_method']}`.",
+        "",
+        head + " |",
+        "|" + "---|" * (4 + 2 * len(methods)),
+    ]
+    for name in names:
+        item: Any = summary[name]
+        cells = [
+            name,
+            str(item["sentences"]),
+            str(item["gold_entities"]),
+            str(item["predicted_entities"]),
+        ]
+        for method in methods:
+            cells += [
+                f"{item['methods'][method]['ece']:.3f}",
+                f"{item['methods'][method]['brier']:.3f}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Precision of the entities kept and recall over all gold entities, by MIN_SCORE "
+        f"(`{summary['default_method']}`):",
+        "",
+        "| MIN_SCORE | " + " | ".join(f"{n} P / R (kept)" for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    thresholds = [row["threshold"] for row in summary["all"]["thresholds"]]  # type: ignore[index]
+    for index, threshold in enumerate(thresholds):
+        cells = [f"{threshold:.2f}"]
+        for name in names:
+            row = summary[name]["thresholds"][index]  # type: ignore[index]
+            cells.append(
+                f"{row['precision'] * 100:.1f} / {row['recall'] * 100:.1f} ({row['kept']})"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from instructner.calibration import CalibrationSet, score_sentences, summarize
+from instructner.calibration import CalibrationSet, markdown_report, score_sentences, summarize
 from instructner.confidence import DEFAULT_SCORE_METHOD, SCORE_METHODS
 from instructner.data import holdout_split, load_corpus
 from instructner.engine import (
@@ -23,7 +23,8 @@ from instructner.serving.tokenizer import PromptTokenizer, tokenizer_dir_for
 
 HELP = (
     "score every entity the served path returns on dev splits and measure calibration "
-    "(ECE, Brier, reliability diagram, precision/recall against threshold)"
+    "(ECE, Brier, reliability diagram, precision/recall against threshold); writes "
+    "calibration.json, calibration.md, thresholds.csv and two PNGs"
 )
 HOLDOUT_DEV = ("mit_movie", "mit_restaurant")  # their dev split is held out of train
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{corpus},{row['threshold']},{row['kept']},{row['precision']},{row['recall']}"
             )
     (args.out / "thresholds.csv").write_text("\n".join(lines) + "\n", "utf-8")
+    (args.out / "calibration.md").write_text(markdown_report(summary, corpora), "utf-8")
     plot_reliability(summary, args.out / "reliability.png")
     plot_precision_recall(summary, [*corpora, "all"], args.out / "precision-recall-threshold.png")
     table = {

@@ -70,6 +70,8 @@ def test_calibrate_writes_json_csv_and_plots_for_the_shipped_model(tmp_path, cap
     assert summary["conll2003"]["sentences"] == 8
     assert set(summary["all"]["methods"]) == {"geometric_mean", "minimum", "product"}
     assert (tmp_path / "thresholds.csv").read_text().startswith("corpus,threshold,kept")
+    report = (tmp_path / "calibration.md").read_text()
+    assert "| conll2003 | 8 |" in report and "| all | 8 |" in report
     assert (tmp_path / "reliability.png").stat().st_size > 1000
     assert (tmp_path / "precision-recall-threshold.png").stat().st_size > 1000
     assert json.loads(capsys.readouterr().out)["default"] == "geometric_mean"
