@@ -1,0 +1,75 @@
+"""The client installs beside current numpy and protobuf and talks to the pinned server.
+
+A fresh virtualenv gets ``numpy>=2`` and ``protobuf>=6`` first, then ``./client``; pip must
+pick a tritonclient release that fits them. The client in that venv then calls the session's
+tritonserver (2.51, the server's own pins) over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from instructner.serving.server import TritonServer
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CALL = """
+import json, sys
+import numpy, google.protobuf, tritonclient
+from importlib.metadata import version
+from instructner_client import InstructNERClient
+with InstructNERClient(sys.argv[1], timeout=60.0) as client:
+    entities = client.ner("EU officials met in Brussels on Monday .", ["organization", "location"])
+print(json.dumps({
+    "numpy": numpy.__version__,
+    "protobuf": google.protobuf.__version__,
+    "tritonclient": version("tritonclient"),
+    "entities": [e.to_dict() for e in entities],
+}))
+"""
+
+
+def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
+    tmp_path: Path, triton_server: TritonServer
+):
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "numpy>=2",
+            "protobuf>=6",
+            str(REPO / "client"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    result = subprocess.run(
+        [str(python), "-c", CALL, triton_server.config.grpc_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout)
+    assert int(seen["numpy"].split(".")[0]) >= 2
+    assert int(seen["protobuf"].split(".")[0]) >= 6
+    assert [(e["text"], e["label"], e["start"], e["end"]) for e in seen["entities"]] == [
+        ("EU", "organization", 0, 2),
+        ("Brussels", "location", 20, 28),
+    ]
+    assert all(0.0 <= e["score"] <= 1.0 for e in seen["entities"]), seen
