@@ -95,6 +95,9 @@ class FakeTriton:
                     "timeout": client_timeout,
                     "headers": headers,
                     "text": _decoded(inputs[0]),
+                    "ENTITIES": next(
+                        (_decoded_all(t) for t in inputs if t.name() == "ENTITIES"), None
+                    ),
                 }
             )
             failure = self.failures.pop(0) if self.failures else None

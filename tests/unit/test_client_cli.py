@@ -138,7 +138,7 @@ def test_type_stdin_line_that_is_not_json_is_a_usage_error(server, monkeypatch, 
 def test_type_without_entities_for_text_is_a_usage_error(server, monkeypatch, capsys):
     code = run_cli(monkeypatch, ["type", "Ann met Bob", "--labels", "person"])
     assert code == 2
-    assert "type needs --entities for TEXT" in capsys.readouterr().err
+    assert "type needs --entities (or --entity) for TEXT" in capsys.readouterr().err
 
 
 def test_invalid_labels_exit_2_before_sending(server, monkeypatch, capsys):
@@ -260,3 +260,35 @@ def test_min_score_outside_zero_one_is_bad_usage(server, monkeypatch, capsys, va
         run_cli(monkeypatch, ["extract", "Paris is nice", "--min-score", value])
     assert info.value.code == 2
     assert "--min-score: expected a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_entities_are_comma_separated_and_the_text_may_follow_them(server, monkeypatch, capsys):
+    argv = ["type", "--labels", "person", "--entities", "Ann, Bob", "Ann met Bob", "--json"]
+    assert run_cli(monkeypatch, argv) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == "Ann met Bob"
+    sent = server.calls[-1]
+    assert sent["ENTITIES"] == ["Ann", "Bob"]
+
+
+def test_an_entity_with_a_comma_goes_in_entity(server, monkeypatch, capsys):
+    text = "Crosby, Stills, Nash & Young played ."
+    argv = ["type", text, "--labels", "band", "--entity", "Crosby, Stills, Nash & Young"]
+    assert run_cli(monkeypatch, [*argv, "--json"]) == 0
+    assert server.calls[-1]["ENTITIES"] == ["Crosby, Stills, Nash & Young"]
+
+
+def test_version_prints_the_client_version(monkeypatch, capsys):
+    from instructner_client import __version__
+
+    with pytest.raises(SystemExit) as info:
+        run_cli(monkeypatch, ["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"instructner-client {__version__}"
+
+
+def test_help_shows_the_defaults(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        run_cli(monkeypatch, ["ner", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: localhost:8001)" in out and "(default: instruction_ner)" in out
+    assert "not its HTTP port" in out and "(default: 0, keep all)" in out

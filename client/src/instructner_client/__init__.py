@@ -19,6 +19,7 @@ from ._options import Keepalive, RetryPolicy, TLSConfig
 from ._sync import InstructNERClient
 from ._types import Entity, Extraction, Window
 from ._validation import TASKS
+from ._version import __version__ as __version__
 
 __all__ = [
     "TASKS",
@@ -37,5 +38,3 @@ __all__ = [
     "Window",
     "map_error",
 ]
-
-__version__ = "0.1.0"

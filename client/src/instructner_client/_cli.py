@@ -20,6 +20,7 @@ from ._errors import InstructNERError, InvalidInputError
 from ._options import TLSConfig
 from ._sync import InstructNERClient
 from ._types import Entity, Extraction
+from ._version import __version__
 
 __all__ = ["main"]
 
@@ -48,8 +49,8 @@ class _UsageError(Exception):
     """Bad command-line usage: reported on stderr with exit code 2."""
 
 
-def _split_labels(value: str) -> list[str]:
-    return [label.strip() for label in value.split(",")]
+def _split_words(value: str) -> list[str]:
+    return [word.strip() for word in value.split(",")]
 
 
 def _min_score(value: str) -> float:
@@ -77,21 +78,25 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, suppress: bool) 
 
     group = parser.add_argument_group("connection")
     group.add_argument(
-        "--url", default=default(DEFAULT_URL), help=f"host:port of Triton gRPC ({DEFAULT_URL})"
+        "--url",
+        default=default(DEFAULT_URL),
+        help=f"host:port of Triton's gRPC port, not its HTTP port (default: {DEFAULT_URL})",
     )
-    group.add_argument("--model", default=default(DEFAULT_MODEL), help="model name")
+    group.add_argument(
+        "--model", default=default(DEFAULT_MODEL), help=f"model name (default: {DEFAULT_MODEL})"
+    )
     group.add_argument("--model-version", default=default(""), help="version (default: latest)")
     group.add_argument(
         "--timeout",
         type=float,
         default=default(DEFAULT_TIMEOUT),
-        help=f"seconds per request, retries included ({DEFAULT_TIMEOUT:g})",
+        help=f"seconds per request, retries included (default: {DEFAULT_TIMEOUT:g})",
     )
     group.add_argument(
         "--concurrency",
         type=int,
         default=default(DEFAULT_MAX_CONCURRENCY),
-        help="requests in flight for stdin batches",
+        help=f"requests in flight for stdin batches (default: {DEFAULT_MAX_CONCURRENCY})",
     )
     group.add_argument("--tls", action="store_true", default=default(False), help="use TLS")
     group.add_argument("--root-cert", default=default(None), help="CA certificate file (PEM)")
@@ -125,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "each stdin line is one text and the lines are sent concurrently.",
         epilog="exit codes: 0 ok, 1 server or connection error, 2 bad usage or invalid input",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_connection_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ner = commands.add_parser("ner", help="typed entities for the given label words")
@@ -147,10 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
         _add_connection_options(sub, suppress=True)
     for sub in (ner, typing):
         sub.add_argument(
-            "--labels", type=_split_labels, required=True, help="comma-separated label words"
+            "--labels", type=_split_words, required=True, help="comma-separated label words"
         )
     typing.add_argument(
-        "--entities", nargs="+", default=None, help="entity words of TEXT (one argument each)"
+        "--entities",
+        type=_split_words,
+        default=[],
+        help="comma-separated entity words of TEXT (like --labels)",
+    )
+    typing.add_argument(
+        "--entity",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help="one entity word of TEXT, repeatable; for words that contain a comma",
     )
     return parser
 
@@ -192,15 +208,15 @@ def _stdin_items(command: str, stream: IO[str]) -> list[_Item]:
 
 def _items(args: argparse.Namespace, stdin: IO[str]) -> tuple[list[_Item], bool]:
     """Return the texts to process and whether they came from stdin."""
-    entities = getattr(args, "entities", None)
+    entities = [*getattr(args, "entities", []), *getattr(args, "entity", [])]
     if args.text != "-":
         if args.command == "type" and not entities:
-            raise _UsageError("type needs --entities for TEXT")
+            raise _UsageError("type needs --entities (or --entity) for TEXT")
         return [_Item(0, args.text, tuple(entities or ()))], False
     if stdin.isatty():
         raise _UsageError("give TEXT, or pipe texts into stdin, one per line")
     if entities:
-        raise _UsageError("--entities applies to TEXT; stdin lines carry their own entities")
+        raise _UsageError("--entities/--entity apply to TEXT; stdin lines carry their own entities")
     return _stdin_items(args.command, stdin), True
 
 
