@@ -170,6 +170,14 @@ def test_async_client_runs_every_call(url: str):
 # Errors.
 
 
+def test_the_http_port_gets_a_hint_to_use_the_grpc_port(triton_server: TritonServer):
+    http = f"127.0.0.1:{triton_server.config.http_port}"
+    retry = RetryPolicy(max_attempts=1)
+    with InstructNERClient(http, timeout=TIMEOUT, retry=retry) as client:
+        with pytest.raises(ServerUnavailableError, match="is this Triton's HTTP port"):
+            client.ner(TEXT, labels=LABELS)
+
+
 def test_server_down_raises_server_unavailable_after_the_retries():
     down = f"127.0.0.1:{free_port()}"
     retry = RetryPolicy(max_attempts=2, initial_backoff=0.05)

@@ -317,7 +317,7 @@ class AsyncInstructNERClient:
             except InstructNERError as error:
                 delay = retry_delay(error, attempt, self._settings.retry, deadline)
                 if delay is None:
-                    raise final_error(error, attempt) from error.__cause__
+                    raise final_error(error, attempt, timeout) from error.__cause__
                 logger.info("%s; retrying in %.2f s", error, delay)
                 await asyncio.sleep(delay)
 

@@ -7,7 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import InstructNERError, InvalidInputError, ServerUnavailableError
+from ._errors import (
+    DeadlineExceededError,
+    InstructNERError,
+    InvalidInputError,
+    ServerUnavailableError,
+)
 from ._options import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ChannelConfig,
@@ -133,11 +138,21 @@ def retry_delay(
     return delay
 
 
-def final_error(error: InstructNERError, attempts: int) -> InstructNERError:
-    """Return the error to raise after ``attempts`` attempts (the count is added when > 1)."""
-    if attempts <= 1:
+def final_error(
+    error: InstructNERError, attempts: int, timeout: float | None = None
+) -> InstructNERError:
+    """Return the error to raise after ``attempts`` attempts.
+
+    The count is added when > 1, and a deadline error says the call's timeout.
+    """
+    notes = []
+    if isinstance(error, DeadlineExceededError) and timeout is not None:
+        notes.append(f"the call's timeout is {timeout:g} s")
+    if attempts > 1:
+        notes.append(f"gave up after {attempts} attempts")
+    if not notes:
         return error
-    return type(error)(f"{error.message} (gave up after {attempts} attempts)", code=error.code)
+    return type(error)(f"{error.message} ({'; '.join(notes)})", code=error.code)
 
 
 def entity_lists(results: list[Any]) -> list[Any]:

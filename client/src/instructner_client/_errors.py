@@ -52,6 +52,11 @@ _MODEL_NOT_READY_MARKERS = ("is not at ready state", "has no available versions"
 # A server started with --grpc-restricted-protocol answers UNAVAILABLE to calls that lack the
 # required header; retrying cannot help, the caller's metadata is wrong.
 _RESTRICTED_MARKER = "protocol is restricted"
+# What gRPC reports when the address answers HTTP/1 (e.g. Triton's HTTP port) instead of gRPC.
+_NOT_GRPC_MARKERS = ("Socket closed", "Failed parsing HTTP/2", "http1.x server")
+_NOT_GRPC_HINT = (
+    " (is this Triton's HTTP port? The client speaks gRPC: use the gRPC port, 8001 by default)"
+)
 
 
 def _status_name(error: BaseException) -> str | None:
@@ -108,7 +113,8 @@ def map_error(error: BaseException, *, target: str) -> InstructNERError:
             f"{target} refused the call (check the metadata headers): {details}", code=code
         )
     if code == "UNAVAILABLE":
-        return ServerUnavailableError(f"{target} is unavailable: {details}", code=code)
+        hint = _NOT_GRPC_HINT if any(m in details for m in _NOT_GRPC_MARKERS) else ""
+        return ServerUnavailableError(f"{target} is unavailable: {details}{hint}", code=code)
     if code is None:
         return InstructNERError(f"{target} call failed: {details}")
     return InstructNERError(f"{target} failed with {code}: {details}", code=code)
