@@ -18,7 +18,7 @@ from ._errors import (
 from ._options import Keepalive, RetryPolicy, TLSConfig
 from ._sync import InstructNERClient
 from ._types import Entity, Extraction, Window
-from ._validation import TASKS
+from ._validation import TASKS, Task
 from ._version import __version__ as __version__
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "RetryPolicy",
     "ServerUnavailableError",
     "TLSConfig",
+    "Task",
     "Window",
     "map_error",
 ]

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import grpc
 import tritonclient.grpc.aio as triton_aio
@@ -38,7 +38,7 @@ from ._errors import (
 from ._options import Keepalive, RetryPolicy, TLSConfig
 from ._sync import OnDone
 from ._types import Entity, Extraction
-from ._validation import InferenceRequest, make_request
+from ._validation import InferenceRequest, Task, make_request
 
 __all__ = ["AsyncInstructNERClient"]
 
@@ -165,7 +165,7 @@ class AsyncInstructNERClient:
 
     async def analyze(
         self,
-        task: str,
+        task: Task,
         text: str,
         *,
         labels: Sequence[str] = (),
@@ -176,6 +176,32 @@ class AsyncInstructNERClient:
         """Run one task (``ner``, ``extract`` or ``type``) and return entities and raw answer."""
         request = make_request(task, text, labels, entities, min_score)
         return await self._infer(request, call_timeout(timeout, self._settings.channel.timeout))
+
+    @overload
+    async def ner_batch(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity]]: ...
+
+    @overload
+    async def ner_batch(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[True],
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity] | InstructNERError]: ...
 
     async def ner_batch(
         self,
@@ -199,6 +225,30 @@ class AsyncInstructNERClient:
             )
         )
 
+    @overload
+    async def extract_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity]]: ...
+
+    @overload
+    async def extract_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[True],
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity] | InstructNERError]: ...
+
     async def extract_batch(
         self,
         texts: Sequence[str],
@@ -219,6 +269,34 @@ class AsyncInstructNERClient:
                 on_done,
             )
         )
+
+    @overload
+    async def type_batch(
+        self,
+        texts: Sequence[str],
+        entities: Sequence[Sequence[str]],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity]]: ...
+
+    @overload
+    async def type_batch(
+        self,
+        texts: Sequence[str],
+        entities: Sequence[Sequence[str]],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[True],
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity] | InstructNERError]: ...
 
     async def type_batch(
         self,
@@ -243,9 +321,39 @@ class AsyncInstructNERClient:
             )
         )
 
+    @overload
     async def analyze_batch(
         self,
-        task: str,
+        task: Task,
+        texts: Sequence[str],
+        *,
+        labels: Sequence[str] = (),
+        entities: Sequence[Sequence[str]] = (),
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+        on_done: OnDone | None = None,
+    ) -> list[Extraction]: ...
+
+    @overload
+    async def analyze_batch(
+        self,
+        task: Task,
+        texts: Sequence[str],
+        *,
+        labels: Sequence[str] = (),
+        entities: Sequence[Sequence[str]] = (),
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[True],
+        on_done: OnDone | None = None,
+    ) -> list[Extraction | InstructNERError]: ...
+
+    async def analyze_batch(
+        self,
+        task: Task,
         texts: Sequence[str],
         *,
         labels: Sequence[str] = (),

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import grpc
 import tritonclient.grpc as triton_grpc
@@ -38,7 +38,7 @@ from ._errors import (
 )
 from ._options import Keepalive, RetryPolicy, TLSConfig
 from ._types import Entity, Extraction
-from ._validation import InferenceRequest, make_request
+from ._validation import InferenceRequest, Task, make_request
 
 __all__ = ["InstructNERClient"]
 
@@ -187,7 +187,7 @@ class InstructNERClient:
 
     def analyze(
         self,
-        task: str,
+        task: Task,
         text: str,
         *,
         labels: Sequence[str] = (),
@@ -198,6 +198,32 @@ class InstructNERClient:
         """Run one task (``ner``, ``extract`` or ``type``) and return entities and raw answer."""
         request = make_request(task, text, labels, entities, min_score)
         return self._infer(request, call_timeout(timeout, self._settings.channel.timeout))
+
+    @overload
+    def ner_batch(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity]]: ...
+
+    @overload
+    def ner_batch(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[True],
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity] | InstructNERError]: ...
 
     def ner_batch(
         self,
@@ -238,6 +264,30 @@ class InstructNERClient:
             )
         )
 
+    @overload
+    def extract_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity]]: ...
+
+    @overload
+    def extract_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[True],
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity] | InstructNERError]: ...
+
     def extract_batch(
         self,
         texts: Sequence[str],
@@ -258,6 +308,34 @@ class InstructNERClient:
                 on_done,
             )
         )
+
+    @overload
+    def type_batch(
+        self,
+        texts: Sequence[str],
+        entities: Sequence[Sequence[str]],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity]]: ...
+
+    @overload
+    def type_batch(
+        self,
+        texts: Sequence[str],
+        entities: Sequence[Sequence[str]],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[True],
+        on_done: OnDone | None = None,
+    ) -> list[list[Entity] | InstructNERError]: ...
 
     def type_batch(
         self,
@@ -282,9 +360,39 @@ class InstructNERClient:
             )
         )
 
+    @overload
     def analyze_batch(
         self,
-        task: str,
+        task: Task,
+        texts: Sequence[str],
+        *,
+        labels: Sequence[str] = (),
+        entities: Sequence[Sequence[str]] = (),
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+        on_done: OnDone | None = None,
+    ) -> list[Extraction]: ...
+
+    @overload
+    def analyze_batch(
+        self,
+        task: Task,
+        texts: Sequence[str],
+        *,
+        labels: Sequence[str] = (),
+        entities: Sequence[Sequence[str]] = (),
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_concurrency: int | None = None,
+        return_exceptions: Literal[True],
+        on_done: OnDone | None = None,
+    ) -> list[Extraction | InstructNERError]: ...
+
+    def analyze_batch(
+        self,
+        task: Task,
         texts: Sequence[str],
         *,
         labels: Sequence[str] = (),

@@ -5,19 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from ._errors import InvalidInputError
 
 __all__ = [
     "TASKS",
     "InferenceRequest",
+    "Task",
     "check_labels",
     "check_min_score",
     "check_timeout",
     "make_request",
 ]
 
-TASKS: tuple[str, ...] = ("ner", "extract", "type")
+Task = Literal["ner", "extract", "type"]
+TASKS: tuple[Task, ...] = ("ner", "extract", "type")
 
 
 @dataclass(frozen=True, slots=True)
