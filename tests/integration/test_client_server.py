@@ -553,3 +553,25 @@ def test_readme_library_example_runs_as_written(url: str):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_document_over_the_part_size_is_split_and_merged_with_document_offsets(url: str):
+    paragraphs = [f"Paragraph {i} : EU officials met in Brussels on Monday ." for i in range(6)]
+    document = "\n\n".join(paragraphs)
+    with InstructNERClient(url, timeout=TIMEOUT) as client:
+        entities = client.ner_document(document, labels=LABELS, max_chars=120)
+        extraction = client.analyze_document("extract", document, max_chars=120)
+
+    async def run_async() -> list[Entity]:
+        async with AsyncInstructNERClient(url, timeout=TIMEOUT) as client:
+            return await client.ner_document(document, labels=LABELS, max_chars=120)
+
+    assert [(e.text, e.label) for e in entities] == [
+        ("EU", "organization"),
+        ("Brussels", "location"),
+    ] * 6
+    assert all(document[e.start : e.end] == e.text for e in entities)
+    assert len(extraction.entities) == 12 and len(extraction.windows) >= 6
+    assert all(document[w.start : w.end].strip() for w in extraction.windows)
+    spans = [(e.text, e.label, e.start, e.end) for e in entities]
+    assert [(e.text, e.label, e.start, e.end) for e in asyncio.run(run_async())] == spans

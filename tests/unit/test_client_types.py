@@ -32,9 +32,7 @@ async def use_async(client: AsyncInstructNERClient) -> None:
 def mypy_errors(tmp_path: Path, bad: str = "", bad_async: str = "") -> str:
     source = tmp_path / "use_client.py"
     source.write_text(textwrap.dedent(SNIPPET).format(bad=bad, bad_async=bad_async))
-    stdout, _, _ = api.run(
-        ["--strict", "--no-incremental", "--follow-imports=silent", str(source)]
-    )
+    stdout, _, _ = api.run(["--strict", "--no-incremental", "--follow-imports=silent", str(source)])
     return "\n".join(line for line in stdout.splitlines() if "use_client.py" in line)
 
 

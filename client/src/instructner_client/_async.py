@@ -27,6 +27,7 @@ from ._base import (
     retry_delay,
 )
 from ._codec import RESULT_OUTPUT, decode_result, encode_request, requested_outputs
+from ._document import DEFAULT_PART_CHARS, document_requests, merge_parts
 from ._errors import (
     DeadlineExceededError,
     InstructNERError,
@@ -375,6 +376,54 @@ class AsyncInstructNERClient:
             max_concurrency,
             return_exceptions,
             on_done,
+        )
+
+    async def analyze_document(
+        self,
+        task: Task,
+        text: str,
+        *,
+        labels: Sequence[str] = (),
+        entities: Sequence[str] = (),
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_chars: int = DEFAULT_PART_CHARS,
+        max_concurrency: int | None = None,
+    ) -> Extraction:
+        """Run one task on a document of any length; offsets index the whole document.
+
+        The document is split into parts of at most ``max_chars`` characters (the server's
+        limit, 20,000 by default) at blank lines, line breaks, sentence ends or whitespace,
+        never inside a word; the parts are sent concurrently and their results merged. An
+        entity that would span a split point is not found.
+        """
+        offsets, requests = document_requests(task, text, labels, entities, min_score, max_chars)
+        results = await self._batch(list(requests), timeout, max_concurrency, False, None)
+        return merge_parts(task, text, list(zip(offsets, results, strict=True)))
+
+    async def ner_document(
+        self,
+        text: str,
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_chars: int = DEFAULT_PART_CHARS,
+        max_concurrency: int | None = None,
+    ) -> list[Entity]:
+        """Run :meth:`ner` on a document of any length; see :meth:`analyze_document`."""
+        return list(
+            (
+                await self.analyze_document(
+                    "ner",
+                    text,
+                    labels=labels,
+                    timeout=timeout,
+                    min_score=min_score,
+                    max_chars=max_chars,
+                    max_concurrency=max_concurrency,
+                )
+            ).entities
         )
 
     async def is_ready(self, *, timeout: float | None = None) -> bool:
