@@ -25,6 +25,7 @@ from instructner.engine import COMPUTE_TYPES, ENGINE_KINDS, convert_to_ctranslat
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.templates import fill_model
 from instructner.serving.tokenizer import tokenizer_dir_for
+from instructner.trained_tasks import trained_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ def _model_values(
                 "max_output_tokens": limits.max_output_tokens,
                 "max_windows": limits.max_windows,
                 "max_windows_in_flight": limits.max_windows_in_flight,
+                "served_tasks": ",".join(trained_tasks(checkpoint)),
             },
         ),
     }

@@ -44,12 +44,17 @@ def _shorten(text: str, width: int = 40) -> str:
     return repr(text if len(text) <= width else text[: width - 1] + "…")
 
 
-def _check_task(task: str | None) -> str:
-    if task is None:
-        return DEFAULT_TASK
-    if task not in TASKS:
-        raise RequestError("TASK", f"expected one of {', '.join(TASKS)}, got {_shorten(task)}")
-    return task
+def _check_task(task: str | None, served: Sequence[str] = TASKS) -> str:
+    checked = DEFAULT_TASK if task is None else task
+    if checked not in TASKS:
+        raise RequestError("TASK", f"expected one of {', '.join(TASKS)}, got {_shorten(checked)}")
+    if checked not in served:
+        raise RequestError(
+            "TASK",
+            f"{checked!r} is not served by this model, which was trained for "
+            f"{', '.join(served)} (its model card lists what it was trained on)",
+        )
+    return checked
 
 
 def _control_character(text: str, allowed: frozenset[str] = frozenset()) -> str | None:
@@ -197,16 +202,18 @@ def validate_request(
     labels: Sequence[str] = (),
     entities: Sequence[str] = (),
     limits: Limits = DEFAULT_LIMITS,
+    served: Sequence[str] = TASKS,
 ) -> ExtractionRequest:
     """Check one request against the task's needs and the documented limits.
 
-    ``task`` None means the default task (``ner``).
+    ``task`` None means the default task (``ner``); ``served`` are the tasks the model was
+    trained for (others are refused naming them).
 
     Raises:
         RequestError: naming the input (TEXT, TASK, LABELS or ENTITIES) and what was expected.
 
     """
-    checked_task = _check_task(task)
+    checked_task = _check_task(task, served)
     _check_text(text, limits)
     _check_labels(checked_task, labels, limits)
     _check_entities(checked_task, text, entities, limits)
@@ -216,7 +223,9 @@ def validate_request(
 
 
 def requests_from_inputs(
-    get: Callable[[str], np.ndarray | None], limits: Limits = DEFAULT_LIMITS
+    get: Callable[[str], np.ndarray | None],
+    limits: Limits = DEFAULT_LIMITS,
+    served: Sequence[str] = TASKS,
 ) -> list[ExtractionRequest]:
     """Read and validate the rows of one Triton request (inputs TEXT, TASK, LABELS, ENTITIES).
 
@@ -241,7 +250,7 @@ def requests_from_inputs(
         [None] * batch if task_array is None else list(string_per_row("TASK", task_array, batch))
     )
     return [
-        validate_request(text, task, labels, entities, limits)
+        validate_request(text, task, labels, entities, limits, served)
         for text, task, labels, entities in zip(
             texts, tasks, strings("LABELS"), strings("ENTITIES"), strict=True
         )

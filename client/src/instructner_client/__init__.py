@@ -13,6 +13,7 @@ from ._errors import (
     InvalidInputError,
     ModelNotReadyError,
     ServerUnavailableError,
+    UnsupportedTaskError,
     map_error,
 )
 from ._options import Keepalive, RetryPolicy, TLSConfig
@@ -36,6 +37,7 @@ __all__ = [
     "ServerUnavailableError",
     "TLSConfig",
     "Task",
+    "UnsupportedTaskError",
     "Window",
     "map_error",
 ]

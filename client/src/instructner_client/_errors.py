@@ -11,6 +11,7 @@ __all__ = [
     "InvalidInputError",
     "ModelNotReadyError",
     "ServerUnavailableError",
+    "UnsupportedTaskError",
     "map_error",
 ]
 
@@ -38,6 +39,10 @@ class ServerUnavailableError(InstructNERError):
     """The server cannot be reached or refuses connections (after the bounded retries)."""
 
 
+class UnsupportedTaskError(InvalidInputError):
+    """The served model was not trained for the task called; the message names its tasks."""
+
+
 class DeadlineExceededError(InstructNERError, TimeoutError):
     """The call did not complete within its timeout."""
 
@@ -52,6 +57,8 @@ _MODEL_NOT_READY_MARKERS = ("is not at ready state", "has no available versions"
 # A server started with --grpc-restricted-protocol answers UNAVAILABLE to calls that lack the
 # required header; retrying cannot help, the caller's metadata is wrong.
 _RESTRICTED_MARKER = "protocol is restricted"
+# The server's message for a task the model was not trained for (instructner.serving.requests).
+_UNSUPPORTED_TASK_MARKER = "is not served by this model"
 # What gRPC reports when the address answers HTTP/1 (e.g. Triton's HTTP port) instead of gRPC.
 _NOT_GRPC_MARKERS = ("Socket closed", "Failed parsing HTTP/2", "http1.x server")
 _NOT_GRPC_HINT = (
@@ -98,6 +105,8 @@ def map_error(error: BaseException, *, target: str) -> InstructNERError:
         return error
     code = _status_name(error)
     details = _details(error).strip() or "no details"
+    if code == "INVALID_ARGUMENT" and _UNSUPPORTED_TASK_MARKER in details:
+        return UnsupportedTaskError(f"{target} rejected the request: {details}", code=code)
     if code == "INVALID_ARGUMENT" or code == "OUT_OF_RANGE":
         return InvalidInputError(f"{target} rejected the request: {details}", code=code)
     if code == "DEADLINE_EXCEEDED":

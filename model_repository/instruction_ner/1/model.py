@@ -26,6 +26,7 @@ from instructner.serving.requests import requests_from_inputs, score_options_fro
 from instructner.serving.results import keep_confident, merge_windows
 from instructner.serving.tensors import bytes_tensor, string_tensor
 from instructner.serving.tokenizer import PromptTokenizer
+from instructner.trained_tasks import parse_served_tasks
 
 
 class StepFailed(RuntimeError):
@@ -53,6 +54,7 @@ class TritonPythonModel:
         self.name = args["model_name"]
         self.tokenizer = PromptTokenizer(parameters["tokenizer_dir"])
         self.limits = Limits.from_parameters(parameters)
+        self.served_tasks = parse_served_tasks(parameters.get("served_tasks", "ner,extract,type"))
         self.preprocessing = parameters["preprocessing_model"]
         self.engine = parameters["engine_model"]
         self.postprocessing = parameters["postprocessing_model"]
@@ -84,7 +86,7 @@ class TritonPythonModel:
 
     async def _handle(self, request):
         get = triton_glue.input_getter(pb_utils, request)
-        documents = requests_from_inputs(get, self.limits)
+        documents = requests_from_inputs(get, self.limits, self.served_tasks)
         options = score_options_from_inputs(get, len(documents))
         results = await asyncio.gather(
             *(self._document(request, d, o) for d, o in zip(documents, options, strict=True))
