@@ -13,6 +13,7 @@ from instructner.evaluation import GenerationSettings, evaluate_sentences, write
 from instructner.labels import CORPORA, Verbalizer, get_verbalizer
 from instructner.modeling import checkpoint_tokenizer, load_model, pick_device
 from instructner.types import Sentence
+from instructner.typing_accuracy import evaluate_typing
 
 HELP = (
     "generate NER answers with a T5 checkpoint and score them (strict micro and per-type "
@@ -58,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="TAG=WORD",
         help="one label of --data; repeat it for a word that contains a comma",
+    )
+    parser.add_argument(
+        "--task",
+        choices=("ner", "type"),
+        default="ner",
+        help="ner: P/R/F1 of the NER prompt; type: accuracy of typing the gold entities (ner)",
     )
     parser.add_argument("--limit", type=int, help="evaluate only the first N sentences")
     parser.add_argument("--batch-size", type=int, default=32, help="generation batch (32)")
@@ -157,8 +164,17 @@ def run(args: argparse.Namespace) -> int:
         constrained=args.constrained,
     )
     logger.info("evaluating %s on %d sentences of %s", args.model, len(sentences), name)
-    evaluation = evaluate_sentences(model, tokenizer, sentences, verbalizer, settings)
     output_dir = args.output_dir or args.model / f"eval-{name}"
+    if args.task == "type":
+        if args.constrained or args.num_beams != 1:
+            raise ValueError("--task type decodes greedily without constraints")
+        typing = evaluate_typing(model, tokenizer, sentences, verbalizer, settings)
+        typing.update(model=str(args.model), dataset=args.dataset or str(args.data))
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics.json").write_text(json.dumps(typing, indent=2) + "\n", "utf-8")
+        sys.stdout.write(json.dumps(typing, indent=2) + "\n")
+        return 0
+    evaluation = evaluate_sentences(model, tokenizer, sentences, verbalizer, settings)
     extra = {
         "model": str(args.model),
         "dataset": args.dataset or str(args.data),
