@@ -8,7 +8,9 @@ tensor contract of Triton's TensorRT-LLM backend (see :mod:`instructner.serving.
 benchmarks call them in-process.
 
 Token ids in, token ids out: tokenization is the caller's business. Outputs leave out the
-decoder start token and the end token.
+decoder start token and the end token. An answer stuck in a loop (:mod:`instructner.loops`)
+stops there in both engines, as in evaluation, instead of running to its length limit; it is
+then not ``finished``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import json
 import logging
 import math
 import shutil
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
+
+from instructner.loops import ends_in_loop
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +112,7 @@ class CTranslate2Engine:
         inter_threads: batches decoded in parallel; a batch is split into this many parts.
         intra_threads: threads per batch (0: CTranslate2's default).
         device: ``cpu`` or ``cuda``.
+        stop_loops: stop an answer once it loops (the per-step callback checks each token).
 
     """
 
@@ -119,6 +125,7 @@ class CTranslate2Engine:
         inter_threads: int = 1,
         intra_threads: int = 0,
         device: str = "cpu",
+        stop_loops: bool = True,
     ) -> None:
         import ctranslate2
 
@@ -143,13 +150,19 @@ class CTranslate2Engine:
         self.eos_token_id = self._ids[config["eos_token"]]
         self.inter_threads = max(1, inter_threads)
         self.compute_type = compute_type
-        self._translator = ctranslate2.Translator(
+        self.stop_loops = stop_loops
+        translator = ctranslate2.Translator(
             str(model_dir),
             device=device,
             compute_type=compute_type,
             inter_threads=self.inter_threads,
             intra_threads=intra_threads,
         )
+        # The translator is held only here, and released when the engine goes or at the
+        # latest before interpreter shutdown: left to the very end, its worker threads can be
+        # torn down after the runtime and abort the process on exit.
+        self._held = [translator]
+        self._release = weakref.finalize(self, self._held.clear)
 
     def generate(
         self,
@@ -161,7 +174,8 @@ class CTranslate2Engine:
         """Greedy-decode; the batch is split into ``inter_threads`` parts decoded in parallel.
 
         Log-probabilities come from CTranslate2's per-step callback (called for each token of
-        a greedy search), so asking for them adds no second pass over the decoder.
+        a greedy search), so asking for them adds no second pass over the decoder; the same
+        callback stops an answer that loops.
         """
         _check_batch(inputs, max_new_tokens)
         if not inputs:
@@ -171,14 +185,24 @@ class CTranslate2Engine:
             end_token = self._tokens[end_id]
         except IndexError:
             raise ValueError(f"token id out of range 0..{self.vocab_size - 1}") from None
-        steps: list[dict[int, float]] = [{} for _ in source]
+        steps: list[list[float]] = [[] for _ in source]
+        tokens: list[list[int]] = [[] for _ in source]
+        stop_loops = self.stop_loops
 
         def record(step: Any) -> bool:
-            # batch_id indexes the whole batch, also when it is split across inter_threads
-            steps[step.batch_id][step.step] = step.log_prob
-            return False  # never stop decoding early
+            # Called once per token, in step order per answer; batch_id indexes the whole
+            # batch, also when it is split across inter_threads.
+            index = step.batch_id
+            if return_log_probs:
+                steps[index].append(step.log_prob)
+            row = tokens[index]
+            row.append(step.token_id)
+            # True stops this answer: it repeats itself (greedy decoding never leaves a loop)
+            return stop_loops and ends_in_loop(row)
 
-        results = self._translator.translate_batch(
+        if not self._held:
+            raise RuntimeError("the CTranslate2 engine is closed")
+        results = self._held[0].translate_batch(
             source,
             max_batch_size=math.ceil(len(source) / self.inter_threads),
             beam_size=1,
@@ -188,21 +212,21 @@ class CTranslate2Engine:
             max_decoding_length=max(max_new_tokens),
             min_decoding_length=0,
             return_scores=return_log_probs,  # CTranslate2 fills step.log_prob only with scores
-            callback=record if return_log_probs else None,
+            callback=record if return_log_probs or self.stop_loops else None,
         )
         return [
             _cut(
                 [self._ids[token] for token in result.hypotheses[0]],
                 end_id,
                 n,
-                [row[step] for step in sorted(row)] if return_log_probs else None,
+                row if return_log_probs else None,
             )
             for result, n, row in zip(results, max_new_tokens, steps, strict=True)
         ]
 
     def close(self) -> None:
-        """Release the translator now (Triton's finalize; not left to interpreter exit)."""
-        self._translator = None
+        """Release the translator now (Triton's finalize); the engine cannot be used after."""
+        self._release()
 
 
 class TransformersEngine:
@@ -210,7 +234,9 @@ class TransformersEngine:
 
     kind = "transformers"
 
-    def __init__(self, model_dir: str | Path, threads: int = 0, device: str = "cpu") -> None:
+    def __init__(
+        self, model_dir: str | Path, threads: int = 0, device: str = "cpu", stop_loops: bool = True
+    ) -> None:
         import torch
 
         from instructner.modeling import load_model
@@ -229,6 +255,7 @@ class TransformersEngine:
         self.eos_token_id = int(config.eos_token_id)
         self.pad_token_id = int(config.pad_token_id)
         self.compute_type = "float32"
+        self.stop_loops = stop_loops
 
     def generate(
         self,
@@ -262,6 +289,7 @@ class TransformersEngine:
                 eos_token_id=end_id,
                 return_dict_in_generate=True,
                 output_scores=return_log_probs,
+                stopping_criteria=_loop_stopper() if self.stop_loops else None,
             )
             sequences = output.sequences
             log_probs: list[list[float] | None] = [None] * len(inputs)
@@ -279,6 +307,15 @@ class TransformersEngine:
 
     def close(self) -> None:
         """Nothing to release early; the model goes with the object."""
+
+
+def _loop_stopper() -> Any:
+    """Return the transformers stopping criterion that ends looping answers (as evaluation)."""
+    from transformers import StoppingCriteriaList
+
+    from instructner.modeling import _StopLoops
+
+    return StoppingCriteriaList([_StopLoops()])
 
 
 def load_engine(kind: str, model_dir: str | Path, **options: Any) -> Engine:

@@ -21,6 +21,10 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
+from instructner.loops import LOOP_MAX_PERIOD as LOOP_MAX_PERIOD
+from instructner.loops import LOOP_REPEATS as LOOP_REPEATS
+from instructner.loops import looping_rows as looping_rows
+
 logger = logging.getLogger(__name__)
 
 TOKENIZER_DIR = Path(__file__).resolve().parent / "resources" / "t5-tokenizer"
@@ -301,34 +305,6 @@ class Generation:
     answers: list[str]
     truncated: list[int]
     unfinished: list[int]
-
-
-# An answer that repeats the same stretch of tokens this many times in a row is looping
-# (greedy decoding never leaves such a cycle); legitimate repeats of "is a person" differ in
-# their entity, and one entity named twice in a row repeats only twice.
-LOOP_REPEATS = 4
-LOOP_MAX_PERIOD = 32
-
-
-def looping_rows(rows: Sequence[Sequence[int]], repeats: int = LOOP_REPEATS) -> list[bool]:
-    """Return, per row of generated ids, whether it ends with a cycle repeated ``repeats`` times.
-
-    A cycle is any stretch of 1 to ``LOOP_MAX_PERIOD`` tokens; the check looks only at the
-    row's last ``repeats x period`` tokens, so it costs O(LOOP_MAX_PERIOD^2) per row and step.
-    """
-    result = []
-    for row in rows:
-        looping = False
-        for period in range(1, min(LOOP_MAX_PERIOD, len(row) // repeats) + 1):
-            tail = row[len(row) - period :]
-            if all(
-                row[len(row) - (k + 1) * period : len(row) - k * period] == tail
-                for k in range(1, repeats)
-            ):
-                looping = True
-                break
-        result.append(looping)
-    return result
 
 
 class _StopLoops:

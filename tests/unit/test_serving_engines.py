@@ -38,18 +38,46 @@ def test_converted_vocabulary_maps_ids_one_to_one(model_dirs):
 
 def test_float32_ctranslate2_gives_the_reference_answers(model_dirs, prompts):
     checkpoint, ct2 = model_dirs
-    reference = TransformersEngine(checkpoint).generate(prompts, [12, 12, 12], 1)
-    fast = CTranslate2Engine(ct2, compute_type="float32").generate(prompts, [12, 12, 12], 1)
+    reference = TransformersEngine(checkpoint, stop_loops=False).generate(prompts, [12] * 3, 1)
+    fast = CTranslate2Engine(ct2, compute_type="float32", stop_loops=False).generate(
+        prompts, [12] * 3, 1
+    )
     assert fast == reference
     assert all(len(g.token_ids) == 12 and not g.finished for g in reference)
 
 
 def test_each_row_stops_at_its_own_token_limit(model_dirs, prompts):
     _, ct2 = model_dirs
-    out = CTranslate2Engine(ct2, compute_type="int8", inter_threads=2).generate(
+    out = CTranslate2Engine(ct2, compute_type="int8", inter_threads=2, stop_loops=False).generate(
         prompts, [1, 5, 9], 1
     )
     assert [len(g.token_ids) for g in out] == [1, 5, 9]
+
+
+def test_both_engines_stop_a_looping_answer_at_the_same_token(model_dirs, prompts):
+    from instructner.loops import ends_in_loop
+
+    checkpoint, ct2 = model_dirs
+    limit = [100] * len(prompts)
+    reference = TransformersEngine(checkpoint).generate(prompts, limit, 1, return_log_probs=True)
+    fast = CTranslate2Engine(ct2, compute_type="float32").generate(
+        prompts, limit, 1, return_log_probs=True
+    )
+    assert [g.token_ids for g in fast] == [g.token_ids for g in reference]
+    looping = [g for g in fast if not g.finished]
+    assert looping, "the random-init model was expected to loop"
+    for answer in looping:
+        assert len(answer.token_ids) < 100 and ends_in_loop(answer.token_ids)
+        assert not ends_in_loop(answer.token_ids[:-1])  # stopped at the first looping token
+        assert len(answer.log_probs) == len(answer.token_ids)
+
+
+def test_a_closed_engine_refuses_to_generate(model_dirs, prompts):
+    _, ct2 = model_dirs
+    engine = CTranslate2Engine(ct2, compute_type="int8")
+    engine.close()
+    with pytest.raises(RuntimeError, match="the CTranslate2 engine is closed"):
+        engine.generate(prompts[:1], [4], 1)
 
 
 def test_int8_engine_loads_and_decodes(model_dirs, prompts):
