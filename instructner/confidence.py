@@ -15,7 +15,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from instructner.parser import LocatedEntity, Span
+from instructner.parser import LocatedEntity
+from instructner.spans import Span
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ won or lost. Rules (docs/design.md):
   match themselves.
 * Word boundaries: a match may not start or end inside a word (``Paris`` is not found in
   ``Parisian``); entity text that starts or ends with punctuation has no boundary to break.
+  The rule is :mod:`instructner.spans`, shared with request validation and windows.
 * Sentence order: the k-th mention of a repeated entity takes the first unused occurrence
   after the previous entity, falling back to the first unused occurrence anywhere; an answer
   that names an entity more often than the sentence holds it loses the extras.
@@ -34,9 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from instructner.prompts import NONE_ANSWER
+from instructner.spans import Span, on_word_boundaries
 from instructner.types import Entity
-
-Span = tuple[int, int]  # end-exclusive character range
 
 
 @dataclass(frozen=True)
@@ -61,18 +61,6 @@ _MARKER = re.compile(r"(?<!\s)(?=(\s++is\s++an?\s++))")
 MAX_SEPARATORS_IN_ENTITY = 8
 
 
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def _on_word_boundaries(sentence: str, start: int, end: int) -> bool:
-    if start > 0 and _is_word_char(sentence[start - 1]) and _is_word_char(sentence[start]):
-        return False
-    return not (
-        end < len(sentence) and _is_word_char(sentence[end - 1]) and _is_word_char(sentence[end])
-    )
-
-
 class _SentenceIndex:
     """Occurrences of candidate entity texts in one sentence, cached per text."""
 
@@ -93,7 +81,7 @@ class _SentenceIndex:
         hits = []
         pos = self.sentence.find(text)
         while pos != -1:
-            if _on_word_boundaries(self.sentence, pos, pos + len(text)):
+            if on_word_boundaries(self.sentence, pos, pos + len(text)):
                 hits.append((pos, pos + len(text)))
             pos = self.sentence.find(text, pos + 1)
         return hits
@@ -111,7 +99,7 @@ class _SentenceIndex:
         return [
             (m.start(), m.end())
             for m in pattern.finditer(self.sentence)
-            if _on_word_boundaries(self.sentence, m.start(), m.end())
+            if on_word_boundaries(self.sentence, m.start(), m.end())
         ]
 
 

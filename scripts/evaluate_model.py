@@ -20,7 +20,7 @@ from pathlib import Path
 from instructner.cli import main as instructner_main
 
 CORPORA = ("conll2003", "mit_movie", "mit_restaurant", "atis")
-TYPING_SENTENCES = 500
+TYPING_SENTENCES = 300
 KEYS = ("precision", "recall", "f1", "tp", "fp", "fn", "sentences", "unfinished_answers")
 
 

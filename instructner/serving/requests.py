@@ -17,7 +17,7 @@ from instructner.serving.tensors import (
     string_per_row,
     strings_per_row,
 )
-from instructner.serving.windows import entity_occurrences
+from instructner.spans import occurrences as entity_occurrences
 
 DEFAULT_TASK = "ner"
 _NEEDS_LABELS = ("ner", "type")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from instructner.serving.errors import RequestError
+from instructner.spans import occurrences
 
 if TYPE_CHECKING:
     from instructner.serving.requests import ExtractionRequest
@@ -47,27 +48,9 @@ class Window:
     entities: tuple[str, ...] = ()  # typing task: the given entities that occur in this window
 
 
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def entity_occurrences(text: str, entity: str) -> list[tuple[int, int]]:
-    """Return the (start, end) of each literal occurrence of ``entity`` on word boundaries.
-
-    Occurrences may overlap (``"a a"`` in ``"a a a"``); they come in text order.
-    """
-    found = []
-    pos = text.find(entity)
-    while pos != -1 and entity:
-        end = pos + len(entity)
-        starts_ok = pos == 0 or not (_is_word_char(text[pos - 1]) and _is_word_char(text[pos]))
-        ends_ok = end == len(text) or not (
-            _is_word_char(text[end - 1]) and _is_word_char(text[end])
-        )
-        if starts_ok and ends_ok:
-            found.append((pos, end))
-        pos = text.find(entity, pos + 1)
-    return found
+    """Return the word-bounded occurrences of ``entity`` (:func:`instructner.spans.occurrences`)."""
+    return occurrences(text, entity)
 
 
 def _is_abbreviation(text: str, punct_start: int) -> bool:
