@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from instructner.labels import Verbalizer
-from instructner.metrics import score_spans
+from instructner.metrics import TypeScores, score_spans
 from instructner.parser import parse_ner_answer
 from instructner.types import Sentence
 
@@ -70,11 +70,10 @@ def score_entities(
     ]
     empty = sum(1 for p in predicted for start, end, _ in p if start >= end)
     scores = score_spans(gold, pred)
-    tp, fp, fn = scores.tp, scores.fp + empty, scores.fn
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Quality(precision, recall, f1, tp, fp, fn)
+    # empty spans are false positives the span scorer refuses to see; the ratios come from
+    # the metrics module's own counts-to-scores rule
+    total = TypeScores.from_counts(scores.tp, scores.fp + empty, scores.fn)
+    return Quality(total.precision, total.recall, total.f1, total.tp, total.fp, total.fn)
 
 
 def score_answers(
