@@ -117,7 +117,7 @@ class BuildResult:
         return UNTRAINED_WARNING.format(checkpoint=self.checkpoint, wanted=wanted)
 
 
-def _fingerprint(paths: Sequence[Path]) -> str:
+def fingerprint(paths: Sequence[Path]) -> str:
     """Hash of file names, sizes and modification times (cheap; content for small files)."""
     digest = hashlib.sha256()
     for root in paths:
@@ -149,7 +149,7 @@ def _settings_record(settings: BuildSettings) -> dict[str, object]:
     return record
 
 
-def _model_values(
+def repository_values(
     settings: BuildSettings, checkpoint: Path, ct2_dir: Path
 ) -> dict[str, tuple[str, dict[str, object]]]:
     """Return model name -> (template folder, template values) for every model to write."""
@@ -239,7 +239,7 @@ def build_repository(settings: BuildSettings) -> BuildResult:
         convert_to_ctranslate2(checkpoint, ct2_dir)
     repository = out / "model_repository"
     repository.mkdir(exist_ok=True)
-    models = _model_values(settings, checkpoint, ct2_dir)
+    models = repository_values(settings, checkpoint, ct2_dir)
     for stale in repository.iterdir():
         if stale.is_dir() and stale.name not in models:
             shutil.rmtree(stale)
@@ -249,8 +249,8 @@ def build_repository(settings: BuildSettings) -> BuildResult:
         "model_dir": str(settings.model_dir),
         "checkpoint": str(checkpoint.resolve()),
         "trained": trained,
-        "checkpoint_fingerprint": _fingerprint([checkpoint]),
-        "templates_fingerprint": _fingerprint([TEMPLATES]),
+        "checkpoint_fingerprint": fingerprint([checkpoint]),
+        "templates_fingerprint": fingerprint([TEMPLATES]),
         "settings": _settings_record(settings),
         "repository": str(repository.resolve()),
         "models": sorted(models),
@@ -270,8 +270,8 @@ def ensure_repository(settings: BuildSettings) -> BuildResult:
             manifest.get("trained") == wanted_trained
             and (not wanted_trained or checkpoint == settings.model_dir.resolve())
             and has_checkpoint(checkpoint)
-            and manifest.get("checkpoint_fingerprint") == _fingerprint([checkpoint])
-            and manifest.get("templates_fingerprint") == _fingerprint([TEMPLATES])
+            and manifest.get("checkpoint_fingerprint") == fingerprint([checkpoint])
+            and manifest.get("templates_fingerprint") == fingerprint([TEMPLATES])
             and manifest.get("settings") == json.loads(json.dumps(_settings_record(settings)))
         )
         if current:
@@ -282,8 +282,8 @@ def ensure_repository(settings: BuildSettings) -> BuildResult:
     return build_repository(settings)
 
 
-def add_build_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options shared by the build and serve command lines."""
+def add_model_and_out_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
+    """Add ``--model`` and ``--out`` (default ``out``): shared by the CPU and GPU builds."""
     parser.add_argument(
         "--model",
         type=Path,
@@ -291,11 +291,13 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         help="Hugging Face T5 checkpoint directory (default: models/default)",
     )
     parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("build/out"),
-        help="build output folder (default: build/out)",
+        "--out", type=Path, default=out, help=f"build output folder (default: {out})"
     )
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options shared by the build and serve command lines."""
+    add_model_and_out_arguments(parser, Path("build/out"))
     parser.add_argument(
         "--compute-type",
         choices=COMPUTE_TYPES,

@@ -40,9 +40,10 @@ from instructner.serving.build import (
     REPO_ROOT,
     TEMPLATES,
     BuildSettings,
-    _fingerprint,
-    _model_values,
+    add_model_and_out_arguments,
+    fingerprint,
     has_checkpoint,
+    repository_values,
 )
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.templates import fill_model
@@ -357,7 +358,7 @@ def write_repository(settings: TrtllmSettings, checkpoint: Path) -> dict[str, Pa
     """
     repository = settings.repository
     repository.mkdir(parents=True, exist_ok=True)
-    steps = _model_values(settings.steps(), checkpoint, settings.out_dir)
+    steps = repository_values(settings.steps(), checkpoint, settings.out_dir)
     models: dict[str, tuple[Path, dict[str, object]]] = {
         name: (TEMPLATES / template, values) for name, (template, values) in steps.items()
     }
@@ -419,7 +420,7 @@ def is_current(settings: TrtllmSettings) -> bool:
     return bool(
         not manifest.get("dry_run", True)
         and manifest.get("commands") == commands
-        and manifest.get("checkpoint_fingerprint") == _fingerprint([settings.model_dir])
+        and manifest.get("checkpoint_fingerprint") == fingerprint([settings.model_dir])
     )
 
 
@@ -462,7 +463,7 @@ def build_gpu_repository(
         "pin": asdict(PIN),
         "dry_run": dry_run,
         "checkpoint": str(checkpoint),
-        "checkpoint_fingerprint": _fingerprint([checkpoint]) if checkpoint.exists() else None,
+        "checkpoint_fingerprint": fingerprint([checkpoint]) if checkpoint.exists() else None,
         "settings": _settings_record(settings),
         "commands": [c.shell() for c in commands],
         "repository": str(settings.repository),
@@ -474,18 +475,7 @@ def build_gpu_repository(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=Path("models/default"),
-        help="Hugging Face T5 checkpoint directory (default: models/default)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("build/out/trtllm"),
-        help="output folder (default: build/out/trtllm)",
-    )
+    add_model_and_out_arguments(parser, Path("build/out/trtllm"))
     parser.add_argument(
         "--dtype",
         choices=DTYPES,

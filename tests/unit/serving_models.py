@@ -6,7 +6,7 @@ from pathlib import Path
 
 import fake_pb_utils as pb
 
-from instructner.serving.build import BuildSettings, EngineVariant, _model_values
+from instructner.serving.build import BuildSettings, EngineVariant, repository_values
 from instructner.serving.limits import Limits
 from instructner.serving.testing import GazetteerEngine
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR, PromptTokenizer
@@ -23,7 +23,7 @@ def model_values(name: str) -> dict[str, object]:
         engines=(EngineVariant("engine", "ctranslate2", "float32"),),
         limits=LIMITS,
     )
-    models = _model_values(settings, SHIPPED_TOKENIZER_DIR, Path("/nonexistent/ct2"))
+    models = repository_values(settings, SHIPPED_TOKENIZER_DIR, Path("/nonexistent/ct2"))
     return models[name][1]
 
 

@@ -8,7 +8,7 @@ from instructner.serving.build import (
     TEMPLATES,
     BuildSettings,
     EngineVariant,
-    _model_values,
+    repository_values,
 )
 from instructner.serving.templates import TemplateError, fill_model, fill_template
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
@@ -46,7 +46,7 @@ def test_fill_model_copies_the_model_folder_and_writes_the_filled_config(tmp_pat
 
 
 def filled_configs(settings: BuildSettings) -> dict[str, model_config_pb2.ModelConfig]:
-    models = _model_values(settings, SHIPPED_TOKENIZER_DIR, Path("/ct2"))
+    models = repository_values(settings, SHIPPED_TOKENIZER_DIR, Path("/ct2"))
     configs = {}
     for name, (template, values) in models.items():
         path = TEMPLATES / template / "config.pbtxt"

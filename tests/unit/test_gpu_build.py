@@ -19,7 +19,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from instructner.serving import build_trtllm
-from instructner.serving.build import TEMPLATES, BuildSettings, _model_values
+from instructner.serving.build import TEMPLATES, BuildSettings, repository_values
 from instructner.serving.build_trtllm import (
     PIN,
     TrtllmSettings,
@@ -139,7 +139,7 @@ def fill_cpu_repository(model_dir: Path, out: Path) -> Path:
     """The CPU repository exactly as `make engines` fills it (without converting the model)."""
     repository = out / "model_repository"
     settings = BuildSettings(model_dir=model_dir, out_dir=out)
-    for name, (template, values) in _model_values(settings, model_dir, out / "ct2").items():
+    for name, (template, values) in repository_values(settings, model_dir, out / "ct2").items():
         fill_model(TEMPLATES / template, repository / name, values)
     return repository
 

@@ -31,7 +31,7 @@ import pytest
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from instructner.serving.build import TEMPLATES, BuildSettings, _model_values
+from instructner.serving.build import TEMPLATES, BuildSettings, repository_values
 from instructner.serving.build_trtllm import TrtllmSettings, build_gpu_repository
 from instructner.serving.limits import Limits
 from instructner.serving.protos import ExtractionResult
@@ -340,7 +340,9 @@ def repositories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
     shutil.copy(SHIPPED_TOKENIZER_DIR / "tokenizer.json", model_dir / "tokenizer.json")
     cpu = root / "cpu" / "model_repository"
     cpu_settings = BuildSettings(model_dir=model_dir, out_dir=root / "cpu", limits=LIMITS)
-    for name, (template, values) in _model_values(cpu_settings, model_dir, root / "ct2").items():
+    for name, (template, values) in repository_values(
+        cpu_settings, model_dir, root / "ct2"
+    ).items():
         fill_model(TEMPLATES / template, cpu / name, values)
     gpu = build_gpu_repository(
         TrtllmSettings(model_dir=model_dir, out_dir=root / "gpu", limits=LIMITS), dry_run=True

@@ -16,7 +16,7 @@ from tritonclient.grpc import model_config_pb2
 from instructner.labels import get_verbalizer
 from instructner.prompts import build_prompt
 from instructner.serving import server as server_module
-from instructner.serving.build import TEMPLATES, BuildSettings, _model_values
+from instructner.serving.build import TEMPLATES, BuildSettings, repository_values
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import DEFAULT_LIMITS
 from instructner.serving.pipeline import plan_request
@@ -132,7 +132,7 @@ def test_labels_over_the_limit_are_rejected_with_the_limit():
 
 def _filled(settings: BuildSettings) -> dict[str, model_config_pb2.ModelConfig]:
     configs = {}
-    for name, (template, values) in _model_values(
+    for name, (template, values) in repository_values(
         settings, SHIPPED_TOKENIZER_DIR, Path("/ct2")
     ).items():
         path = TEMPLATES / template / "config.pbtxt"

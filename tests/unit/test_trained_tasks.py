@@ -12,7 +12,7 @@ from instructner_client import InvalidInputError, UnsupportedTaskError, map_erro
 from serving_models import model_values
 from tritonclient.utils import InferenceServerException
 
-from instructner.serving.build import BuildSettings, EngineVariant, _model_values
+from instructner.serving.build import BuildSettings, EngineVariant, repository_values
 from instructner.serving.errors import RequestError
 from instructner.serving.requests import validate_request
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
@@ -54,7 +54,7 @@ def test_the_build_writes_the_models_trained_tasks_into_instruction_ner(tmp_path
         out_dir=tmp_path / "out",
         engines=(EngineVariant("engine", "ctranslate2", "int8"),),
     )
-    values = _model_values(settings, model, tmp_path / "ct2")["instruction_ner"][1]
+    values = repository_values(settings, model, tmp_path / "ct2")["instruction_ner"][1]
     assert values["served_tasks"] == "ner,extract"
 
 
