@@ -84,6 +84,20 @@ PIN = Pin(
 DEFAULT_CONVERT_SCRIPT = Path("/opt/tensorrt_llm_src") / PIN.convert_script
 
 
+def cross_kv_fraction(limits: Limits) -> float:
+    """Return the KV-cache share for cross attention that fits both caches to the limits.
+
+    Per sequence the cross-attention cache holds the encoder output, ``max_input_tokens``
+    positions, and the self-attention cache the decoder's ``max_output_tokens + 1`` (with the
+    start token); both have the same per-position size (same layers, heads and head size in
+    T5's decoder), so the cross share is cross / (cross + self): 512 / (512 + 129) = 0.80 for
+    the shipped limits. Rounded to two decimals.
+    """
+    cross = limits.max_input_tokens
+    self_attention = limits.max_output_tokens + 1
+    return round(cross / (cross + self_attention), 2)
+
+
 @dataclass(frozen=True)
 class TrtllmSettings:
     """What to build: engine precision and sizes, and the tensorrt_llm model's parameters."""
@@ -97,10 +111,19 @@ class TrtllmSettings:
     convert_script: Path = DEFAULT_CONVERT_SCRIPT
     engine_model: str = "tensorrt_llm"
     kv_cache_free_gpu_mem_fraction: float = 0.8  # docs/encoder_decoder.md (v0.17.0)
-    cross_kv_cache_fraction: float = 0.5  # same; share of the KV cache for cross attention
+    # Share of the KV cache for cross attention; None derives it from the limits
+    # (:func:`cross_kv_fraction`) instead of upstream's example value 0.5.
+    cross_kv_cache_fraction: float | None = None
     max_queue_delay_us: int = 0  # in-flight batching batches inside the executor
     max_queue_size: int = 0  # 0: Triton's queue is unbounded
     batch_scheduler_policy: str = "guaranteed_no_evict"
+
+    @property
+    def cross_fraction(self) -> float:
+        """The cross-attention share of the KV cache this build uses."""
+        if self.cross_kv_cache_fraction is not None:
+            return self.cross_kv_cache_fraction
+        return cross_kv_fraction(self.limits)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -149,9 +172,9 @@ class TrtllmSettings:
                 "kv_cache_free_gpu_mem_fraction must be in (0, 1], got "
                 f"{self.kv_cache_free_gpu_mem_fraction}"
             )
-        if not 0 < self.cross_kv_cache_fraction < 1:
+        if not 0 < self.cross_fraction < 1:
             raise ValueError(
-                f"cross_kv_cache_fraction must be in (0, 1), got {self.cross_kv_cache_fraction}"
+                f"cross_kv_cache_fraction must be in (0, 1), got {self.cross_fraction}"
             )
         if self.batch_scheduler_policy not in SCHEDULER_POLICIES:
             raise ValueError(
@@ -192,7 +215,8 @@ def build_commands(settings: TrtllmSettings, checkpoint: Path) -> list[Command]:
     Flags of tensorrtllm_backend v0.17.0 docs/encoder_decoder.md (the T5 path) with the
     enc_dec README's explicit ``--remove_input_padding``; sizes from ``settings.limits``:
     encoder ``--max_input_len`` = decoder ``--max_encoder_input_len`` = max_input_tokens, and
-    decoder ``--max_seq_len`` = max_output_tokens + 1 (the decoder start token).
+    decoder ``--max_seq_len`` = max_output_tokens + 1 (the decoder start token); the encoder's
+    ``--max_seq_len`` equals its input length, as the enc_dec recipe sets it.
     """
     limits = settings.limits
     ckpt = settings.checkpoint_dir
@@ -243,6 +267,8 @@ def build_commands(settings: TrtllmSettings, checkpoint: Path) -> list[Command]:
             "disabled",
             "--max_input_len",
             str(limits.max_input_tokens),
+            "--max_seq_len",
+            str(limits.max_input_tokens),  # the enc_dec recipe: equal to the input length
             *shared,
         ),
     )
@@ -287,7 +313,7 @@ def tensorrt_llm_values(settings: TrtllmSettings) -> dict[str, object]:
         "engine_dir": settings.engines_dir / "decoder",
         "encoder_engine_dir": settings.engines_dir / "encoder",
         "kv_cache_free_gpu_mem_fraction": settings.kv_cache_free_gpu_mem_fraction,
-        "cross_kv_cache_fraction": settings.cross_kv_cache_fraction,
+        "cross_kv_cache_fraction": settings.cross_fraction,
         "exclude_input_in_output": "True",  # output_ids = generated tokens, as the CPU engine
         "enable_kv_cache_reuse": "False",
         "enable_chunked_context": "False",
@@ -406,8 +432,50 @@ def _settings_record(settings: TrtllmSettings) -> dict[str, object]:
     return record
 
 
-def is_current(settings: TrtllmSettings) -> bool:
-    """Whether ``out_dir`` holds engines built from this checkpoint with these settings."""
+def installed_tensorrt_llm() -> str | None:
+    """Return the installed TensorRT-LLM version (package metadata; no import), or None."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tensorrt_llm")
+    except PackageNotFoundError:
+        return None
+
+
+def visible_gpus(run: Runner = subprocess.run) -> list[dict[str, str]] | None:
+    """Return name and compute capability of each visible GPU (nvidia-smi), or None."""
+    try:
+        done = run(
+            ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    gpus = []
+    for line in str(done.stdout).splitlines():
+        name, _, capability = line.rpartition(",")
+        if name.strip():
+            gpus.append({"name": name.strip(), "compute_capability": capability.strip()})
+    return gpus
+
+
+def toolchain(run: Runner = subprocess.run) -> dict[str, object]:
+    """Return what engines are tied to: the TensorRT-LLM version and the GPUs built on.
+
+    TensorRT engines load only with the TensorRT(-LLM) version that built them and are
+    specific to the GPU architecture, so a reused build must match both.
+    """
+    return {"tensorrt_llm": installed_tensorrt_llm(), "gpus": visible_gpus(run)}
+
+
+def is_current(settings: TrtllmSettings, run: Runner = subprocess.run) -> bool:
+    """Whether ``out_dir`` holds engines built from this checkpoint with these settings.
+
+    They must also come from the installed TensorRT-LLM version and the visible GPU model
+    (an engines volume outlives image upgrades and GPU swaps).
+    """
     manifest_file = settings.out_dir / MANIFEST
     if not manifest_file.is_file() or not has_checkpoint(settings.model_dir):
         return False
@@ -417,11 +485,22 @@ def is_current(settings: TrtllmSettings) -> bool:
     except FileNotFoundError:
         return False
     commands = [c.shell() for c in build_commands(settings, settings.model_dir.resolve())]
-    return bool(
+    if not (
         not manifest.get("dry_run", True)
         and manifest.get("commands") == commands
         and manifest.get("checkpoint_fingerprint") == fingerprint([settings.model_dir])
-    )
+    ):
+        return False
+    built_with, now = manifest.get("toolchain"), toolchain(run)
+    if built_with != now:
+        logger.info(
+            "engines in %s were built with %s, here is %s: rebuilding",
+            settings.out_dir,
+            built_with,
+            now,
+        )
+        return False
+    return True
 
 
 def build_gpu_repository(
@@ -466,6 +545,8 @@ def build_gpu_repository(
         "checkpoint_fingerprint": fingerprint([checkpoint]) if checkpoint.exists() else None,
         "settings": _settings_record(settings),
         "commands": [c.shell() for c in commands],
+        # None in a dry run: no engine was built, so nothing is tied to a toolchain
+        "toolchain": None if dry_run else toolchain(run),
         "repository": str(settings.repository),
         "models": sorted(models),
     }

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import shutil
+import types
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -25,10 +26,11 @@ from instructner.serving.build_trtllm import (
     TrtllmSettings,
     build_commands,
     build_gpu_repository,
+    cross_kv_fraction,
     is_current,
     tensorrt_llm_values,
 )
-from instructner.serving.limits import Limits
+from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.templates import fill_model, template_keys
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
 
@@ -71,7 +73,7 @@ UPSTREAM_ENC_DEC_FILL = {
     "triton_backend": "tensorrtllm",
     "decoupled_mode": "False",
     "kv_cache_free_gpu_mem_fraction": "0.8",
-    "cross_kv_cache_fraction": "0.5",
+    "cross_kv_cache_fraction": "0.5",  # upstream's example; ours is derived (see below)
     "exclude_input_in_output": "True",
     "enable_kv_cache_reuse": "False",
     "batching_strategy": "inflight_fused_batching",
@@ -262,6 +264,9 @@ def test_tensorrt_llm_template_uses_the_pinned_upstream_keys_and_enc_dec_values(
     values = tensorrt_llm_values(TrtllmSettings(model_dir=Path("m"), out_dir=Path("o")))
     assert set(values) == keys
     for key, documented in UPSTREAM_ENC_DEC_FILL.items():
+        if key == "cross_kv_cache_fraction":  # a deliberate difference: fitted to the limits
+            assert values[key] == cross_kv_fraction(DEFAULT_LIMITS) != float(documented)
+            continue
         assert str(values[key]) == documented, key
 
 
@@ -378,8 +383,12 @@ def fake_toolchain(tmp_path, monkeypatch, write_encoder=True):
     monkeypatch.setattr(build_trtllm.shutil, "which", lambda name: f"/usr/bin/{name}")
     calls: list[list[str]] = []
 
-    def run(argv, check):
+    gpus = ["NVIDIA H100 80GB HBM3, 9.0"]
+
+    def run(argv, check, **kwargs):
         assert check is True
+        if argv[0] == "nvidia-smi":
+            return types.SimpleNamespace(stdout="\n".join(gpus) + "\n")
         calls.append(argv)
         if argv[0] == "trtllm-build":
             out = Path(argv[argv.index("--output_dir") + 1])
@@ -388,6 +397,7 @@ def fake_toolchain(tmp_path, monkeypatch, write_encoder=True):
                 (out / "config.json").write_text("{}", encoding="utf-8")
                 (out / "rank0.engine").write_bytes(b"engine")
 
+    run.gpus = gpus
     return script, calls, run
 
 
@@ -407,10 +417,41 @@ def test_build_runs_convert_then_both_engine_builds_and_fills_the_repository(tmp
     ]
     assert result.manifest["dry_run"] is False
     assert (result.repository / "tensorrt_llm/config.pbtxt").is_file()
-    assert is_current(settings)
+    assert result.manifest["toolchain"]["gpus"] == [
+        {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
+    ]
+    assert is_current(settings, run)
     assert not is_current(
-        TrtllmSettings(model_dir=model, out_dir=tmp_path / "out", dtype="float32")
+        TrtllmSettings(model_dir=model, out_dir=tmp_path / "out", dtype="float32"), run
     )
+
+
+def test_engines_are_rebuilt_on_another_gpu_or_tensorrt_llm_version(tmp_path, monkeypatch):
+    script, _, run = fake_toolchain(tmp_path, monkeypatch)
+    monkeypatch.setattr(build_trtllm, "installed_tensorrt_llm", lambda: "0.17.0.post1")
+    model = write_t5_config(tmp_path / "m")
+    settings = TrtllmSettings(model_dir=model, out_dir=tmp_path / "out", convert_script=script)
+    build_gpu_repository(settings, run=run)
+    assert is_current(settings, run)
+    run.gpus[:] = ["NVIDIA A100-SXM4-80GB, 8.0"]  # the GPU was swapped
+    assert not is_current(settings, run)
+    run.gpus[:] = ["NVIDIA H100 80GB HBM3, 9.0"]
+    monkeypatch.setattr(build_trtllm, "installed_tensorrt_llm", lambda: "0.18.0")  # upgraded
+    assert not is_current(settings, run)
+
+
+def test_the_encoder_is_built_with_max_seq_len_equal_to_its_input_length():
+    flags = commands()["encoder"]
+    assert flags["--max_seq_len"] == flags["--max_input_len"] == "512"
+
+
+def test_cross_kv_cache_fraction_follows_the_input_and_output_limits():
+    assert cross_kv_fraction(DEFAULT_LIMITS) == 0.8  # 512 / (512 + 129)
+    assert cross_kv_fraction(Limits(max_input_tokens=128, max_output_tokens=127)) == 0.5
+    settings = TrtllmSettings(model_dir=Path("m"), out_dir=Path("o"))
+    assert tensorrt_llm_values(settings)["cross_kv_cache_fraction"] == 0.8
+    explicit = TrtllmSettings(model_dir=Path("m"), out_dir=Path("o"), cross_kv_cache_fraction=0.6)
+    assert tensorrt_llm_values(explicit)["cross_kv_cache_fraction"] == 0.6
 
 
 def test_build_fails_when_an_engine_was_not_written(tmp_path, monkeypatch):
