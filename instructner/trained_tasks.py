@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from instructner.prompts import TASKS
 
 TRAINING_RECORD = "training-config.yaml"
@@ -28,6 +26,8 @@ def trained_tasks(model_dir: str | Path) -> tuple[str, ...]:
     record = Path(model_dir) / TRAINING_RECORD
     if not record.is_file():
         return TASKS
+    import yaml  # only where a record exists: the serving models never need it
+
     config = yaml.safe_load(record.read_text(encoding="utf-8")) or {}
     tasks = config.get("tasks", list(TASKS))
     unknown = [t for t in tasks if t not in TASKS]

@@ -304,3 +304,28 @@ def test_service_monitor_scrapes_the_services_metrics_port():
     endpoint = monitor["spec"]["endpoints"][0]
     assert ports[endpoint["port"]] == 8002
     assert endpoint["path"] == "/metrics"
+
+
+def test_pods_run_as_non_root_with_a_read_only_root_filesystem():
+    spec = manifests()[("Deployment", "instructner-triton")]["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] == 1000 == spec["securityContext"]["fsGroup"]
+    for container in spec["initContainers"] + spec["containers"]:
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True, container["name"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert "chown 1000:1000 /engines" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def test_bfloat16_pods_land_only_on_ampere_or_newer_and_rollouts_need_no_spare_gpu():
+    deployment = manifests()[("Deployment", "instructner-triton")]
+    spec = deployment["spec"]["template"]["spec"]
+    (term,) = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert term["matchExpressions"] == [
+        {"key": "nvidia.com/gpu.compute.major", "operator": "Gt", "values": ["7"]}
+    ]
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
