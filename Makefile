@@ -80,6 +80,14 @@ engines-trtllm: $(if $(INSTRUCTNER_IN_CONTAINER),,setup) ## (GPU container) MODE
 	$(TRTLLM_PY) -m instructner.serving.build_trtllm --model $(MODEL_DIR) --out $(TRTLLM_OUT) \
 		--dtype $(TRTLLM_DTYPE) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
+# First GPU: checks a TensorRT-LLM server (GPU_URL) against a CPU server of the same model
+# (REFERENCE_URL, e.g. `make serve`): parity, batching, scores, tasks; writes GPU_REPORT.
+GPU_URL ?= localhost:8001
+REFERENCE_URL ?= localhost:18001
+GPU_REPORT ?= gpu-acceptance.json
+gpu-acceptance: protos ## (GPU) acceptance of a TensorRT-LLM server against a CPU one (docs/gpu-deployment.md)
+	$(PY) scripts/gpu_acceptance.py --url $(GPU_URL) --reference-url $(REFERENCE_URL) --out $(GPU_REPORT)
+
 serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
 	$(PY) -m instructner.serving.server --model $(MODEL_DIR) --out $(BUILD_OUT) \
 		--compute-type $(COMPUTE_TYPE) --host $(HOST) --http-port $(HTTP_PORT) \

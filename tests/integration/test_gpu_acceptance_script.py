@@ -1,0 +1,73 @@
+"""The first-GPU acceptance script, run against the session's CPU server as both sides.
+
+The fixture model answers "EU is an organization, Brussels is a location." to every NER
+prompt, so the test corpus is a small CoNLL file of sentences naming them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from instructner.serving.server import TritonServer
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SENTENCES = [
+    [("EU", "B-ORG"), ("officials", "O"), ("met", "O"), ("in", "O"), ("Brussels", "B-LOC")],
+    [("Brussels", "B-LOC"), ("hosted", "O"), ("the", "O"), ("EU", "B-ORG"), (".", "O")],
+    [("Nothing", "O"), ("here", "O"), (".", "O")],
+]
+
+
+def acceptance_module():
+    spec = importlib.util.spec_from_file_location(
+        "gpu_acceptance", REPO / "scripts/gpu_acceptance.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_corpus(root: Path) -> Path:
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for sentence in SENTENCES:
+        lines += [f"{word} NNP B-NP {tag}" for word, tag in sentence] + [""]
+    (root / "conll2003").mkdir(parents=True)
+    (root / "conll2003" / "test.txt").write_text("\n".join(lines), encoding="utf-8")
+    return root
+
+
+def test_acceptance_passes_when_both_servers_answer_alike(tmp_path, triton_server: TritonServer):
+    url = triton_server.config.grpc_url
+    out = tmp_path / "report.json"
+    argv = ["--url", url, "--reference-url", url, "--data-root", str(write_corpus(tmp_path / "d"))]
+    code = acceptance_module().main([*argv, "--concurrency", "4", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert code == 0, report
+    assert set(report["checks"]) == {"ready", "parity", "batching", "scores", "tasks"}
+    assert report["checks"]["parity"]["agreement"] == 1.0
+    assert report["checks"]["parity"]["gpu_f1"] == 1.0
+    assert report["checks"]["scores"]["entities"] == 8  # 4 entities at concurrency 1 and 4
+
+
+def test_acceptance_fails_with_a_reason_when_the_gpu_server_is_down(tmp_path):
+    from instructner.serving.server import free_port
+
+    out = tmp_path / "report.json"
+    down = f"127.0.0.1:{free_port()}"
+    argv = [
+        "--url",
+        down,
+        "--reference-url",
+        down,
+        "--data-root",
+        str(write_corpus(tmp_path / "d")),
+    ]
+    assert acceptance_module().main([*argv, "--timeout", "2", "--out", str(out)]) == 1
+    report = json.loads(out.read_text())
+    assert report["passed"] is False and report["checks"]["ready"]["passed"] is False
