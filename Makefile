@@ -66,7 +66,7 @@ $(CLIENT_PROTO_STAMP): $(PROTO_SRC) client/build_protos.py $(STAMP)
 protos: $(PROTO_STAMP) $(CLIENT_PROTO_STAMP) ## generate Python code for protos/ (into instructner/v1/ and client/src/instructner_client/_proto/, git-ignored)
 
 engines: protos ## convert MODEL_DIR to CTranslate2 (COMPUTE_TYPE) and fill the model repository in BUILD_OUT
-	$(PY) -m instructner.serving.build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE)
+	$(PY) -m instructner.cli build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE)
 
 # GPU: `make engines-trtllm` runs inside the pinned Triton TensorRT-LLM container (build/Dockerfile,
 # which sets INSTRUCTNER_IN_CONTAINER and installs the package for the system python3).
@@ -89,7 +89,7 @@ gpu-acceptance: protos ## (GPU) acceptance of a TensorRT-LLM server against a CP
 	$(PY) scripts/gpu_acceptance.py --url $(GPU_URL) --reference-url $(REFERENCE_URL) --out $(GPU_REPORT)
 
 serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
-	$(PY) -m instructner.serving.server --model $(MODEL_DIR) --out $(BUILD_OUT) \
+	$(PY) -m instructner.cli serve --model $(MODEL_DIR) --out $(BUILD_OUT) \
 		--compute-type $(COMPUTE_TYPE) --host $(HOST) --http-port $(HTTP_PORT) \
 		--grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(SERVE_SECURITY)
 

@@ -22,6 +22,16 @@ SUBCOMMANDS = (
     "export",
     "tokenizer",
 )
+# subcommand -> module whose main(argv) has its own options (the serving tools); the
+# arguments after the subcommand go to it unchanged, --help included.
+DELEGATED = {
+    "build": ("instructner.serving.build", "fill the CPU model repository (make engines)"),
+    "serve": ("instructner.serving.server", "build if needed and serve with tritonserver"),
+    "build-trtllm": (
+        "instructner.serving.build_trtllm",
+        "TensorRT-LLM engines and the GPU repository (make engines-trtllm)",
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,13 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
+    for name, (_, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[arguments[0]][0])
+        program, sys.argv[0] = sys.argv[0], f"instructner {arguments[0]}"  # usage names it
+        try:
+            return int(module.main(arguments[1:]))
+        finally:
+            sys.argv[0] = program
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

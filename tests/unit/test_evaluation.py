@@ -294,3 +294,11 @@ def test_a_stretch_repeated_four_times_in_a_row_is_a_loop_and_three_times_is_not
     # different entities with the same label are not a loop
     answer = [0] + [21, 12, 13, 14, 5] + [22, 12, 13, 14, 5] + [23, 12, 13, 14, 5] * 2
     assert looping_rows([answer]) == [False]
+
+
+def test_the_serving_tools_are_subcommands_of_the_one_cli(capsys):
+    for name in ("build", "serve", "build-trtllm"):
+        with pytest.raises(SystemExit) as info:
+            main([name, "--help"])
+        assert info.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: instructner {name}")
