@@ -100,6 +100,25 @@ def read_engine_call(get: GetInput, engine: Engine, limits: Limits) -> EngineCal
             "end_id", f"must be a token id in 0..{engine.vocab_size - 1}, got {end_id}"
         )
 
+    rows = _prompt_rows(ids, lengths, engine, limits)
+    for row, n in enumerate(output_lens):
+        if not 1 <= n <= limits.max_output_tokens:
+            raise RequestError(
+                "request_output_len",
+                f"row {row} is {n}, expected 1..{limits.max_output_tokens}",
+            )
+    return EngineCall(
+        input_ids=rows,
+        max_new_tokens=output_lens,
+        end_id=end_id,
+        return_log_probs=return_log_probs,
+    )
+
+
+def _prompt_rows(
+    ids: np.ndarray, lengths: list[int], engine: Engine, limits: Limits
+) -> list[list[int]]:
+    """Return each row's prompt ids, unpadded, after checking its length and token range."""
     rows = []
     for row, length in enumerate(lengths):
         if not 1 <= length <= ids.shape[1]:
@@ -119,18 +138,7 @@ def read_engine_call(get: GetInput, engine: Engine, limits: Limits) -> EngineCal
                 "input_ids", f"row {row} holds a token id outside 0..{engine.vocab_size - 1}"
             )
         rows.append(tokens)
-    for row, n in enumerate(output_lens):
-        if not 1 <= n <= limits.max_output_tokens:
-            raise RequestError(
-                "request_output_len",
-                f"row {row} is {n}, expected 1..{limits.max_output_tokens}",
-            )
-    return EngineCall(
-        input_ids=rows,
-        max_new_tokens=output_lens,
-        end_id=end_id,
-        return_log_probs=return_log_probs,
-    )
+    return rows
 
 
 def run_engine_calls(engine: Engine, calls: Sequence[EngineCall]) -> list[list[Generated]]:
