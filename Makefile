@@ -66,7 +66,7 @@ $(CLIENT_PROTO_STAMP): $(PROTO_SRC) client/build_protos.py $(STAMP)
 protos: $(PROTO_STAMP) $(CLIENT_PROTO_STAMP) ## generate Python code for protos/ (into instructner/v1/ and client/src/instructner_client/_proto/, git-ignored)
 
 engines: protos ## convert MODEL_DIR to CTranslate2 (COMPUTE_TYPE) and fill the model repository in BUILD_OUT
-	$(PY) -m instructner.cli build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE)
+	$(PY) -m instructner.cli build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE) $(CONSTRAINED_FLAG)
 
 # GPU: `make engines-trtllm` runs inside the pinned Triton TensorRT-LLM container (build/Dockerfile,
 # which sets INSTRUCTNER_IN_CONTAINER and installs the package for the system python3).
@@ -80,6 +80,9 @@ engines-trtllm: $(if $(INSTRUCTNER_IN_CONTAINER),,setup) ## (GPU container) MODE
 	$(TRTLLM_PY) -m instructner.serving.build_trtllm --model $(MODEL_DIR) --out $(TRTLLM_OUT) \
 		--dtype $(TRTLLM_DTYPE) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
+# CONSTRAINED=1: NER and typing answers decoded under the answer grammar (transformers engine).
+CONSTRAINED_FLAG := $(if $(filter 1 yes true,$(CONSTRAINED)),--constrained)
+
 # First GPU: checks a TensorRT-LLM server (GPU_URL) against a CPU server of the same model
 # (REFERENCE_URL, e.g. `make serve`): parity, batching, scores, tasks; writes GPU_REPORT.
 GPU_URL ?= localhost:8001
@@ -89,7 +92,7 @@ gpu-acceptance: protos ## (GPU) acceptance of a TensorRT-LLM server against a CP
 	$(PY) scripts/gpu_acceptance.py --url $(GPU_URL) --reference-url $(REFERENCE_URL) --out $(GPU_REPORT)
 
 serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
-	$(PY) -m instructner.cli serve --model $(MODEL_DIR) --out $(BUILD_OUT) \
+	$(PY) -m instructner.cli serve --model $(MODEL_DIR) --out $(BUILD_OUT) $(CONSTRAINED_FLAG) \
 		--compute-type $(COMPUTE_TYPE) --host $(HOST) --http-port $(HTTP_PORT) \
 		--grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(SERVE_SECURITY)
 

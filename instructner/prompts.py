@@ -85,3 +85,33 @@ def extract_answer(texts: Sequence[str]) -> str:
     if not texts:
         return NONE_ANSWER
     return ", ".join(texts) + "."
+
+
+def parse_prompt(prompt: str) -> tuple[str, str, list[str]]:
+    """Return (task, sentence, label words) of a prompt built by :func:`build_prompt`.
+
+    The instruction is searched from the right: label and entity words never hold a prompt
+    marker (request validation), the sentence may, so the last instruction is the prompt's own.
+    Extraction prompts have no label words.
+
+    Raises:
+        ValueError: ``prompt`` is not one of this module's prompts.
+
+    """
+    if not prompt.startswith("Sentence: "):
+        raise ValueError("not a prompt of this project: it does not start with 'Sentence: '")
+    body = prompt[len("Sentence: ") :]
+    ner = body.rfind(f" Instruction: {NER_INSTRUCTION} Options: ")
+    typing = body.rfind(f" Instruction: {TYPE_INSTRUCTION}")
+    if ner != -1 and ner >= typing:
+        options = body[ner + len(f" Instruction: {NER_INSTRUCTION} Options: ") :]
+        return "ner", body[:ner], options.split(", ")
+    if typing != -1:
+        options_at = body.rfind(" Options: ")
+        if options_at < typing:
+            raise ValueError("not a prompt of this project: a typing prompt without options")
+        return "type", body[:typing], body[options_at + len(" Options: ") :].split(", ")
+    extract = f" Instruction: {EXTRACT_INSTRUCTION}"
+    if body.endswith(extract):
+        return "extract", body[: -len(extract)], []
+    raise ValueError("not a prompt of this project: no known instruction")

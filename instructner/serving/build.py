@@ -46,6 +46,7 @@ class EngineVariant:
     name: str = "engine"
     kind: str = "ctranslate2"
     compute_type: str = "int8"
+    constrained: bool = False  # transformers only: decode under the NER answer grammar
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class BuildSettings:
         for engine in self.engines:
             if engine.kind not in ENGINE_KINDS:
                 raise ValueError(f"engine {engine.name}: unknown kind {engine.kind!r}")
+            if engine.constrained and engine.kind != "transformers":
+                raise ValueError(f"engine {engine.name}: only transformers decodes constrained")
             if engine.compute_type not in COMPUTE_TYPES:
                 raise ValueError(
                     f"engine {engine.name}: unknown compute_type {engine.compute_type!r}"
@@ -207,6 +210,7 @@ def repository_values(
                 "engine_kind": engine.kind,
                 "engine_dir": (ct2_dir if engine.kind == "ctranslate2" else checkpoint).resolve(),
                 "compute_type": engine.compute_type,
+                "constrained": "true" if engine.constrained else "false",
                 "inter_threads": settings.inter_threads,
                 "intra_threads": settings.intra_threads,
                 "max_input_tokens": limits.max_input_tokens,
@@ -305,6 +309,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         help="CTranslate2 compute type of the engine (default: int8)",
     )
     parser.add_argument(
+        "--constrained",
+        action="store_true",
+        help="serve NER and typing answers decoded under the answer grammar (only sentence "
+        "spans and the given labels; transformers float32 engine, slower; docs/results.md)",
+    )
+    parser.add_argument(
         "--untrained-size",
         default="mini",
         help="preset of the random-init stand-in model (default: mini)",
@@ -316,7 +326,11 @@ def settings_from_args(args: argparse.Namespace) -> BuildSettings:
     return BuildSettings(
         model_dir=args.model,
         out_dir=args.out,
-        engines=(EngineVariant(compute_type=args.compute_type),),
+        engines=(
+            (EngineVariant(kind="transformers", compute_type="float32", constrained=True),)
+            if getattr(args, "constrained", False)
+            else (EngineVariant(compute_type=args.compute_type),)
+        ),
         untrained_size=args.untrained_size,
     )
 

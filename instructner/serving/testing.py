@@ -52,6 +52,7 @@ TEST_ENGINES = (
     EngineVariant("engine", "ctranslate2", "float32"),
     EngineVariant("engine_int8", "ctranslate2", "int8"),
     EngineVariant("engine_reference", "transformers", "float32"),
+    EngineVariant("engine_constrained", "transformers", "float32", constrained=True),
 )
 
 

@@ -316,6 +316,12 @@ def test_engine_models_agree_with_the_in_process_reference(
 
     assert _engine_answers(client, "engine_reference", prompts, max_new, internal) == expected
     assert _engine_answers(client, "engine", prompts, max_new, internal) == expected
+    constrained = TransformersEngine(checkpoint, constrained=True).generate(
+        prompts, [max_new] * len(prompts), tokenizer.eos_token_id
+    )
+    assert _engine_answers(client, "engine_constrained", prompts, max_new, internal) == [
+        g.token_ids for g in constrained
+    ]
     int8 = _engine_answers(client, "engine_int8", prompts, max_new, internal)
     agreement = sum(a == b for a, b in zip(int8, expected, strict=True)) / len(expected)
     record_property("int8_answer_agreement", agreement)

@@ -141,3 +141,25 @@ def test_build_settings_reject_an_unknown_pipeline_engine():
 def test_build_settings_reject_repeated_engine_names():
     with pytest.raises(ValueError, match="engine model names repeat"):
         BuildSettings(Path("/m"), Path("/o"), engines=(EngineVariant(), EngineVariant())).check()
+
+
+def test_constrained_serving_is_a_transformers_engine_with_the_grammar_on(tmp_path):
+    import argparse
+
+    from instructner.serving.build import add_build_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_build_arguments(parser)
+    settings = settings_from_args(parser.parse_args(["--constrained", "--out", str(tmp_path)]))
+    (engine,) = settings.engines
+    assert (engine.kind, engine.compute_type, engine.constrained) == (
+        "transformers",
+        "float32",
+        True,
+    )
+    config = filled_configs(settings)["engine"]
+    assert config.parameters["constrained"].string_value == "true"
+    with pytest.raises(ValueError, match="only transformers decodes constrained"):
+        BuildSettings(
+            model_dir=tmp_path, out_dir=tmp_path, engines=(EngineVariant(constrained=True),)
+        ).check()

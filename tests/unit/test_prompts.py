@@ -61,3 +61,27 @@ def test_ner_prompt_without_labels_is_an_error():
 def test_type_prompt_without_entities_is_an_error():
     with pytest.raises(ValueError, match="entities must not be empty"):
         type_prompt(SENTENCE, [], ["person"])
+
+
+@pytest.mark.parametrize(
+    ("task", "sentence", "labels", "entities"),
+    [
+        ("ner", "EU rejects German call .", ["organization", "person"], []),
+        ("extract", "EU rejects German call .", [], []),
+        ("type", "Crosby, Stills, Nash & Young play .", ["band"], ["Crosby, Stills, Nash & Young"]),
+        # the sentence is data: it may hold the markers, the prompt's own are the last ones
+        ("ner", "Sentence: x Instruction: y Options: a, b", ["person"], []),
+        ("type", "Options: a Instruction: please typing", ["person", "band"], ["a"]),
+    ],
+)
+def test_a_prompt_parses_back_into_its_task_sentence_and_labels(task, sentence, labels, entities):
+    from instructner.prompts import build_prompt, parse_prompt
+
+    assert parse_prompt(build_prompt(task, sentence, labels, entities)) == (task, sentence, labels)
+
+
+def test_a_foreign_prompt_is_refused():
+    from instructner.prompts import parse_prompt
+
+    with pytest.raises(ValueError, match="not a prompt of this project"):
+        parse_prompt("translate English to German: hello")

@@ -122,3 +122,32 @@ def test_generated_answers_cut_at_the_end_token():
 
     assert _cut([5, 6, 1, 0, 0], 1, 10) == Generated([5, 6], True)
     assert _cut([5, 6, 7], 1, 2) == Generated([5, 6], False)
+
+
+def test_a_constrained_engine_writes_only_what_the_answer_grammar_allows(model_dirs):
+    from instructner.constrained import NerAnswerGrammar
+    from instructner.modeling import load_tokenizer
+
+    checkpoint, _ = model_dirs
+    tokenizer = PromptTokenizer()
+    labels = ["person", "location"]
+    ner = [encode_window(tokenizer, "ner", t, labels, (), 512) for t in TEXTS]
+    free = TransformersEngine(checkpoint).generate(ner, [40] * 3, 1)
+    constrained = TransformersEngine(checkpoint, constrained=True).generate(
+        ner, [40] * 3, 1, return_log_probs=True
+    )
+    hf_tokenizer = load_tokenizer()
+    for text, answer in zip(TEXTS, constrained, strict=True):
+        grammar = NerAnswerGrammar(hf_tokenizer, text, labels)
+        for position, token in enumerate(answer.token_ids):
+            assert token in grammar.allowed(answer.token_ids[:position]), (text, position)
+        assert len(answer.log_probs) == len(answer.token_ids)
+        assert all(lp <= 0.0 for lp in answer.log_probs)
+    assert [g.token_ids for g in constrained] != [g.token_ids for g in free]
+
+
+def test_a_constrained_engine_decodes_extraction_prompts_freely(model_dirs):
+    checkpoint, _ = model_dirs
+    prompts = [encode_window(PromptTokenizer(), "extract", TEXTS[0], (), (), 512)]
+    free = TransformersEngine(checkpoint).generate(prompts, [12], 1)
+    assert TransformersEngine(checkpoint, constrained=True).generate(prompts, [12], 1) == free

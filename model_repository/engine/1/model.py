@@ -23,7 +23,10 @@ def _engine_options(parameters):
             "inter_threads": int(parameters.get("inter_threads", "1")),
             "intra_threads": int(parameters.get("intra_threads", "0")),
         }
-    return {"threads": int(parameters.get("intra_threads", "0"))}
+    return {
+        "threads": int(parameters.get("intra_threads", "0")),
+        "constrained": parameters.get("constrained", "false") == "true",
+    }
 
 
 class TritonPythonModel:
