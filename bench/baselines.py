@@ -21,7 +21,7 @@ from bench.quality import score_answers, score_entities
 from bench.workload import Workload
 from instructner.engine import CTranslate2Engine
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import Pipeline
+from instructner.serving.pipeline import Pipeline, Query
 from instructner.serving.tokenizer import PromptTokenizer
 
 
@@ -149,7 +149,7 @@ def run_engine_inprocess(
     )
     pipeline = Pipeline(engine, PromptTokenizer(tokenizer_dir), limits)
     labels = workload.labels
-    requests = [(text, "ner", labels, ()) for text in workload.texts]
+    requests = [Query(text, "ner", tuple(labels)) for text in workload.texts]
     notes = (
         f"CTranslate2 {compute_type}, inter_threads {inter_threads}, intra_threads "
         f"{intra_threads}; validate, window, tokenize, generate, parse as the server does"

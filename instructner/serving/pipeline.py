@@ -93,6 +93,16 @@ def postprocess(
     )
 
 
+@dataclass(frozen=True)
+class Query:
+    """One document to run through :class:`Pipeline` (checked by :func:`validate_request`)."""
+
+    text: str
+    task: str | None = None  # None: the default task (ner)
+    labels: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()
+
+
 @dataclass
 class Pipeline:
     """Validate, window, prompt, generate, parse and merge in one process.
@@ -113,25 +123,32 @@ class Pipeline:
         entities: Sequence[str] = (),
     ) -> ExtractionResult:
         """Return the result for one document (raises RequestError on invalid input)."""
-        return self.run_many([(text, task, tuple(labels), tuple(entities))])[0]
+        return self.run_many([Query(text, task, tuple(labels), tuple(entities))])[0]
 
-    def run_many(
-        self, requests: Sequence[tuple[str, str | None, Sequence[str], Sequence[str]]]
-    ) -> list[ExtractionResult]:
+    def run_many(self, queries: Sequence[Query]) -> list[ExtractionResult]:
         """Return the results of several documents; all their windows share engine batches.
 
-        Each request is ``(text, task, labels, entities)``.
+        Each document is validated once; its windows (parts of a valid text, with the given
+        entities that occur in them) are encoded directly.
         """
         planned = []
-        for text, task, labels, entities in requests:
-            request = validate_request(text, task, labels, entities, self.limits)
+        for query in queries:
+            request = validate_request(
+                query.text, query.task, query.labels, query.entities, self.limits
+            )
             windows = plan_request(request, self.tokenizer, self.limits)
-            prepared = [
-                preprocess(
-                    self.tokenizer, self.limits, w.text, request.task, request.labels, w.entities
+            prepared = []
+            for window in windows:
+                part = ExtractionRequest(window.text, request.task, request.labels, window.entities)
+                ids = encode_window(
+                    self.tokenizer,
+                    part.task,
+                    part.text,
+                    part.labels,
+                    part.entities,
+                    self.limits.max_input_tokens,
                 )
-                for w in windows
-            ]
+                prepared.append((part, ids))
             planned.append((request, windows, prepared))
         prompts = [ids for _, _, prepared in planned for _, ids in prepared]
         limit = self.limits.max_output_tokens

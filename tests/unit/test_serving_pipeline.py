@@ -2,7 +2,7 @@ import pytest
 
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import Pipeline
+from instructner.serving.pipeline import Pipeline, Query
 from instructner.serving.testing import GazetteerEngine
 from instructner.serving.tokenizer import PromptTokenizer
 
@@ -57,7 +57,7 @@ def test_pipeline_types_only_the_given_entities(tokenizer):
 def test_pipeline_batches_the_windows_of_several_documents_in_one_engine_call(tokenizer):
     runner = pipeline(tokenizer)
     results = runner.run_many(
-        [("EU agrees . Brussels too .", None, LABELS, ()), ("Brussels .", "extract", (), ())]
+        [Query("EU agrees . Brussels too .", None, LABELS), Query("Brussels .", "extract")]
     )
     assert runner.engine.batches == [3]
     assert [e.text for e in results[1].entities] == ["Brussels"]
