@@ -15,7 +15,10 @@
 # repository, shared memory incl. CUDA, trace, logging, statistics) answer only calls carrying
 # the header $INSTRUCTNER_ADMIN_KEY_HEADER (default instructner-admin-key) with the key in
 # $INSTRUCTNER_ADMIN_KEY; without a key they are closed by a random one that is never shown.
-# Models are never loaded or unloaded remotely (model control mode none).
+# Models are never loaded or unloaded remotely (model control mode none). gRPC over TLS, as
+# the launcher's --tls-* options: INSTRUCTNER_TLS_CERT and INSTRUCTNER_TLS_KEY (PEM files),
+# INSTRUCTNER_TLS_ROOT_CERT (CA of client certificates), INSTRUCTNER_TLS_MUTUAL=1 (require
+# client certificates signed by it).
 set -euo pipefail
 
 MODEL_DIR="${MODEL_DIR:-/models/instructner}"
@@ -28,6 +31,26 @@ build() {
 }
 
 ADMIN_PROTOCOLS="model-repository,shared-memory,trace,logging,statistics"
+
+tls_flags() {
+  tls=()
+  local cert="${INSTRUCTNER_TLS_CERT:-}" key="${INSTRUCTNER_TLS_KEY:-}"
+  local root="${INSTRUCTNER_TLS_ROOT_CERT:-}" mutual="${INSTRUCTNER_TLS_MUTUAL:-0}"
+  if [ -z "$cert$key$root" ] && [ "$mutual" != 1 ]; then
+    return 0
+  fi
+  if [ -z "$cert" ] || [ -z "$key" ]; then
+    echo "INSTRUCTNER_TLS_CERT and INSTRUCTNER_TLS_KEY go together" >&2
+    exit 2
+  fi
+  if [ "$mutual" = 1 ] && [ -z "$root" ]; then
+    echo "INSTRUCTNER_TLS_MUTUAL=1 needs INSTRUCTNER_TLS_ROOT_CERT" >&2
+    exit 2
+  fi
+  if [ "$mutual" = 1 ]; then tls+=(--grpc-use-ssl-mutual=true); else tls+=(--grpc-use-ssl=true); fi
+  tls+=("--grpc-server-cert=$cert" "--grpc-server-key=$key")
+  if [ -n "$root" ]; then tls+=("--grpc-root-cert=$root"); fi
+}
 
 random_key() {
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'  # 256 random bits, never shown
@@ -51,6 +74,7 @@ server_command() {
   local header="${INSTRUCTNER_ADMIN_KEY_HEADER:-instructner-admin-key}"
   local key
   key="$(admin_key)"
+  tls_flags
   cmd=(
     tritonserver
     "--model-repository=$OUT/model_repository"
@@ -60,6 +84,7 @@ server_command() {
     "--grpc-restricted-protocol=$ADMIN_PROTOCOLS:$header=$key"
     "--http-restricted-api=$ADMIN_PROTOCOLS:$header=$key"
     "--backend-config=python,shm-region-prefix-name=prefix0_"
+    "${tls[@]}"
     "$@"
   )
 }

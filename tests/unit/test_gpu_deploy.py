@@ -178,6 +178,50 @@ def test_entrypoint_uses_the_operators_key_and_header_and_refuses_a_misparsed_ke
     assert "INSTRUCTNER_ADMIN_KEY must not hold whitespace" in done.stderr
 
 
+def test_entrypoint_serves_grpc_over_tls_like_the_launcher():
+    command = _entrypoint_command(
+        INSTRUCTNER_TLS_CERT="/tls/server.pem",
+        INSTRUCTNER_TLS_KEY="/tls/server.key",
+        INSTRUCTNER_TLS_ROOT_CERT="/tls/ca.pem",
+        INSTRUCTNER_TLS_MUTUAL="1",
+    )
+    assert command[-4:] == [
+        "--grpc-use-ssl-mutual=true",
+        "--grpc-server-cert=/tls/server.pem",
+        "--grpc-server-key=/tls/server.key",
+        "--grpc-root-cert=/tls/ca.pem",
+    ]
+    plain = _entrypoint_command(
+        INSTRUCTNER_TLS_CERT="/tls/server.pem", INSTRUCTNER_TLS_KEY="/tls/server.key"
+    )
+    assert "--grpc-use-ssl=true" in plain and not any("ssl-mutual" in a for a in plain)
+    assert not any("ssl" in arg for arg in _entrypoint_command())
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INSTRUCTNER_TLS_CERT": "/c.pem"}, "INSTRUCTNER_TLS_CERT and INSTRUCTNER_TLS_KEY go"),
+        (
+            {
+                "INSTRUCTNER_TLS_CERT": "/c",
+                "INSTRUCTNER_TLS_KEY": "/k",
+                "INSTRUCTNER_TLS_MUTUAL": "1",
+            },
+            "INSTRUCTNER_TLS_MUTUAL=1 needs INSTRUCTNER_TLS_ROOT_CERT",
+        ),
+    ],
+)
+def test_entrypoint_refuses_incomplete_tls_settings(env, message):
+    done = subprocess.run(
+        ["bash", str(ENTRYPOINT), "command"],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and message in done.stderr
+
+
 # --- docker compose --------------------------------------------------------------------------
 
 
