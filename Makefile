@@ -83,13 +83,16 @@ engines-trtllm: $(if $(INSTRUCTNER_IN_CONTAINER),,setup) ## (GPU container) MODE
 # CONSTRAINED=1: NER and typing answers decoded under the answer grammar (transformers engine).
 CONSTRAINED_FLAG := $(if $(filter 1 yes true,$(CONSTRAINED)),--constrained)
 
-# First GPU: checks a TensorRT-LLM server (GPU_URL) against a CPU server of the same model
-# (REFERENCE_URL, e.g. `make serve`): parity, batching, scores, tasks; writes GPU_REPORT.
+# First GPU: checks a TensorRT-LLM server (GPU_URL) against the CPU engine's answers
+# (REFERENCE_ANSWERS, recorded with --record, or a live REFERENCE_URL): parity, batching,
+# scores, tasks; writes GPU_REPORT (+ .md). DRY_RUN=1 prints the plan.
 GPU_URL ?= localhost:8001
-REFERENCE_URL ?= localhost:18001
+REFERENCE_ANSWERS ?= cpu-answers.json
 GPU_REPORT ?= gpu-acceptance.json
-gpu-acceptance: protos ## (GPU) acceptance of a TensorRT-LLM server against a CPU one (docs/gpu-deployment.md)
-	$(PY) scripts/gpu_acceptance.py --url $(GPU_URL) --reference-url $(REFERENCE_URL) --out $(GPU_REPORT)
+gpu-acceptance: protos ## (GPU) acceptance of a TensorRT-LLM server against the CPU engine (docs/gpu-deployment.md); DRY_RUN=1 plans only
+	$(PY) scripts/gpu_acceptance.py --url $(GPU_URL) --out $(GPU_REPORT) \
+		$(if $(REFERENCE_URL),--reference-url $(REFERENCE_URL),--reference-answers $(REFERENCE_ANSWERS)) \
+		$(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
 serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
 	$(PY) -m instructner.cli serve --model $(MODEL_DIR) --out $(BUILD_OUT) $(CONSTRAINED_FLAG) \

@@ -71,3 +71,31 @@ def test_acceptance_fails_with_a_reason_when_the_gpu_server_is_down(tmp_path):
     assert acceptance_module().main([*argv, "--timeout", "2", "--out", str(out)]) == 1
     report = json.loads(out.read_text())
     assert report["passed"] is False and report["checks"]["ready"]["passed"] is False
+
+
+def test_recorded_reference_answers_are_compared_and_a_divergence_fails_with_a_report(
+    tmp_path, triton_server: TritonServer
+):
+    module = acceptance_module()
+    url = triton_server.config.grpc_url
+    data = ["--data-root", str(write_corpus(tmp_path / "d"))]
+    recording = tmp_path / "cpu-answers.json"
+    assert module.main(["--url", url, "--record", str(recording), *data]) == 0
+    out = tmp_path / "report.json"
+    argv = ["--url", url, "--reference-answers", str(recording), *data, "--out", str(out)]
+    assert module.main(argv) == 0
+    record = json.loads(recording.read_text())
+    record["answers"][0] = []  # the "CPU" missed the first sentence's entities
+    recording.write_text(json.dumps(record))
+    assert module.main([*argv, "--min-agreement", "0.9"]) == 1
+    report = json.loads(out.read_text())
+    assert report["checks"]["parity"]["passed"] is False
+    assert report["checks"]["parity"]["agreement"] == 2 / 3
+    assert "| parity | FAILED |" in out.with_suffix(".md").read_text()
+
+
+def test_dry_run_prints_the_plan_and_contacts_nothing(capsys):
+    assert acceptance_module().main(["--url", "gpu:8001", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "--record cpu-answers.json" in plan and "build/entrypoint.sh serve" in plan
+    assert "fallback --max-batch-size 16" in plan
