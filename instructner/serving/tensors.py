@@ -108,29 +108,44 @@ def float_per_row(name: str, array: np.ndarray, batch: int | None = None) -> lis
 
 
 def log_probs_per_row(
-    name: str, array: np.ndarray, tokens_shape: tuple[int, ...]
-) -> list[list[float]]:
-    """Return beam 0's log-probabilities per row of a ``[batch, beams, len]`` FP32 input.
+    name: str, array: np.ndarray, tokens_shape: tuple[int, ...], max_len: int
+) -> np.ndarray:
+    """Return beam 0 of a ``[batch, beams, len]`` FP32 input as ``[batch, len]`` float64.
 
-    Batch and beams must be those of the token ids it belongs to (``tokens_shape``), and it may
-    be no longer than they are; every value must be a finite log-probability (at most 0).
+    Batch and beams must be those of the token ids it belongs to (``tokens_shape``); its length
+    may differ from theirs (an engine may pad log-probabilities to its own width) up to
+    ``max_len``. Values are checked per row, over the tokens used (:func:`row_log_probs`).
     """
     if (
         array.ndim != 3
         or tuple(array.shape[:2]) != tuple(tokens_shape[:2])
-        or array.shape[2] > tokens_shape[2]
+        or array.shape[2] > max_len
     ):
         raise RequestError(
             name,
-            f"expected shape [{tokens_shape[0]}, {tokens_shape[1]}, at most {tokens_shape[2]}] "
-            f"(that of TOKENS_BATCH), got {list(array.shape)}",
+            f"expected shape [{tokens_shape[0]}, {tokens_shape[1]}, at most {max_len}] "
+            f"(batch and beams of TOKENS_BATCH), got {list(array.shape)}",
         )
     if not np.issubdtype(array.dtype, np.floating):
         raise RequestError(name, f"expected FP32, got dtype {array.dtype}")
-    beam = np.asarray(array[:, 0, :], dtype=np.float64)
-    if not np.all(np.isfinite(beam)) or np.any(beam > 1e-3):  # float noise may round above 0
-        raise RequestError(name, "every value must be a finite log-probability (at most 0)")
-    return beam.tolist()
+    return np.asarray(array[:, 0, :], dtype=np.float64)
+
+
+def row_log_probs(name: str, values: np.ndarray, row: int, length: int) -> list[float]:
+    """Return the first ``length`` log-probabilities of one row, each finite and at most 0.
+
+    Raises:
+        RequestError: the row is shorter than ``length`` or holds another value.
+
+    """
+    if values.shape[0] < length:
+        raise RequestError(name, f"row {row} holds {values.shape[0]} values for {length} tokens")
+    used = values[:length]
+    if not np.all(np.isfinite(used)) or np.any(used > 1e-3):  # float noise may round above 0
+        raise RequestError(
+            name, f"row {row}: every value must be a finite log-probability (at most 0)"
+        )
+    return [float(v) for v in used]
 
 
 def string_tensor(values: Sequence[str]) -> np.ndarray:

@@ -86,3 +86,42 @@ def test_postprocessing_rejects_missing_or_misshapen_engine_output(model):
     assert first.error().message() == "TOKENS_BATCH: and SEQUENCE_LENGTH are required"
     assert second.error().code() == pb.TritonError.INVALID_ARG
     assert second.error().message().startswith("TOKENS_BATCH: expected shape [1, beams, len]")
+
+
+def _scored_request(log_probs):
+    tokens, lengths = engine_output([ANSWER])
+    return pb.request(
+        TOKENS_BATCH=tokens,
+        SEQUENCE_LENGTH=lengths,
+        TEXT=pb.strings([TEXT]),
+        LABELS=pb.strings(list(LABELS)),
+        OUTPUT_LOG_PROBS=log_probs(tokens.shape[2]),
+    )
+
+
+def test_postprocessing_scores_entities_from_log_probs_padded_past_the_answer(model):
+    def padded(width):  # an engine may pad to its own width, with anything past the answer
+        values = np.full((1, 1, width + 5), -np.inf, dtype=np.float32)
+        values[0, 0, :width] = np.log(0.5)
+        return values
+
+    out = pb.outputs(model.execute([_scored_request(padded)])[0])
+    result = ExtractionResult.FromString(out["RESULT"][0, 0])
+    assert [round(e.score, 4) for e in result.entities] == [0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("log_probs", "message"),
+    [
+        (lambda w: np.full((1, 1, w), np.nan, dtype=np.float32), "row 0: every value must be"),
+        (lambda w: np.full((1, 1, w), 0.5, dtype=np.float32), "row 0: every value must be"),
+        (lambda w: np.zeros((1, 1, 2), dtype=np.float32), "row 0 holds 2 values for"),
+        (lambda w: np.zeros((1, 2, w), dtype=np.float32), "expected shape [1, 1, at most"),
+        (lambda w: np.zeros((1, 1, w), dtype=np.int32), "expected FP32, got dtype int32"),
+    ],
+)
+def test_postprocessing_refuses_bad_log_probs_naming_the_input(model, log_probs, message):
+    response = model.execute([_scored_request(log_probs)])[0]
+    assert response.error().code() == pb.TritonError.INVALID_ARG
+    assert response.error().message().startswith("OUTPUT_LOG_PROBS: ")
+    assert message in response.error().message()

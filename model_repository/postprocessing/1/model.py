@@ -15,7 +15,13 @@ from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import postprocess
 from instructner.serving.requests import requests_from_inputs
-from instructner.serving.tensors import bytes_tensor, int_per_row, log_probs_per_row, string_tensor
+from instructner.serving.tensors import (
+    bytes_tensor,
+    int_per_row,
+    log_probs_per_row,
+    row_log_probs,
+    string_tensor,
+)
 from instructner.serving.tokenizer import PromptTokenizer
 
 
@@ -75,7 +81,12 @@ class TritonPythonModel:
         )
         log_probs = get("OUTPUT_LOG_PROBS")
         if log_probs is not None:
-            log_probs = log_probs_per_row("OUTPUT_LOG_PROBS", log_probs, tokens.shape)
+            log_probs = log_probs_per_row(
+                "OUTPUT_LOG_PROBS",
+                log_probs,
+                tokens.shape,
+                self.limits.max_input_tokens + longest,
+            )
         results = []
         for row, window in enumerate(windows):
             length = int(lengths.reshape(batch, -1)[row, 0])  # beam 0: greedy decoding
@@ -86,16 +97,13 @@ class TritonPythonModel:
                     "engine's output limit and the width of TOKENS_BATCH)",
                 )
             ids = [int(t) for t in tokens[row, 0, :length]]
-            row_log_probs = None
-            if log_probs is not None:
-                if len(log_probs[row]) < length:
-                    raise RequestError(
-                        "OUTPUT_LOG_PROBS",
-                        f"row {row} holds {len(log_probs[row])} values for {length} tokens",
-                    )
-                row_log_probs = log_probs[row][:length]
+            scores = (
+                None
+                if log_probs is None
+                else row_log_probs("OUTPUT_LOG_PROBS", log_probs[row], row, length)
+            )
             results.append(
-                postprocess(self.tokenizer, window, ids, inputs[row], limits[row], row_log_probs)
+                postprocess(self.tokenizer, window, ids, inputs[row], limits[row], scores)
             )
         return {
             "RESULT": bytes_tensor([r.SerializeToString() for r in results]),
