@@ -43,7 +43,11 @@ class TransformersBaseline:
 
     def _answers(self, prompts: Sequence[str], workload: Workload) -> tuple[list[str], list[int]]:
         torch = self._torch
-        encoded = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
+        # only ids and mask: a generic fast tokenizer also returns token_type_ids, which T5
+        # does not take
+        encoded = self.tokenizer(
+            list(prompts), return_tensors="pt", padding=True, return_token_type_ids=False
+        )
         with torch.inference_mode():
             output = self.model.generate(
                 **encoded,
