@@ -37,7 +37,6 @@ from bench.workload import (
 from instructner.serving.build import BuildResult, BuildSettings, ensure_repository
 from instructner.serving.limits import Limits
 from instructner.serving.tokenizer import PromptTokenizer
-from instructner.serving.triton_glue import INTERNAL_KEY_PARAMETER
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # A random-init model does not emit its end token reliably: every path generates this many
@@ -277,9 +276,6 @@ def run(
             url=server.config.grpc_url,
             log_dir=out,
             headers=server.config.admin.grpc_metadata(),
-            request_parameters={
-                served.ENGINE: {INTERNAL_KEY_PARAMETER: server.config.internal_key}
-            },
         )
 
         def progress(level: PerfLevel) -> None:

@@ -61,9 +61,13 @@ def start_server(repository: Path, workdir: Path) -> TritonServer:
     """Start tritonserver on free loopback ports and wait until every model is ready.
 
     The launcher is the one the integration tests use (paths made absolute: the server runs
-    in ``workdir``).
+    in ``workdir``). Its internal steps are open to direct calls, so perf_analyzer can measure
+    the engine model alone (its ``--request-parameter`` does not reach a python model's
+    request parameters over gRPC in 2.51); the server listens on loopback only, for the run.
     """
-    return start_test_server(repository.resolve(), workdir.resolve(), timeout_s=300)
+    return start_test_server(
+        repository.resolve(), workdir.resolve(), timeout_s=300, open_internal_steps=True
+    )
 
 
 def _strings(values: Sequence[str]) -> np.ndarray:

@@ -218,8 +218,10 @@ class ServerConfig:
     tls: ServerTLS | None = None  # gRPC over TLS
     extra_args: tuple[str, ...] = ()  # further tritonserver flags, appended as given
     # the key instruction_ner sends to its internal steps (INTERNAL_KEY_ENV); in
-    # the server's environment only, so direct calls to the steps are refused
-    internal_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # the server's environment only, so direct calls to the steps are refused. None opens the
+    # steps to direct calls (the benchmark's own loopback server: perf_analyzer 2.51's
+    # --request-parameter does not reach a python model's request parameters over gRPC).
+    internal_key: str | None = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     def __post_init__(self) -> None:
         if self.restricted is None:
@@ -349,13 +351,20 @@ class TritonServer:
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={
-                    **server_environment(self.install),
-                    INTERNAL_KEY_ENV: self.config.internal_key,
-                },
+                env=self._environment(),
                 cwd=self.config.workdir,
                 umask=SERVER_UMASK,
             )
+
+    def _environment(self) -> dict[str, str]:
+        env = {
+            name: value
+            for name, value in server_environment(self.install).items()
+            if name != INTERNAL_KEY_ENV  # never inherited: this server's own or none
+        }
+        if self.config.internal_key is not None:
+            env[INTERNAL_KEY_ENV] = self.config.internal_key
+        return env
 
     def log_tail(self, chars: int = 6000) -> str:
         """Return the last ``chars`` characters of the server log."""

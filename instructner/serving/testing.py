@@ -10,6 +10,7 @@ input sentence. Served entities and offsets then have exact expected values.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -142,11 +143,16 @@ def build_test_repository(workdir: Path) -> BuildResult:
 
 
 def start_test_server(
-    repository: Path, workdir: Path, timeout_s: float = 240.0, log_verbose: int = 0
+    repository: Path,
+    workdir: Path,
+    timeout_s: float = 240.0,
+    log_verbose: int = 0,
+    open_internal_steps: bool = False,
 ) -> TritonServer:
     """Start tritonserver on free loopback ports and wait until every model is ready.
 
-    The caller stops it with :meth:`TritonServer.stop`.
+    The caller stops it with :meth:`TritonServer.stop`. ``open_internal_steps`` starts it
+    without an internal key, so the pipeline steps answer direct calls (benchmarks only).
 
     Raises:
         ServerError: it exited or was not ready in time (the message holds the log tail).
@@ -161,6 +167,8 @@ def start_test_server(
         metrics_port=metrics_port,
         log_verbose=log_verbose,
     )
+    if open_internal_steps:
+        config = dataclasses.replace(config, internal_key=None)
     server = TritonServer(config)
     server.start()
     try:

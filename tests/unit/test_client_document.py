@@ -59,3 +59,42 @@ def test_ner_document_shifts_each_parts_offsets_into_the_document():
 
 def test_splitting_takes_linear_time_on_adversarial_text():
     grows_linearly(lambda n: lambda: split_document(("x" * 7 + " ") * n, 64), 2_000)
+
+
+def test_a_200000_character_document_keeps_exact_offsets():
+    paragraph = "Alpha met Bravo in Charlie on Monday . " * 5
+    document = "\n\n".join(f"Item{i} {paragraph}" for i in range(1000))
+    assert len(document) >= 200_000
+    with client_with(FakeTriton()) as client:
+        entities = client.extract_document(document, max_concurrency=8)
+    assert len(entities) == len(split_document(document))
+    assert all(document[e.start : e.end] == e.text for e in entities)
+    assert [e.start for e in entities] == sorted(e.start for e in entities)
+
+
+def test_the_async_client_splits_documents_too():
+    import asyncio
+
+    from instructner_client import AsyncInstructNERClient
+    from test_client_calls import NO_WAIT
+
+    document = "\n\n".join(["Alpha one two ."] * 4)
+
+    async def scenario():
+        async with AsyncInstructNERClient("localhost:1", retry=NO_WAIT) as client:
+            client._triton = AsyncFake()
+            return await client.extract_document(document, max_chars=20)
+
+    class AsyncFake:
+        def __init__(self):
+            self.sync = FakeTriton()
+
+        async def infer(self, *args, **kwargs):
+            return self.sync.infer(*args, **kwargs)
+
+        async def close(self):
+            return None
+
+    entities = asyncio.run(scenario())
+    assert [e.start for e in entities] == [0, 17, 34, 51]
+    assert all(document[e.start : e.end] == "Alpha" for e in entities)

@@ -426,6 +426,26 @@ class AsyncInstructNERClient:
             ).entities
         )
 
+    async def extract_document(
+        self,
+        text: str,
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_chars: int = DEFAULT_PART_CHARS,
+        max_concurrency: int | None = None,
+    ) -> list[Entity]:
+        """Run :meth:`extract` on a document of any length; see :meth:`analyze_document`."""
+        result = await self.analyze_document(
+            "extract",
+            text,
+            timeout=timeout,
+            min_score=min_score,
+            max_chars=max_chars,
+            max_concurrency=max_concurrency,
+        )
+        return list(result.entities)
+
     async def is_ready(self, *, timeout: float | None = None) -> bool:
         """Return whether the server is reachable and the model ready; see the sync client."""
         seconds = call_timeout(timeout, self._settings.channel.timeout)
