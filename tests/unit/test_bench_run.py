@@ -44,3 +44,17 @@ def test_generation_says_when_a_path_stopped_early():
     record = generation_record(False, 24, {"a": [24, 24], "b": [24, 7]}, {})
     assert record["forced_equal_tokens"] is False
     assert "NOT equal across paths (tokens per call: a [24]; b [7, 24])" in record["note"]
+
+
+def test_a_trained_model_note_explains_windows_and_loop_stops_without_a_token_ratio():
+    from bench.run import generation_record
+
+    record = generation_record(
+        True,
+        128,
+        {"transformers_batch1": [30, 128], "served_instruction_ner": [12, 20]},
+        {"served_instruction_ner": [1, 2]},
+    )
+    assert "1 of 2 CoNLL lines hold more than one sentence" in record["note"]
+    assert "stop an answer that loops" in record["note"]
+    assert "more tokens than the baselines" not in record["note"]
