@@ -56,3 +56,12 @@ def test_wrong_uses_of_the_batch_results_are_type_errors(tmp_path, bad, bad_asyn
 def test_an_unknown_task_name_is_a_type_error(tmp_path):
     errors = mypy_errors(tmp_path, "client.analyze('nerr', 'a')")
     assert 'Argument 1 to "analyze" of "InstructNERClient" has incompatible type' in errors
+
+
+def test_the_client_examples_pass_mypy_strict():
+    examples = sorted(
+        str(p) for p in (Path(__file__).resolve().parents[2] / "client/examples").glob("*.py")
+    )
+    assert examples
+    stdout, _, status = api.run(["--strict", "--no-incremental", *examples])
+    assert status == 0, stdout
