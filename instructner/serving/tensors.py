@@ -67,40 +67,38 @@ def strings_per_row(name: str, array: np.ndarray, batch: int | None = None) -> l
     ]
 
 
-def int_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[int]:
-    """Return one integer per row of a ``[batch, 1]`` integer input."""
+def _column(name: str, array: np.ndarray, batch: int | None, what: str) -> np.ndarray:
+    """Return the values of a ``[batch, 1]`` input (one ``what`` per row) as a 1-D array."""
     _rows(name, array, batch)
     if array.ndim != 2 or array.shape[1] != 1:
         raise RequestError(
-            name, f"expected shape [batch, 1] (one integer per row), got {list(array.shape)}"
+            name, f"expected shape [batch, 1] (one {what} per row), got {list(array.shape)}"
         )
+    return array[:, 0]
+
+
+def int_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[int]:
+    """Return one integer per row of a ``[batch, 1]`` integer input."""
+    column = _column(name, array, batch, "integer")
     if not np.issubdtype(array.dtype, np.integer):
         raise RequestError(name, f"expected integers, got dtype {array.dtype}")
-    return [int(v) for v in array[:, 0]]
+    return [int(v) for v in column]
 
 
 def bool_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[bool]:
     """Return one boolean per row of a ``[batch, 1]`` BOOL input."""
-    _rows(name, array, batch)
-    if array.ndim != 2 or array.shape[1] != 1:
-        raise RequestError(
-            name, f"expected shape [batch, 1] (one boolean per row), got {list(array.shape)}"
-        )
+    column = _column(name, array, batch, "boolean")
     if array.dtype != np.bool_:
         raise RequestError(name, f"expected BOOL, got dtype {array.dtype}")
-    return [bool(v) for v in array[:, 0]]
+    return [bool(v) for v in column]
 
 
 def float_per_row(name: str, array: np.ndarray, batch: int | None = None) -> list[float]:
     """Return one finite number per row of a ``[batch, 1]`` floating-point input."""
-    _rows(name, array, batch)
-    if array.ndim != 2 or array.shape[1] != 1:
-        raise RequestError(
-            name, f"expected shape [batch, 1] (one number per row), got {list(array.shape)}"
-        )
+    column = _column(name, array, batch, "number")
     if not np.issubdtype(array.dtype, np.floating):
         raise RequestError(name, f"expected FP32, got dtype {array.dtype}")
-    values = [float(v) for v in array[:, 0]]
+    values = [float(v) for v in column]
     for row, value in enumerate(values):
         if not np.isfinite(value):
             raise RequestError(name, f"row {row} is {value}, expected a finite number")
