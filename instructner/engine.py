@@ -310,7 +310,8 @@ class TransformersEngine:
             input_ids[row, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
             mask[row, : len(ids)] = 1
         grammars = self._grammars(inputs)
-        every_token = list(range(self.vocab_size))
+        # a free row in a constrained batch (an extraction prompt) may write any token
+        every_token = list(range(self.vocab_size)) if grammars else []
 
         def allowed(row: int, prefix: Any) -> list[int]:
             grammar = grammars[row] if grammars else None

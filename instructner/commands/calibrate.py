@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from instructner.calibration import CalibrationSet, markdown_report, score_sentences, summarize
+from instructner.commands.evaluate import HOLDOUT_DEV
 from instructner.confidence import DEFAULT_SCORE_METHOD, SCORE_METHODS
 from instructner.data import holdout_split, load_corpus
 from instructner.engine import (
@@ -26,7 +27,6 @@ HELP = (
     "(ECE, Brier, reliability diagram, precision/recall against threshold); writes "
     "calibration.json, calibration.md, thresholds.csv and two PNGs"
 )
-HOLDOUT_DEV = ("mit_movie", "mit_restaurant")  # their dev split is held out of train
 logger = logging.getLogger(__name__)
 
 
