@@ -20,6 +20,7 @@ from ._errors import InstructNERError, InvalidInputError
 from ._options import TLSConfig
 from ._sync import InstructNERClient
 from ._types import Entity, Extraction
+from ._validation import check_min_score
 from ._version import __version__
 
 __all__ = ["main"]
@@ -58,9 +59,10 @@ def _min_score(value: str) -> float:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return number
+    try:
+        return check_min_score(number)  # the library's own rule
+    except InvalidInputError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}") from None
 
 
 def _header(value: str) -> tuple[str, str]:
