@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase, T5ForConditionalGeneration
 
 from instructner.labels import Verbalizer
 from instructner.metrics import Scores, Span, entities_to_token_spans, score_spans
-from instructner.modeling import generate
+from instructner.modeling import Generation, generate
 from instructner.parser import parse_ner_answer
 from instructner.prompts import ner_prompt
 from instructner.types import Entity, Sentence
@@ -44,6 +44,26 @@ class GenerationSettings:
     truncate: bool = False  # cut over-long prompts (counted) instead of raising
     # only spans of the sentence and the options' labels (instructner.constrained)
     constrained: bool = False
+
+    def generate(
+        self,
+        model: T5ForConditionalGeneration,
+        tokenizer: PreTrainedTokenizerBase,
+        prompts: Sequence[str],
+        allowed_tokens: Sequence[Callable[[list[int]], list[int]]] | None = None,
+    ) -> Generation:
+        """Answer ``prompts`` with these settings (:func:`instructner.modeling.generate`)."""
+        return generate(
+            model,
+            tokenizer,
+            prompts,
+            batch_size=self.batch_size,
+            max_new_tokens=self.max_new_tokens,
+            num_beams=self.num_beams,
+            max_source_length=self.max_source_length,
+            truncate=self.truncate,
+            allowed_tokens=allowed_tokens,
+        )
 
 
 @dataclass
@@ -105,17 +125,7 @@ def evaluate_sentences(
         from instructner.constrained import NerAnswerGrammar
 
         allowed = [NerAnswerGrammar(tokenizer, s.text, options).allowed for s in sentences]
-    generation = generate(
-        model,
-        tokenizer,
-        prompts,
-        batch_size=settings.batch_size,
-        max_new_tokens=settings.max_new_tokens,
-        num_beams=settings.num_beams,
-        max_source_length=settings.max_source_length,
-        truncate=settings.truncate,
-        allowed_tokens=allowed,
-    )
+    generation = settings.generate(model, tokenizer, prompts, allowed)
     return score_answers(
         sentences,
         generation.answers,

@@ -17,7 +17,6 @@ from transformers import PreTrainedTokenizerBase, T5ForConditionalGeneration
 
 from instructner.evaluation import GenerationSettings, check_tags
 from instructner.labels import Verbalizer
-from instructner.modeling import generate
 from instructner.parser import parse_type_answer
 from instructner.prompts import type_prompt
 from instructner.types import Sentence
@@ -40,15 +39,7 @@ def evaluate_typing(
         type_prompt(s.text, [e.text for e in gold], options)
         for s, gold in zip(typed, golds, strict=True)
     ]
-    generation = generate(
-        model,
-        tokenizer,
-        prompts,
-        batch_size=settings.batch_size,
-        max_new_tokens=settings.max_new_tokens,
-        max_source_length=settings.max_source_length,
-        truncate=settings.truncate,
-    )
+    generation = settings.generate(model, tokenizer, prompts)
     total: Counter[str] = Counter()
     right: Counter[str] = Counter()
     answered = 0
