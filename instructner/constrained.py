@@ -10,8 +10,12 @@ same pieces in the answer as in the sentence: the automaton lets the decoder wri
   ``max_entity_words``), then `` is a``/`` is an``, then the pieces of one label, then ``,``
   (another entity follows) or ``.`` and the end token;
 
-with a (span, label) pair never written more often than the span occurs in the sentence, so
-answers cannot loop, invent text or use labels outside the options. Evaluation passes
+where each entity takes an occurrence of its words that no earlier entity of the answer took,
+and may not overlap one: the parser keeps only non-overlapping spans (first free occurrence
+after the previous entity, else the first free one anywhere) and the grammar claims them the
+same way. Answers therefore cannot loop, invent text, use labels outside the options or grow
+by ever-longer overlapping spans ("EU is a ..., EU rejects is a ..., EU rejects German is a
+...", which reached the token limit on 116 CoNLL dev answers before this rule). Evaluation passes
 :meth:`NerAnswerGrammar.allowed` to ``instructner.modeling.generate`` (transformers'
 ``prefix_allowed_tokens_fn``); CTranslate2 has no per-step hook in Python.
 """
@@ -25,11 +29,18 @@ from typing import Any
 MAX_ENTITY_WORDS = 12
 
 
+Words = tuple[int, int]  # first and last word index of a span (inclusive)
+
+
 @dataclass
 class _Trie:
     children: dict[int, _Trie] = field(default_factory=dict)
     terminal: bool = False
     ends: str = ""  # label trie: "," or "." when this node completes "label," / "label."
+    # span trie: the word spans whose pieces pass through this node (the last word possibly
+    # only begun) and those that end exactly here
+    passing: list[Words] = field(default_factory=list)
+    complete: list[Words] = field(default_factory=list)
 
     def add(self, ids: Sequence[int], ends: str = "") -> None:
         node = self
@@ -72,21 +83,21 @@ class NerAnswerGrammar:
         for label in labels:
             for mark in (",", "."):
                 self.labels.add(pieces(label.strip() + mark), mark)
-        self.spans = _Trie()  # every word-bounded span, as pieces
-        self.span_count: dict[tuple[int, ...], int] = {}
+        self.spans = _Trie()  # every word-bounded span, as pieces, with where it occurs
         for start in range(len(words)):
-            ids: list[int] = []
+            node = self.spans
             for end in range(start, min(len(words), start + max_entity_words)):
-                ids = ids + self.words[end]
-                self.spans.add(ids)
-                key = tuple(ids)
-                self.span_count[key] = self.span_count.get(key, 0) + 1
+                for token in self.words[end]:
+                    node = node.children.setdefault(token, _Trie())
+                    node.passing.append((start, end))
+                node.terminal = True
+                node.complete.append((start, end))
 
     def allowed(self, prefix: Sequence[int]) -> list[int]:
         """Return the tokens that may follow ``prefix`` (generated ids, no start token)."""
         prefix = list(prefix)
         if not prefix:
-            return sorted((set(self.spans.children) - {self.is_}) | {self.none[0]})
+            return sorted(set(self._first_tokens(set())) | {self.none[0]})
         if prefix[: len(self.none)] == self.none[: len(prefix)]:
             if len(prefix) < len(self.none):
                 return [self.none[len(prefix)]]
@@ -94,23 +105,42 @@ class NerAnswerGrammar:
                 return [self.eos]
         return self._after_entities(prefix)
 
+    def _first_tokens(self, taken: set[int]) -> list[int]:
+        """Return the first pieces of the spans still free, or the end token when none is."""
+        tokens = {
+            token
+            for token, child in self.spans.children.items()
+            if token != self.is_ and any(_free(span, taken) for span in child.passing)
+        }
+        return sorted(tokens) or [self.eos]
+
     def _after_entities(self, prefix: list[int]) -> list[int]:
         """Walk ``E is a L,`` units; return what may follow the last, partial one."""
-        used: dict[tuple[int, ...], int] = {}
+        taken: set[int] = set()  # words of the spans the answer's entities claimed
+        cursor = 0  # the word after the previous entity
         position = 0
         while True:
             # entity: the longest run consumed up to "is" (an entity may not contain "is")
             end = position
             while end < len(prefix) and prefix[end] != self.is_:
                 end += 1
-            entity = tuple(prefix[position:end])
-            node = self.spans.walk(entity)
+            node = self.spans.walk(prefix[position:end])
             if end == len(prefix):  # still inside the entity
-                options = set(node.children) - {self.is_} if node else set()
-                if node and node.terminal and self._free(entity, used):
+                if node is None:
+                    return [self.eos]
+                options = {
+                    token
+                    for token, child in node.children.items()
+                    if token != self.is_ and any(_free(span, taken) for span in child.passing)
+                }
+                if _claim(node.complete if node else [], taken, cursor) is not None:
                     options.add(self.is_)
                 return sorted(options) or [self.eos]
-            used[entity] = used.get(entity, 0) + 1
+            claimed = _claim(node.complete if node else [], taken, cursor)
+            if claimed is None:  # cannot happen on a prefix this grammar allowed
+                return [self.eos]
+            taken.update(range(claimed[0], claimed[1] + 1))
+            cursor = claimed[1] + 1
             position = end + 1
             if position == len(prefix):
                 return sorted(self.articles)
@@ -124,7 +154,15 @@ class NerAnswerGrammar:
             if label.ends == ".":
                 return [self.eos]
             if position == len(prefix):
-                return sorted(set(self.spans.children) - {self.is_}) or [self.eos]
+                return self._first_tokens(taken)
 
-    def _free(self, entity: tuple[int, ...], used: dict[tuple[int, ...], int]) -> bool:
-        return used.get(entity, 0) < self.span_count.get(entity, 0)
+
+def _free(span: Words, taken: set[int]) -> bool:
+    return not any(word in taken for word in range(span[0], span[1] + 1))
+
+
+def _claim(spans: Sequence[Words], taken: set[int], cursor: int) -> Words | None:
+    """Return the occurrence the parser would give: the first free one from ``cursor`` on."""
+    free = [span for span in spans if _free(span, taken)]
+    after = [span for span in free if span[0] >= cursor]
+    return min(after) if after else min(free, default=None)

@@ -51,6 +51,9 @@ def test_every_answer_of_sentence_spans_and_option_labels_is_allowed(tokenizer, 
         "Merkel met is a person.",  # contains "met" then "is": allowed span, but check next
         "Paris is a location, Paris is a location, Paris is a location.",  # only two Paris
         "Angela is a person extra.",  # text after a label
+        "Angela is a person, Angela Merkel is a person.",  # overlaps the span already named
+        "Merkel is a person, Angela Merkel is a person.",  # the same from the other side
+        "Paris is a location, Paris is a location, Paris on is a location.",  # no free Paris
     ],
 )
 def test_answers_outside_the_sentence_or_options_are_not(tokenizer, answer):
@@ -67,3 +70,34 @@ def test_none_ends_the_answer(tokenizer):
     none = tokenizer("None")["input_ids"]
     assert _walk(grammar, none)
     assert grammar.allowed(none[:-1]) == [tokenizer.eos_token_id]
+
+
+def test_every_word_can_be_named_once_in_any_order(tokenizer):
+    words = SENTENCE.split()
+    grammar = NerAnswerGrammar(tokenizer, SENTENCE, LABELS)
+    pairs = [(word, "location") for word in reversed(words)]
+    ids = tokenizer(ner_answer(pairs))["input_ids"]
+    assert _walk(grammar, ids)
+    # with every word taken, the only continuation after another comma is the end token
+    comma_answer = ner_answer(pairs)[:-1] + ","
+    prefix = tokenizer(comma_answer, add_special_tokens=False)["input_ids"]
+    assert grammar.allowed(prefix) == [tokenizer.eos_token_id]
+
+
+def test_answers_that_never_stop_by_choice_end_within_a_bound_linear_in_the_sentence(tokenizer):
+    """Random walks that avoid the end token and "." while they can must still end soon."""
+    import random
+
+    sentence = " ".join(["New York New York ,"] * 8)
+    grammar = NerAnswerGrammar(tokenizer, sentence, LABELS)
+    enders = {tokenizer.eos_token_id, *tokenizer(".", add_special_tokens=False)["input_ids"]}
+    per_word = max(len(tokenizer(f"{w} is a departure city,")["input_ids"]) for w in LABELS)
+    bound = len(sentence.split()) * (per_word + 4)
+    for seed in range(20):
+        rng = random.Random(seed)
+        ids: list[int] = []
+        while not ids or ids[-1] != tokenizer.eos_token_id:
+            allowed = grammar.allowed(ids)
+            going_on = [t for t in allowed if t not in enders and "." not in tokenizer.decode([t])]
+            ids.append(rng.choice(going_on or allowed))
+            assert len(ids) <= bound, tokenizer.decode(ids)
