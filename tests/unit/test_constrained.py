@@ -49,11 +49,12 @@ def test_every_answer_of_sentence_spans_and_option_labels_is_allowed(tokenizer, 
         "Berlin is a location.",  # not in the sentence
         "Paris is a city.",  # not an option
         "Merkel met is a person.",  # contains "met" then "is": allowed span, but check next
-        "Paris is a location, Paris is a location, Paris is a location.",  # only two Paris
         "Angela is a person extra.",  # text after a label
-        "Angela is a person, Angela Merkel is a person.",  # overlaps the span already named
-        "Merkel is a person, Angela Merkel is a person.",  # the same from the other side
-        "Paris is a location, Paris is a location, Paris on is a location.",  # no free Paris
+        # an entity overlapping one already named, or a repeat beyond the sentence's
+        # occurrences, may be written (the parser drops it) but must end the answer
+        "Angela is a person, Angela Merkel is a person, Paris is a location.",
+        "Merkel is a person, Angela Merkel is a person, Paris is a location.",
+        "Paris is a location, Paris is a location, Paris is a location, Tuesday is a location.",
     ],
 )
 def test_answers_outside_the_sentence_or_options_are_not(tokenizer, answer):
@@ -72,16 +73,30 @@ def test_none_ends_the_answer(tokenizer):
     assert grammar.allowed(none[:-1]) == [tokenizer.eos_token_id]
 
 
+@pytest.mark.parametrize(
+    "last",
+    [
+        "Angela Merkel is a person, Merkel is a person.",  # inside a named span
+        "Merkel is a person, Angela Merkel is a person.",  # around one
+        "Paris is a location, Paris is a location, Paris is a location.",  # a third Paris
+    ],
+)
+def test_an_entity_the_parser_will_drop_may_end_the_answer(tokenizer, last):
+    grammar = NerAnswerGrammar(tokenizer, SENTENCE, LABELS)
+    assert _walk(grammar, tokenizer(last)["input_ids"])
+    going_on = tokenizer(last[:-1] + ",", add_special_tokens=False)["input_ids"]
+    assert not _walk(grammar, going_on)
+
+
 def test_every_word_can_be_named_once_in_any_order(tokenizer):
     words = SENTENCE.split()
     grammar = NerAnswerGrammar(tokenizer, SENTENCE, LABELS)
     pairs = [(word, "location") for word in reversed(words)]
-    ids = tokenizer(ner_answer(pairs))["input_ids"]
-    assert _walk(grammar, ids)
-    # with every word taken, the only continuation after another comma is the end token
-    comma_answer = ner_answer(pairs)[:-1] + ","
-    prefix = tokenizer(comma_answer, add_special_tokens=False)["input_ids"]
-    assert grammar.allowed(prefix) == [tokenizer.eos_token_id]
+    assert _walk(grammar, tokenizer(ner_answer(pairs))["input_ids"])
+    # with every word taken, one more entity may be written, and only as the last
+    assert _walk(grammar, tokenizer(ner_answer([*pairs, ("Paris", "location")]))["input_ids"])
+    longer = ner_answer([*pairs, ("Paris", "location"), ("Tuesday", "location")])
+    assert not _walk(grammar, tokenizer(longer)["input_ids"])
 
 
 def test_answers_that_never_stop_by_choice_end_within_a_bound_linear_in_the_sentence(tokenizer):
@@ -92,8 +107,8 @@ def test_answers_that_never_stop_by_choice_end_within_a_bound_linear_in_the_sent
     grammar = NerAnswerGrammar(tokenizer, sentence, LABELS)
     enders = {tokenizer.eos_token_id, *tokenizer(".", add_special_tokens=False)["input_ids"]}
     per_word = max(len(tokenizer(f"{w} is a departure city,")["input_ids"]) for w in LABELS)
-    bound = len(sentence.split()) * (per_word + 4)
-    for seed in range(20):
+    bound = (len(sentence.split()) + 1) * (per_word + 4)  # one entity more than words
+    for seed in range(8):
         rng = random.Random(seed)
         ids: list[int] = []
         while not ids or ids[-1] != tokenizer.eos_token_id:
