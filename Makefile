@@ -77,7 +77,7 @@ TRTLLM_DTYPE ?= bfloat16
 TRTLLM_PY := $(if $(INSTRUCTNER_IN_CONTAINER),python3,$(PY))
 
 engines-trtllm: $(if $(INSTRUCTNER_IN_CONTAINER),,setup) ## (GPU container) MODEL_DIR -> TensorRT-LLM engines + GPU model repository in TRTLLM_OUT; DRY_RUN=1 plans only
-	$(TRTLLM_PY) -m instructner.serving.build_trtllm --model $(MODEL_DIR) --out $(TRTLLM_OUT) \
+	$(TRTLLM_PY) -m instructner.cli build-trtllm --model $(MODEL_DIR) --out $(TRTLLM_OUT) \
 		--dtype $(TRTLLM_DTYPE) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
 # CONSTRAINED=1: NER and typing answers decoded under the answer grammar (transformers engine).
@@ -156,7 +156,7 @@ setup-proxy: ## install nginx (Debian package nginx-light) for the front proxy a
 PROXY_HTTP_PORT ?= 8080
 PROXY_GRPC_PORT ?= 8081
 proxy: setup setup-proxy ## front proxy on HOST:PROXY_HTTP_PORT/PROXY_GRPC_PORT for a running `make serve`
-	$(PY) -m instructner.serving.proxy --host $(HOST) --http-port $(PROXY_HTTP_PORT) \
+	$(PY) -m instructner.cli proxy --host $(HOST) --http-port $(PROXY_HTTP_PORT) \
 		--grpc-port $(PROXY_GRPC_PORT) --upstream-http-port $(HTTP_PORT) \
 		--upstream-grpc-port $(GRPC_PORT)
 

@@ -34,7 +34,7 @@ from bench.workload import (
     load_workload,
     write_json,
 )
-from instructner.serving.build import BuildResult, BuildSettings, ensure_repository
+from instructner.deploy.build import BuildResult, BuildSettings, ensure_repository
 from instructner.serving.limits import Limits
 from instructner.serving.tokenizer import PromptTokenizer
 

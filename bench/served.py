@@ -1,6 +1,6 @@
 """The served paths: ``instruction_ner`` and the ``engine`` model under perf_analyzer.
 
-The server is the project's own launcher (:mod:`instructner.serving.server`) on free loopback
+The server is the project's own launcher (:mod:`instructner.deploy.server`) on free loopback
 ports, stopped by its PID. Before the load test, every workload sentence goes once through
 ``instruction_ner`` (this is the warm-up, and it yields the served path's quality from the
 RESULT entities the server returns). Each concurrency level measures the engine model alone
@@ -26,8 +26,8 @@ from bench.quality import Quality, score_entities
 from bench.serverstats import ModelDelta, Snapshot, process_tree_rss, snapshot_delta
 from bench.serverstats import snapshot_from_json as _snapshot
 from bench.workload import TASK, Workload
-from instructner.serving.server import TritonServer
-from instructner.serving.testing import start_test_server
+from instructner.deploy.server import TritonServer
+from tests.harness import start_test_server
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ answer the same server gave to the same call before the load (the reference); th
 memory of tritonserver and its python stubs is sampled throughout.
 
 The served model is, by default, the tiny fixed-answer T5 of the integration tests built with
-the production settings (``instructner.serving.build`` defaults: CTranslate2 int8, batch 64,
+the production settings (``instructner.deploy.build`` defaults: CTranslate2 int8, batch 64,
 default limits and queue policy), so the run measures the serving stack, not a model; with
 ``--model DIR`` it serves that checkpoint as ``make serve`` does.
 
@@ -261,9 +261,9 @@ def summary_markdown(record: dict[str, Any]) -> str:
 
 
 def _serve(args: argparse.Namespace, work: Path) -> tuple[Any, str]:
-    from instructner.serving.build import BuildSettings, EngineVariant, ensure_repository
-    from instructner.serving.server import ServerConfig, TritonServer, free_ports
-    from instructner.serving.testing import train_fixed_answer_model
+    from instructner.deploy.build import BuildSettings, EngineVariant, ensure_repository
+    from instructner.deploy.server import ServerConfig, TritonServer, free_ports
+    from tests.harness import train_fixed_answer_model
 
     if args.model is None:
         checkpoint = train_fixed_answer_model(work / "fixture-model")
@@ -295,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the soak; write the results; return the exit code."""
     from instructner_client import InstructNERClient
 
-    from instructner.serving.testing import FIXTURE_LABELS
+    from tests.harness import FIXTURE_LABELS
 
     started = datetime.now()
     out = (args.results / f"{started:%Y%m%d-%H%M%S}-soak").resolve()

@@ -26,7 +26,7 @@ OUT="${INSTRUCTNER_OUT:-/engines}"
 TRTLLM_DTYPE="${TRTLLM_DTYPE:-bfloat16}"
 
 build() {
-  python3 -m instructner.serving.build_trtllm --model "$MODEL_DIR" --out "$OUT" \
+  python3 -m instructner.cli build-trtllm --model "$MODEL_DIR" --out "$OUT" \
     --dtype "$TRTLLM_DTYPE" --reuse "$@"
 }
 

@@ -25,12 +25,13 @@ SUBCOMMANDS = (
 # subcommand -> module whose main(argv) has its own options (the serving tools); the
 # arguments after the subcommand go to it unchanged, --help included.
 DELEGATED = {
-    "build": ("instructner.serving.build", "fill the CPU model repository (make engines)"),
-    "serve": ("instructner.serving.server", "build if needed and serve with tritonserver"),
+    "build": ("instructner.deploy.build", "fill the CPU model repository (make engines)"),
+    "serve": ("instructner.deploy.server", "build if needed and serve with tritonserver"),
     "build-trtllm": (
-        "instructner.serving.build_trtllm",
+        "instructner.deploy.build_trtllm",
         "TensorRT-LLM engines and the GPU repository (make engines-trtllm)",
     ),
+    "proxy": ("instructner.deploy.proxy", "nginx in front of a running server (make proxy)"),
 }
 
 

@@ -15,10 +15,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from instructner.deploy.build import BuildResult, BuildSettings, EngineVariant, build_repository
+from instructner.deploy.server import ServerConfig, TritonServer, free_ports
 from instructner.prompts import build_prompt, extract_answer, ner_answer, type_answer
-from instructner.serving.build import BuildResult, BuildSettings, EngineVariant, build_repository
 from instructner.serving.limits import Limits
-from instructner.serving.server import ServerConfig, TritonServer, free_ports
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ committed ``model_repository/`` templates into ``<out>/model_repository`` with a
 paths. ``<out>/manifest.json`` records what was built; :func:`ensure_repository` rebuilds only
 when the checkpoint, the templates or the settings changed.
 
-Run: ``python -m instructner.serving.build --model models/default --out build/out``.
+Run: ``python -m instructner.deploy.build --model models/default --out build/out``.
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from instructner.deploy.templates import fill_model
 from instructner.engine import COMPUTE_TYPES, ENGINE_KINDS, convert_to_ctranslate2
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
-from instructner.serving.templates import fill_model
 from instructner.serving.tokenizer import tokenizer_dir_for
 from instructner.trained_tasks import trained_tasks
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO_ROOT / "model_repository"
+# The committed config/model templates (a checkout's model_repository/), passed explicitly
+# (--templates); the default is relative to the working directory, where make runs.
+TEMPLATES = Path("model_repository")
 MANIFEST = "manifest.json"
 UNTRAINED_WARNING = (
     "THE SERVED MODEL IS UNTRAINED: {checkpoint} is a random-init stand-in because {wanted} "
@@ -55,6 +56,7 @@ class BuildSettings:
 
     model_dir: Path
     out_dir: Path
+    templates: Path = TEMPLATES
     engines: tuple[EngineVariant, ...] = (EngineVariant(),)
     pipeline_engine: str = "engine"  # the engine model instruction_ner calls
     untrained_size: str = "mini"  # modeling preset of the random-init stand-in
@@ -86,6 +88,11 @@ class BuildSettings:
 
     def check(self) -> None:
         """Raise ValueError for settings that cannot build."""
+        if not (self.templates / "instruction_ner" / "config.pbtxt").is_file():
+            raise ValueError(
+                f"model templates not found in {self.templates} ({self.templates.resolve()}): "
+                "run from the repository root or pass --templates"
+            )
         names = [e.name for e in self.engines]
         if len(set(names)) != len(names):
             raise ValueError(f"engine model names repeat: {names}")
@@ -149,6 +156,7 @@ def _settings_record(settings: BuildSettings) -> dict[str, object]:
     record = asdict(settings)
     record["model_dir"] = str(settings.model_dir)
     record["out_dir"] = str(settings.out_dir)
+    record["templates"] = str(settings.templates)
     return record
 
 
@@ -248,13 +256,13 @@ def build_repository(settings: BuildSettings) -> BuildResult:
         if stale.is_dir() and stale.name not in models:
             shutil.rmtree(stale)
     for name, (template, values) in models.items():
-        fill_model(TEMPLATES / template, repository / name, values)
+        fill_model(settings.templates / template, repository / name, values)
     manifest: dict[str, object] = {
         "model_dir": str(settings.model_dir),
         "checkpoint": str(checkpoint.resolve()),
         "trained": trained,
         "checkpoint_fingerprint": fingerprint([checkpoint]),
-        "templates_fingerprint": fingerprint([TEMPLATES]),
+        "templates_fingerprint": fingerprint([settings.templates]),
         "settings": _settings_record(settings),
         "repository": str(repository.resolve()),
         "models": sorted(models),
@@ -265,6 +273,7 @@ def build_repository(settings: BuildSettings) -> BuildResult:
 
 def ensure_repository(settings: BuildSettings) -> BuildResult:
     """Return the existing build if it matches checkpoint, templates and settings, else build."""
+    settings.check()
     manifest_file = settings.out_dir / MANIFEST
     if manifest_file.is_file():
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
@@ -275,7 +284,7 @@ def ensure_repository(settings: BuildSettings) -> BuildResult:
             and (not wanted_trained or checkpoint == settings.model_dir.resolve())
             and has_checkpoint(checkpoint)
             and manifest.get("checkpoint_fingerprint") == fingerprint([checkpoint])
-            and manifest.get("templates_fingerprint") == fingerprint([TEMPLATES])
+            and manifest.get("templates_fingerprint") == fingerprint([settings.templates])
             and manifest.get("settings") == json.loads(json.dumps(_settings_record(settings)))
         )
         if current:
@@ -299,6 +308,16 @@ def add_model_and_out_arguments(parser: argparse.ArgumentParser, out: Path) -> N
     )
 
 
+def add_templates_argument(parser: argparse.ArgumentParser, default: Path) -> None:
+    """Add ``--templates``: the folder of committed model templates to fill."""
+    parser.add_argument(
+        "--templates",
+        type=Path,
+        default=default,
+        help=f"model templates to fill (default: {default}, the checkout's own)",
+    )
+
+
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by the build and serve command lines."""
     add_model_and_out_arguments(parser, Path("build/out"))
@@ -314,6 +333,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve NER and typing answers decoded under the answer grammar (only sentence "
         "spans and the given labels; transformers float32 engine, slower; docs/results.md)",
     )
+    add_templates_argument(parser, TEMPLATES)
     parser.add_argument(
         "--untrained-size",
         default="mini",
@@ -326,6 +346,7 @@ def settings_from_args(args: argparse.Namespace) -> BuildSettings:
     return BuildSettings(
         model_dir=args.model,
         out_dir=args.out,
+        templates=args.templates,
         engines=(
             (EngineVariant(kind="transformers", compute_type="float32", constrained=True),)
             if getattr(args, "constrained", False)

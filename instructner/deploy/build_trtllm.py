@@ -18,7 +18,7 @@ Runs inside the pinned Triton TensorRT-LLM container (:data:`PIN`, see docs/gpu-
 repository without running TensorRT. The flags follow the pinned versions' files, cited where
 they are used; none of it has been executed on a GPU here.
 
-Run: ``python -m instructner.serving.build_trtllm --model models/default --out build/out/trtllm``.
+Run: ``python -m instructner.deploy.build_trtllm --model models/default --out build/out/trtllm``.
 """
 
 from __future__ import annotations
@@ -36,22 +36,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from instructner.serving.build import (
-    REPO_ROOT,
+from instructner.deploy.build import (
     TEMPLATES,
     BuildSettings,
     add_model_and_out_arguments,
+    add_templates_argument,
     fingerprint,
     has_checkpoint,
     repository_values,
 )
+from instructner.deploy.templates import fill_model
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
-from instructner.serving.templates import fill_model
 from instructner.serving.tokenizer import PromptTokenizer, tokenizer_dir_for
 
 logger = logging.getLogger(__name__)
 
-TRTLLM_TEMPLATES = REPO_ROOT / "model_repository_trtllm"
+# The GPU engine model's template; the step models come from the CPU templates (TEMPLATES).
+TRTLLM_TEMPLATES = Path("model_repository_trtllm")
 MANIFEST = "manifest.json"
 COMMANDS_SCRIPT = "build_commands.sh"
 # T5 overflows in float16 (TensorRT-LLM examples/enc_dec/README.md; TensorRT-LLM issue #1511).
@@ -104,6 +105,8 @@ class TrtllmSettings:
 
     model_dir: Path
     out_dir: Path
+    templates: Path = TEMPLATES  # the step models' templates (shared with the CPU build)
+    trtllm_templates: Path = TRTLLM_TEMPLATES
     dtype: str = "bfloat16"
     max_batch_size: int = 64  # engines and the tensorrt_llm model (requests in flight)
     max_num_tokens: int = 8192  # trtllm-build's default, stated so it can be tuned
@@ -145,6 +148,7 @@ class TrtllmSettings:
         return BuildSettings(
             model_dir=self.model_dir,
             out_dir=self.out_dir,
+            templates=self.templates,
             engines=(),
             pipeline_engine=self.engine_model,
             limits=self.limits,
@@ -386,10 +390,10 @@ def write_repository(settings: TrtllmSettings, checkpoint: Path) -> dict[str, Pa
     repository.mkdir(parents=True, exist_ok=True)
     steps = repository_values(settings.steps(), checkpoint, settings.out_dir)
     models: dict[str, tuple[Path, dict[str, object]]] = {
-        name: (TEMPLATES / template, values) for name, (template, values) in steps.items()
+        name: (settings.templates / template, values) for name, (template, values) in steps.items()
     }
     models[settings.engine_model] = (
-        TRTLLM_TEMPLATES / "tensorrt_llm",
+        settings.trtllm_templates / "tensorrt_llm",
         tensorrt_llm_values(settings),
     )
     for stale in repository.iterdir():
@@ -417,7 +421,7 @@ Runner = Callable[..., Any]
 def _commands_script(commands: Sequence[Command]) -> str:
     lines = [
         "#!/usr/bin/env bash",
-        "# Written by instructner.serving.build_trtllm.",
+        "# Written by instructner.deploy.build_trtllm.",
         "set -euo pipefail",
     ]
     for command in commands:
@@ -427,7 +431,7 @@ def _commands_script(commands: Sequence[Command]) -> str:
 
 def _settings_record(settings: TrtllmSettings) -> dict[str, object]:
     record = asdict(settings)
-    for key in ("model_dir", "out_dir", "convert_script"):
+    for key in ("model_dir", "out_dir", "convert_script", "templates", "trtllm_templates"):
         record[key] = str(record[key])
     return record
 
@@ -557,6 +561,13 @@ def build_gpu_repository(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_and_out_arguments(parser, Path("build/out/trtllm"))
+    add_templates_argument(parser, TEMPLATES)
+    parser.add_argument(
+        "--trtllm-templates",
+        type=Path,
+        default=TRTLLM_TEMPLATES,
+        help=f"the tensorrt_llm model's template (default: {TRTLLM_TEMPLATES})",
+    )
     parser.add_argument(
         "--dtype",
         choices=DTYPES,
@@ -594,6 +605,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = TrtllmSettings(
         model_dir=args.model,
         out_dir=args.out,
+        templates=args.templates,
+        trtllm_templates=args.trtllm_templates,
         dtype=args.dtype,
         max_batch_size=args.max_batch_size,
         max_num_tokens=args.max_num_tokens,

@@ -6,7 +6,7 @@ Only ``instruction_ner`` inference, its metadata and health pass; compressed bod
 bodies capped, slow and idle connections closed. The integration tests start it in front of a
 real server; ``make proxy`` starts it in front of ``make serve``.
 
-Run: ``python -m instructner.serving.proxy --upstream-http-port 8000 --upstream-grpc-port 8001``.
+Run: ``python -m instructner.deploy.proxy --upstream-http-port 8000 --upstream-grpc-port 8001``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from string import Template
 from types import TracebackType
 
-from instructner.serving.server import stop_process
+from instructner.deploy.server import stop_process
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ backend is copied into a private backends folder together with the stub for this
 server binds to loopback unless asked otherwise. ``make serve`` and the integration tests
 both go through :class:`TritonServer`, so they cannot drift apart.
 
-Run: ``python -m instructner.serving.server --model models/default --out build/out``.
+Run: ``python -m instructner.deploy.server --model models/default --out build/out``.
 """
 
 from __future__ import annotations
@@ -512,7 +512,7 @@ def running_server(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Build the repository if needed, serve it until interrupted; returns the exit code."""
-    from instructner.serving.build import add_build_arguments, ensure_repository, settings_from_args
+    from instructner.deploy.build import add_build_arguments, ensure_repository, settings_from_args
 
     parser = argparse.ArgumentParser(description="Serve InstructionNER with tritonserver.")
     add_build_arguments(parser)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import tritonclient.grpc as grpcclient
 
-from instructner.serving.build import BuildResult
-from instructner.serving.server import TritonServer
-from instructner.serving.testing import build_test_repository, start_test_server
+from instructner.deploy.build import BuildResult
+from instructner.deploy.server import TritonServer
 from instructner.serving.triton_glue import INTERNAL_KEY_PARAMETER
+from tests.harness import build_test_repository, start_test_server
 
 _RUNNING: dict[str, TritonServer] = {}
 

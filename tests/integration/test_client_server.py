@@ -1,7 +1,7 @@
 """The client library, its CLI and examples against a real tritonserver.
 
 The server is the session's ``triton_server`` (conftest.py): a tiny T5 trained to give fixed
-answers (``instructner.serving.testing.FIXED_ANSWERS``: EU is an organization, Brussels is a
+answers (``tests.harness.FIXED_ANSWERS``: EU is an organization, Brussels is a
 location), so entities and offsets have exact expected values. Servers with TLS, mutual TLS
 and a header-restricted inference protocol are started here on the same model repository.
 """
@@ -31,11 +31,11 @@ from instructner_client import (
     TLSConfig,
 )
 
-from instructner.serving import server as server_module
-from instructner.serving.build import BuildResult
-from instructner.serving.server import ServerConfig, TritonServer, free_port, free_ports
-from instructner.serving.testing import ANY_SCORE as SCORE
-from instructner.serving.testing import FIXTURE_LABELS, TEST_LIMITS
+from instructner.deploy import server as server_module
+from instructner.deploy.build import BuildResult
+from instructner.deploy.server import ServerConfig, TritonServer, free_port, free_ports
+from tests.harness import ANY_SCORE as SCORE
+from tests.harness import FIXTURE_LABELS, TEST_LIMITS
 
 pytestmark = pytest.mark.integration
 

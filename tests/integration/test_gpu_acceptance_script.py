@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from instructner.serving.server import TritonServer
+from instructner.deploy.server import TritonServer
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def test_acceptance_passes_when_both_servers_answer_alike(tmp_path, triton_serve
 
 
 def test_acceptance_fails_with_a_reason_when_the_gpu_server_is_down(tmp_path):
-    from instructner.serving.server import free_port
+    from instructner.deploy.server import free_port
 
     out = tmp_path / "report.json"
     down = f"127.0.0.1:{free_port()}"

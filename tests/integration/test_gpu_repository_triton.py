@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import tritonclient.grpc as grpcclient
 
-from instructner.serving.build_trtllm import TrtllmSettings, build_gpu_repository
+from instructner.deploy.build_trtllm import TrtllmSettings, build_gpu_repository
+from instructner.deploy.server import TritonServer
 from instructner.serving.limits import Limits
 from instructner.serving.protos import ExtractionResult
-from instructner.serving.server import TritonServer
-from instructner.serving.testing import ner_inputs, start_test_server
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
+from tests.harness import ner_inputs, start_test_server
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from instructner.serving.server import TritonServer
+from instructner.deploy.server import TritonServer
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ Every malformed, over-limit or hostile request gets the documented status (INVAL
 unless noted) with a message naming the input, alone and mixed with good requests, and the
 server stays healthy. The table below is the source of docs/reliability.md's "Limits and
 failure behaviour" table. The server's limits are the test limits (TEXT 5,000 characters,
-128 prompt tokens per window; instructner.serving.testing.TEST_LIMITS).
+128 prompt tokens per window; tests.harness.TEST_LIMITS).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from instructner.serving.protos import ExtractionResult
-from instructner.serving.testing import FIXED_ANSWERS, FIXTURE_LABELS, bytes_input, ner_inputs
+from tests.harness import FIXED_ANSWERS, FIXTURE_LABELS, bytes_input, ner_inputs
 
 pytestmark = pytest.mark.integration
 

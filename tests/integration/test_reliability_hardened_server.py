@@ -36,17 +36,17 @@ from instructner_client import (
 from tritonclient.utils import InferenceServerException
 
 from bench.serverstats import process_tree_rss
-from instructner.labels import get_verbalizer
-from instructner.serving.build import BuildResult, BuildSettings, EngineVariant, build_repository
-from instructner.serving.limits import Limits
-from instructner.serving.server import (
+from instructner.deploy.build import BuildResult, BuildSettings, EngineVariant, build_repository
+from instructner.deploy.server import (
     RestrictedProtocols,
     ServerConfig,
     ServerTLS,
     TritonServer,
     free_ports,
 )
-from instructner.serving.testing import ANY_SCORE, FIXTURE_LABELS
+from instructner.labels import get_verbalizer
+from instructner.serving.limits import Limits
+from tests.harness import ANY_SCORE, FIXTURE_LABELS
 
 pytestmark = pytest.mark.integration
 

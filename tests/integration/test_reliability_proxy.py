@@ -19,9 +19,9 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from bench.serverstats import process_tree_rss
-from instructner.serving.proxy import NginxProxy, ProxyConfig
-from instructner.serving.server import TritonServer, free_ports
-from instructner.serving.testing import FIXTURE_LABELS, ner_inputs
+from instructner.deploy.proxy import NginxProxy, ProxyConfig
+from instructner.deploy.server import TritonServer, free_ports
+from tests.harness import FIXTURE_LABELS, ner_inputs
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from instructner.serving.server import PYTHON_BACKEND_SHM_PREFIX, TritonServer, descendants
-from instructner.serving.testing import FIXTURE_LABELS, bytes_input, ner_inputs
+from instructner.deploy.server import PYTHON_BACKEND_SHM_PREFIX, TritonServer, descendants
+from tests.harness import FIXTURE_LABELS, bytes_input, ner_inputs
 
 pytestmark = pytest.mark.integration
 

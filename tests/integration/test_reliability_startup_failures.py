@@ -1,6 +1,6 @@
 """Faults at startup: a model that cannot load stops the server with a clear message.
 
-The launcher of ``make serve`` (``python -m instructner.serving.server``) exits non-zero and
+The launcher of ``make serve`` (``python -m instructner.deploy.server``) exits non-zero and
 names the model and the cause; :class:`TritonServer` raises :class:`ServerError` with the same
 summary. Each test builds its own small repository from the session's fixture checkpoint.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from instructner.serving.build import (
+from instructner.deploy.build import (
     BuildResult,
     BuildSettings,
     EngineVariant,
@@ -25,7 +25,7 @@ from instructner.serving.build import (
     build_repository,
     settings_from_args,
 )
-from instructner.serving.server import ServerConfig, ServerError, TritonServer, free_ports
+from instructner.deploy.server import ServerConfig, ServerError, TritonServer, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def test_launcher_exits_non_zero_naming_an_engine_that_fails_to_load(
     ports += ["--metrics-port", str(metrics_port), "--ready-timeout", "240"]
 
     launched = subprocess.run(
-        [sys.executable, "-m", "instructner.serving.server", *arguments, *ports],
+        [sys.executable, "-m", "instructner.deploy.server", *arguments, *ports],
         cwd=REPO,
         capture_output=True,
         text=True,

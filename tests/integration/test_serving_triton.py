@@ -2,7 +2,7 @@
 
 The fixture T5 answers every NER prompt with "EU is an organization, Brussels is a location.",
 every extraction prompt with "EU, Brussels." and every typing prompt with "Brussels is a
-location." (instructner.serving.testing), so entities and offsets have exact expected values.
+location." (tests.harness), so entities and offsets have exact expected values.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from instructner.engine import TransformersEngine
 from instructner.serving.pipeline import Pipeline
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.results import result_to_dict
-from instructner.serving.testing import (
+from instructner.serving.tokenizer import PromptTokenizer, encode_window
+from tests.harness import (
     FIXED_ANSWERS,
     FIXTURE_LABELS,
     TEST_LIMITS,
     bytes_input,
     ner_inputs,
 )
-from instructner.serving.tokenizer import PromptTokenizer, encode_window
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ import numpy as np
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from instructner.serving.templates import fill_template
+from instructner.deploy.templates import fill_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG: list[tuple[str, str]] = []

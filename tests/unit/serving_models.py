@@ -6,10 +6,10 @@ from pathlib import Path
 
 import fake_pb_utils as pb
 
-from instructner.serving.build import BuildSettings, EngineVariant, repository_values
+from instructner.deploy.build import BuildSettings, EngineVariant, repository_values
 from instructner.serving.limits import Limits
-from instructner.serving.testing import GazetteerEngine
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR, PromptTokenizer
+from tests.harness import GazetteerEngine
 
 LIMITS = Limits(max_text_chars=2000, max_input_tokens=100, max_output_tokens=40)
 LABELS = ("person", "location", "organization")

@@ -5,7 +5,7 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from instructner.serving.build import (
+from instructner.deploy.build import (
     MANIFEST,
     BuildSettings,
     EngineVariant,

@@ -4,13 +4,13 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from instructner.serving.build import (
+from instructner.deploy.build import (
     TEMPLATES,
     BuildSettings,
     EngineVariant,
     repository_values,
 )
-from instructner.serving.templates import TemplateError, fill_model, fill_template
+from instructner.deploy.templates import TemplateError, fill_model, fill_template
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
 
 TRTLLM_INPUTS = {"input_ids", "input_lengths", "request_output_len", "end_id", "pad_id"}
@@ -146,7 +146,7 @@ def test_build_settings_reject_repeated_engine_names():
 def test_constrained_serving_is_a_transformers_engine_with_the_grammar_on(tmp_path):
     import argparse
 
-    from instructner.serving.build import add_build_arguments, settings_from_args
+    from instructner.deploy.build import add_build_arguments, settings_from_args
 
     parser = argparse.ArgumentParser()
     add_build_arguments(parser)

@@ -19,8 +19,8 @@ from instructner.serving.pipeline import Pipeline
 from instructner.serving.protos import Entity, ExtractionResult
 from instructner.serving.requests import ScoreOptions, score_options_from_inputs
 from instructner.serving.results import keep_confident, window_result
-from instructner.serving.testing import DEFAULT_TOKEN_PROB, GazetteerEngine
 from instructner.serving.tokenizer import PromptTokenizer
+from tests.harness import DEFAULT_TOKEN_PROB, GazetteerEngine
 
 LABELS = ("person", "location", "organization")
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"

@@ -19,9 +19,9 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from instructner.serving import build_trtllm
-from instructner.serving.build import TEMPLATES, BuildSettings, repository_values
-from instructner.serving.build_trtllm import (
+from instructner.deploy import build_trtllm
+from instructner.deploy.build import TEMPLATES, BuildSettings, repository_values
+from instructner.deploy.build_trtllm import (
     PIN,
     TrtllmSettings,
     build_commands,
@@ -30,8 +30,8 @@ from instructner.serving.build_trtllm import (
     is_current,
     tensorrt_llm_values,
 )
+from instructner.deploy.templates import fill_model, template_keys
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
-from instructner.serving.templates import fill_model, template_keys
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
 
 TRTLLM_TEMPLATE = build_trtllm.TRTLLM_TEMPLATES / "tensorrt_llm" / "config.pbtxt"

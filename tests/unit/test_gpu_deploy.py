@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from instructner.serving.build_trtllm import DEFAULT_CONVERT_SCRIPT, PIN
+from instructner.deploy.build_trtllm import DEFAULT_CONVERT_SCRIPT, PIN
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "build" / "Dockerfile"
@@ -123,7 +123,7 @@ def test_entrypoint_is_valid_bash_and_starts_triton_on_the_served_ports():
         '"--model-repository=$OUT/model_repository"',
     ):
         assert flag in text, flag
-    assert "python3 -m instructner.serving.build_trtllm" in text
+    assert "python3 -m instructner.cli build-trtllm" in text
     assert "--reuse" in text
 
 

@@ -31,11 +31,11 @@ import pytest
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from instructner.serving.build import TEMPLATES, BuildSettings, repository_values
-from instructner.serving.build_trtllm import TrtllmSettings, build_gpu_repository
+from instructner.deploy.build import TEMPLATES, BuildSettings, repository_values
+from instructner.deploy.build_trtllm import TrtllmSettings, build_gpu_repository
+from instructner.deploy.templates import fill_model
 from instructner.serving.limits import Limits
 from instructner.serving.protos import ExtractionResult
-from instructner.serving.templates import fill_model
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR, PromptTokenizer
 
 LIMITS = Limits(max_input_tokens=80, max_output_tokens=40)  # small: long texts need windows

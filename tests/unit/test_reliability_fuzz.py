@@ -17,8 +17,8 @@ from instructner.serving.limits import Limits
 from instructner.serving.pipeline import Pipeline, plan_request, postprocess, preprocess
 from instructner.serving.requests import PROMPT_MARKERS, requests_from_inputs, validate_request
 from instructner.serving.results import merge_windows, window_result
-from instructner.serving.testing import GazetteerEngine
 from instructner.serving.tokenizer import PromptTokenizer
+from tests.harness import GazetteerEngine
 
 LIMITS = Limits(max_text_chars=600, max_input_tokens=64, max_output_tokens=24)
 LABELS = ("person", "location", "organization")

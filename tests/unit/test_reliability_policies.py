@@ -13,15 +13,9 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from instructner.labels import get_verbalizer
-from instructner.prompts import build_prompt
-from instructner.serving import server as server_module
-from instructner.serving.build import TEMPLATES, BuildSettings, repository_values
-from instructner.serving.errors import RequestError
-from instructner.serving.limits import DEFAULT_LIMITS
-from instructner.serving.pipeline import plan_request
-from instructner.serving.requests import PROMPT_MARKERS, validate_request
-from instructner.serving.server import (
+from instructner.deploy import server as server_module
+from instructner.deploy.build import TEMPLATES, BuildSettings, repository_values
+from instructner.deploy.server import (
     ADMIN_KEY_ENV,
     ADMIN_PROTOCOLS,
     SERVER_UMASK,
@@ -34,7 +28,13 @@ from instructner.serving.server import (
     redacted,
     server_command,
 )
-from instructner.serving.templates import fill_template
+from instructner.deploy.templates import fill_template
+from instructner.labels import get_verbalizer
+from instructner.prompts import build_prompt
+from instructner.serving.errors import RequestError
+from instructner.serving.limits import DEFAULT_LIMITS
+from instructner.serving.pipeline import plan_request
+from instructner.serving.requests import PROMPT_MARKERS, validate_request
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR, PromptTokenizer, encode_window
 
 TEXT = "EU officials met in Brussels on Monday ."

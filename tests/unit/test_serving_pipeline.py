@@ -3,8 +3,8 @@ import pytest
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import Pipeline, Query
-from instructner.serving.testing import GazetteerEngine
 from instructner.serving.tokenizer import PromptTokenizer
+from tests.harness import GazetteerEngine
 
 LABELS = ("person", "location", "organization")
 

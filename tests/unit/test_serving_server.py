@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from instructner.serving.server import (
+from instructner.deploy.server import (
     LOOPBACK,
     ServerConfig,
     ServerError,

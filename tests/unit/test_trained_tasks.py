@@ -12,7 +12,7 @@ from instructner_client import InvalidInputError, UnsupportedTaskError, map_erro
 from serving_models import model_values
 from tritonclient.utils import InferenceServerException
 
-from instructner.serving.build import BuildSettings, EngineVariant, repository_values
+from instructner.deploy.build import BuildSettings, EngineVariant, repository_values
 from instructner.serving.errors import RequestError
 from instructner.serving.requests import validate_request
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
