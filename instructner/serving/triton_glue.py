@@ -3,7 +3,8 @@
 The module never imports ``triton_python_backend_utils`` (it exists only inside the Triton
 stub); the models pass it in, and the unit tests pass a fake. One response per request, in
 order: a :class:`RequestError` becomes ``INVALID_ARG`` with its message; anything else becomes
-a short ``INTERNAL`` message to the client and the traceback in the server log.
+a short ``INTERNAL`` message to the client and the traceback in the server log. The public
+model calls its steps through :func:`call_step` (BLS) and answers with :func:`error_response`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hmac
 import json
 import os
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -131,3 +132,64 @@ def respond(
         return invalid(pb_utils, error)
     except Exception as error:  # noqa: BLE001 - one bad request must not fail its batch
         return internal(pb_utils, model, error)
+
+
+class StepFailed(RuntimeError):
+    """A step model the public model called answered with an error."""
+
+
+class StepUnavailable(StepFailed):
+    """A step model refused the call for now (its queue is full or timed out)."""
+
+
+class Cancelled(RuntimeError):
+    """The caller cancelled the request (or its deadline passed) before all work ran."""
+
+
+async def call_step(
+    pb_utils: Any,
+    model: str,
+    inputs: Mapping[str, np.ndarray],
+    outputs: Sequence[str],
+    where: str,
+    parameters: Mapping[str, str],
+) -> dict[str, np.ndarray]:
+    """Call ``model`` from a BLS model and return its ``outputs`` as numpy.
+
+    Raises:
+        StepUnavailable: the step answered UNAVAILABLE (overload; the client may retry).
+        StepFailed: any other error of the step, with ``where`` (which window) in the message.
+
+    """
+    request = pb_utils.InferenceRequest(
+        model_name=model,
+        inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()],
+        requested_output_names=list(outputs),
+        parameters=dict(parameters),
+    )
+    response = await request.async_exec()
+    if response.has_error():
+        error = response.error()
+        if error.code() == pb_utils.TritonError.UNAVAILABLE:
+            raise StepUnavailable(f"model {model} is overloaded ({where}): {error.message()}")
+        raise StepFailed(f"model {model} failed on {where}: {error.message()}")
+    return {name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in outputs}
+
+
+def error_response(pb_utils: Any, model: str, error: BaseException) -> Any:
+    """Return the response for a public model's failed request.
+
+    A bad request gets INVALID_ARG, a request its caller abandoned CANCELLED, overload inside
+    the pipeline UNAVAILABLE (as for a full queue of the public model; docs/reliability.md);
+    anything else a short INTERNAL message with the traceback in the log.
+    """
+    if isinstance(error, RequestError):
+        return invalid(pb_utils, error)
+    codes = {Cancelled: "CANCELLED", StepUnavailable: "UNAVAILABLE"}
+    for kind, code in codes.items():
+        if isinstance(error, kind):
+            return pb_utils.InferenceResponse(
+                output_tensors=[],
+                error=pb_utils.TritonError(str(error), getattr(pb_utils.TritonError, code)),
+            )
+    return internal(pb_utils, model, error)

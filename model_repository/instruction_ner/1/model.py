@@ -18,27 +18,18 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from instructner.serving import triton_glue
-from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import plan_request
+from instructner.serving.postprocessing_contract import FROM_ENGINE
+from instructner.serving.preprocessing_contract import ENGINE_INPUTS
+from instructner.serving.preprocessing_contract import OUTPUT_NAMES as PREPROCESSING_OUTPUTS
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import requests_from_inputs, score_options_from_inputs
 from instructner.serving.results import keep_confident, merge_windows
 from instructner.serving.tensors import bytes_tensor, string_tensor
 from instructner.serving.tokenizer import PromptTokenizer
+from instructner.serving.triton_glue import Cancelled
 from instructner.trained_tasks import parse_served_tasks
-
-
-class StepFailed(RuntimeError):
-    """A model this BLS calls answered with an error."""
-
-
-class StepUnavailable(StepFailed):
-    """A model this BLS calls refused the window for now (its queue is full or timed out)."""
-
-
-class Cancelled(RuntimeError):
-    """The caller cancelled the request (or its deadline passed) before all windows ran."""
 
 
 def _strings(values):
@@ -67,22 +58,8 @@ class TritonPythonModel:
     async def _respond(self, request):
         try:
             return triton_glue.success(pb_utils, await self._handle(request))
-        except RequestError as error:
-            return triton_glue.invalid(pb_utils, error)
-        except Cancelled as error:
-            return pb_utils.InferenceResponse(
-                output_tensors=[],
-                error=pb_utils.TritonError(str(error), pb_utils.TritonError.CANCELLED),
-            )
-        except StepUnavailable as error:
-            # Overload inside the pipeline: the client sees UNAVAILABLE, as for a full queue of
-            # this model, and may retry later (docs/reliability.md).
-            return pb_utils.InferenceResponse(
-                output_tensors=[],
-                error=pb_utils.TritonError(str(error), pb_utils.TritonError.UNAVAILABLE),
-            )
         except Exception as error:  # noqa: BLE001 - one bad request must not fail its batch
-            return triton_glue.internal(pb_utils, self.name, error)
+            return triton_glue.error_response(pb_utils, self.name, error)
 
     async def _handle(self, request):
         get = triton_glue.input_getter(pb_utils, request)
@@ -140,19 +117,8 @@ class TritonPythonModel:
             query["LABELS"] = _strings(document.labels)
         if window.entities:
             query["ENTITIES"] = _strings(window.entities)
-        pre = await self._call(
-            self.preprocessing,
-            query,
-            ["INPUT_ID", "REQUEST_INPUT_LEN", "REQUEST_OUTPUT_LEN", "END_ID", "PAD_ID"],
-            where,
-        )
-        engine_inputs = {
-            "input_ids": pre["INPUT_ID"],
-            "input_lengths": pre["REQUEST_INPUT_LEN"],
-            "request_output_len": pre["REQUEST_OUTPUT_LEN"],
-            "end_id": pre["END_ID"],
-            "pad_id": pre["PAD_ID"],
-        }
+        pre = await self._call(self.preprocessing, query, PREPROCESSING_OUTPUTS, where)
+        engine_inputs = {ENGINE_INPUTS[name]: pre[name] for name in ENGINE_INPUTS}
         engine_outputs = ["output_ids", "sequence_length"]
         if scores:
             engine_inputs["return_log_probs"] = np.ones((1, 1), dtype=np.bool_)
@@ -160,29 +126,14 @@ class TritonPythonModel:
         engine = await self._call(self.engine, engine_inputs, engine_outputs, where)
         post_inputs = {
             **query,
-            "TOKENS_BATCH": engine["output_ids"],
-            "SEQUENCE_LENGTH": engine["sequence_length"],
+            **{FROM_ENGINE[name]: engine[name] for name in engine_outputs},
             "REQUEST_INPUT_LEN": pre["REQUEST_INPUT_LEN"],
             "REQUEST_OUTPUT_LEN": pre["REQUEST_OUTPUT_LEN"],
         }
-        if scores:
-            post_inputs["OUTPUT_LOG_PROBS"] = engine["output_log_probs"]
         post = await self._call(self.postprocessing, post_inputs, ["RESULT"], where)
         return ExtractionResult.FromString(post["RESULT"][0, 0])
 
     async def _call(self, model, inputs, outputs, where):
-        request = pb_utils.InferenceRequest(
-            model_name=model,
-            inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()],
-            requested_output_names=outputs,
-            parameters=self.step_parameters,
+        return await triton_glue.call_step(
+            pb_utils, model, inputs, outputs, where, self.step_parameters
         )
-        response = await request.async_exec()
-        if response.has_error():
-            error = response.error()
-            if error.code() == pb_utils.TritonError.UNAVAILABLE:
-                raise StepUnavailable(f"model {model} is overloaded ({where}): {error.message()}")
-            raise StepFailed(f"model {model} failed on {where}: {error.message()}")
-        return {
-            name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in outputs
-        }

@@ -2,17 +2,14 @@
 
 Inputs TEXT, TASK, LABELS, ENTITIES (as `instruction_ner`, one window per row); outputs the
 engine's inputs: INPUT_ID (right-padded with PAD_ID), REQUEST_INPUT_LEN, REQUEST_OUTPUT_LEN,
-END_ID, PAD_ID. The logic lives in instructner.serving.
+END_ID, PAD_ID (instructner.serving.preprocessing_contract).
 """
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from instructner.serving import triton_glue
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import preprocess
-from instructner.serving.requests import requests_from_inputs
-from instructner.serving.tensors import int32_column
+from instructner.serving.preprocessing_contract import preprocessing_outputs, read_prompts
 from instructner.serving.tokenizer import PromptTokenizer
 
 
@@ -35,18 +32,5 @@ class TritonPythonModel:
 
     def _handle(self, request):
         get = triton_glue.input_getter(pb_utils, request)
-        rows = [
-            preprocess(self.tokenizer, self.limits, r.text, r.task, r.labels, r.entities)[1]
-            for r in requests_from_inputs(get, self.limits)
-        ]
-        pad = self.tokenizer.pad_token_id
-        input_id = np.full((len(rows), max(len(ids) for ids in rows)), pad, dtype=np.int32)
-        for row, ids in enumerate(rows):
-            input_id[row, : len(ids)] = ids
-        return {
-            "INPUT_ID": input_id,
-            "REQUEST_INPUT_LEN": int32_column([len(ids) for ids in rows]),
-            "REQUEST_OUTPUT_LEN": int32_column([self.limits.max_output_tokens] * len(rows)),
-            "END_ID": int32_column([self.tokenizer.eos_token_id] * len(rows)),
-            "PAD_ID": int32_column([pad] * len(rows)),
-        }
+        prompts = read_prompts(get, self.tokenizer, self.limits)
+        return preprocessing_outputs(prompts, self.tokenizer, self.limits)
