@@ -123,7 +123,7 @@ hostile: protos ## server memory after hostile rounds (gzip bombs, huge TEXT, ab
 	$(PY) -m bench.hostile
 
 evaluate-default: setup ## evaluate MODEL_DIR on every corpus (test + dev) into MODEL_DIR/metrics.json (the model card's numbers)
-	$(PY) scripts/evaluate_model.py --model $(MODEL_DIR)
+	$(PY) -m instructner.cli evaluate-all --model $(MODEL_DIR)
 
 fewshot-ablation: setup ## few-shot ablation, NER-only vs NER+aux (trains the ATIS-only base first if missing)
 	test -f runs/fewshot-base/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml

@@ -16,6 +16,7 @@ SUBCOMMANDS = (
     "parse",
     "score",
     "evaluate",
+    "evaluate-all",
     "calibrate",
     "train",
     "ablate",
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"instructner.commands.{name}")
+        module = importlib.import_module(f"instructner.commands.{name.replace('-', '_')}")
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
         command.set_defaults(run=module.run)

@@ -1,5 +1,6 @@
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -302,3 +303,21 @@ def test_the_serving_tools_are_subcommands_of_the_one_cli(capsys):
             main([name, "--help"])
         assert info.value.code == 0
         assert capsys.readouterr().out.startswith(f"usage: instructner {name}")
+
+
+def test_evaluate_all_writes_every_corpus_split_and_typing_into_the_model_metrics(tmp_path):
+    data_root = Path(__file__).resolve().parents[3] / "shared" / "data" / "ner"
+    if not data_root.is_dir():
+        pytest.skip(f"shared NER data not found at {data_root}")
+    from instructner.cli import main
+    from instructner.deploy.build import make_untrained_checkpoint
+
+    model = make_untrained_checkpoint(tmp_path / "model", "tiny")
+    argv = ["evaluate-all", "--model", str(model), "--work-dir", str(tmp_path / "eval")]
+    argv += ["--splits", "dev", "--limit", "2", "--typing-sentences", "2"]
+    assert main([*argv, "--data-root", str(data_root)]) == 0
+    metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics["dev"]) == {"conll2003", "mit_movie", "mit_restaurant", "atis"}
+    assert all(m["sentences"] == 2 and 0 <= m["f1"] <= 1 for m in metrics["dev"].values())
+    assert metrics["typing_test"]["sentences_per_corpus"] == 2
+    assert {"accuracy", "gold_entities"} <= set(metrics["typing_test"]["atis"])
