@@ -4,7 +4,14 @@ import re
 
 import numpy as np
 import pytest
-from instructner_client import Entity, Extraction, InstructNERError, InvalidInputError, Window
+from instructner_client import (
+    Entity,
+    Extraction,
+    InstructNERError,
+    InvalidInputError,
+    TypedEntity,
+    Window,
+)
 from instructner_client._codec import decode_result, encode_request
 from instructner_client._proto import ExtractionResult
 from instructner_client._validation import make_request
@@ -74,6 +81,15 @@ def test_decoding_keeps_entities_labels_offsets_and_generated_text():
         entities=(Entity("Angela Merkel", "person", 0, 13), Entity("Paris", "location", 22, 27)),
         generated_text="Angela Merkel is a person, Paris is a location.",
     )
+    assert all(isinstance(e, TypedEntity) for e in decode_result(array, request).entities)
+
+
+def test_a_typed_entity_equals_an_entity_with_the_same_fields_and_hashes_alike():
+    typed = TypedEntity("Paris", "location", 22, 27, 0.5)
+    assert typed == Entity("Paris", "location", 22, 27, 0.5)
+    assert len({typed, Entity("Paris", "location", 22, 27, 0.5)}) == 1
+    assert typed != Entity("Paris", "location", 22, 27, 0.6)
+    assert typed != ("Paris", "location", 22, 27, 0.5)
 
 
 def test_decoding_counts_offsets_in_characters_not_utf8_bytes():
@@ -89,6 +105,7 @@ def test_extract_entities_have_no_label():
     array = ner_result(("Paris", None, 22, 27), task="extract", generated="Paris.")
     decoded = decode_result(array, request)
     assert decoded.entities == (Entity("Paris", None, 22, 27),)
+    assert not isinstance(decoded.entities[0], TypedEntity)
 
 
 def test_empty_result_decodes_to_no_entities():

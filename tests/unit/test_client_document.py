@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from instructner_client import Entity, InvalidInputError
+from instructner_client import InvalidInputError, TypedEntity
 from instructner_client._document import document_requests, split_document
 from test_client_calls import FakeTriton, client_with
 from test_reliability_linear import grows_linearly
@@ -54,7 +54,7 @@ def test_ner_document_shifts_each_parts_offsets_into_the_document():
         ("Charlie", 32, 39),
     ]
     assert all(text[e.start : e.end] == e.text for e in entities)
-    assert all(isinstance(e, Entity) and e.score == 0.75 for e in entities)
+    assert all(isinstance(e, TypedEntity) and e.score == 0.75 for e in entities)
 
 
 def test_splitting_takes_linear_time_on_adversarial_text():

@@ -9,22 +9,29 @@ import pytest
 from mypy import api
 
 SNIPPET = """
+from collections.abc import Sequence
+
 from instructner_client import AsyncInstructNERClient, Entity, Extraction, InstructNERClient
-from instructner_client import InstructNERError
+from instructner_client import InstructNERError, TypedEntity
 
 def use(client: InstructNERClient) -> None:
-    rows: list[list[Entity]] = client.ner_batch(["a"], ["person"])
+    rows: list[list[TypedEntity]] = client.ner_batch(["a"], ["person"])
     found: list[Entity] = client.extract_batch(["a"])[0]
-    typed: list[list[Entity]] = client.type_batch(["a"], [["a"]], ["person"])
+    typed: list[list[TypedEntity]] = client.type_batch(["a"], [["a"]], ["person"])
     results: list[Extraction] = client.analyze_batch("ner", ["a"], labels=["person"])
-    mixed: list[list[Entity] | InstructNERError] = client.ner_batch(
+    mixed: list[list[TypedEntity] | InstructNERError] = client.ner_batch(
         ["a"], ["person"], return_exceptions=True
     )
     score: float | None = rows[0][0].score
+    label: str = client.ner("a", ["person"])[0].label
+    typed_label: str = client.type("a", ["a"], ["person"])[0].label
+    document_label: str = client.ner_document("a", ["person"])[0].label
+    as_entities: Sequence[Entity] = client.ner("a", ["person"])
     {bad}
 
 async def use_async(client: AsyncInstructNERClient) -> None:
-    rows: list[list[Entity]] = await client.ner_batch(["a"], ["person"])
+    rows: list[list[TypedEntity]] = await client.ner_batch(["a"], ["person"])
+    label: str = (await client.ner("a", ["person"]))[0].label
     {bad_async}
 """
 
@@ -47,6 +54,9 @@ def test_correct_uses_of_the_batch_results_type_check(tmp_path):
         ("y: list[Entity] = client.ner_batch(['a'], ['p'], return_exceptions=True)[0]", ""),
         ("z: Extraction = client.extract_batch(['a'])[0]", ""),
         ("", "w: int = (await client.analyze_batch('ner', ['a'], labels=['p']))[0]"),
+        # extraction finds untyped spans: their label may be None
+        ("s: str = client.extract('a')[0].label", ""),
+        ("", "s: str = (await client.extract('a'))[0].label"),
     ],
 )
 def test_wrong_uses_of_the_batch_results_are_type_errors(tmp_path, bad, bad_async):

@@ -18,7 +18,7 @@ from ._errors import (
 )
 from ._options import Keepalive, RetryPolicy, TLSConfig
 from ._sync import InstructNERClient
-from ._types import Entity, Extraction, Window
+from ._types import Entity, Extraction, TypedEntity, Window
 from ._validation import TASKS, Task
 from ._version import __version__ as __version__
 
@@ -37,6 +37,7 @@ __all__ = [
     "ServerUnavailableError",
     "TLSConfig",
     "Task",
+    "TypedEntity",
     "UnsupportedTaskError",
     "Window",
     "map_error",

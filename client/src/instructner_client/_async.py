@@ -26,7 +26,7 @@ from ._base import (
     make_settings,
     retry_delay,
 )
-from ._codec import RESULT_OUTPUT, decode_result, encode_request, requested_outputs
+from ._codec import RESULT_OUTPUT, decode_result, encode_request, requested_outputs, typed
 from ._document import DEFAULT_PART_CHARS, document_requests, merge_parts
 from ._errors import (
     DeadlineExceededError,
@@ -38,7 +38,7 @@ from ._errors import (
 )
 from ._options import Keepalive, RetryPolicy, TLSConfig
 from ._sync import OnDone
-from ._types import Entity, Extraction
+from ._types import Entity, Extraction, TypedEntity
 from ._validation import InferenceRequest, Task, make_request
 
 __all__ = ["AsyncInstructNERClient"]
@@ -128,9 +128,9 @@ class AsyncInstructNERClient:
         *,
         timeout: float | None = None,
         min_score: float = 0.0,
-    ) -> list[Entity]:
+    ) -> list[TypedEntity]:
         """Find the entities of ``text`` typed with ``labels``; see ``InstructNERClient.ner``."""
-        return list(
+        return typed(
             (
                 await self.analyze("ner", text, labels=labels, timeout=timeout, min_score=min_score)
             ).entities
@@ -152,7 +152,7 @@ class AsyncInstructNERClient:
         *,
         timeout: float | None = None,
         min_score: float = 0.0,
-    ) -> list[Entity]:
+    ) -> list[TypedEntity]:
         """Type the given entity words of ``text`` with one of ``labels`` each."""
         result = await self.analyze(
             "type",
@@ -162,7 +162,7 @@ class AsyncInstructNERClient:
             timeout=timeout,
             min_score=min_score,
         )
-        return list(result.entities)
+        return typed(result.entities)
 
     async def analyze(
         self,
@@ -189,7 +189,7 @@ class AsyncInstructNERClient:
         max_concurrency: int | None = None,
         return_exceptions: Literal[False] = False,
         on_done: OnDone | None = None,
-    ) -> list[list[Entity]]: ...
+    ) -> list[list[TypedEntity]]: ...
 
     @overload
     async def ner_batch(
@@ -202,7 +202,7 @@ class AsyncInstructNERClient:
         max_concurrency: int | None = None,
         return_exceptions: Literal[True],
         on_done: OnDone | None = None,
-    ) -> list[list[Entity] | InstructNERError]: ...
+    ) -> list[list[TypedEntity] | InstructNERError]: ...
 
     async def ner_batch(
         self,
@@ -283,7 +283,7 @@ class AsyncInstructNERClient:
         max_concurrency: int | None = None,
         return_exceptions: Literal[False] = False,
         on_done: OnDone | None = None,
-    ) -> list[list[Entity]]: ...
+    ) -> list[list[TypedEntity]]: ...
 
     @overload
     async def type_batch(
@@ -297,7 +297,7 @@ class AsyncInstructNERClient:
         max_concurrency: int | None = None,
         return_exceptions: Literal[True],
         on_done: OnDone | None = None,
-    ) -> list[list[Entity] | InstructNERError]: ...
+    ) -> list[list[TypedEntity] | InstructNERError]: ...
 
     async def type_batch(
         self,
@@ -410,9 +410,9 @@ class AsyncInstructNERClient:
         min_score: float = 0.0,
         max_chars: int = DEFAULT_PART_CHARS,
         max_concurrency: int | None = None,
-    ) -> list[Entity]:
+    ) -> list[TypedEntity]:
         """Run :meth:`ner` on a document of any length; see :meth:`analyze_document`."""
-        return list(
+        return typed(
             (
                 await self.analyze_document(
                     "ner",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -10,7 +10,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 
 from ._errors import InstructNERError
 from ._proto import ExtractionResult
-from ._types import Entity, Extraction, Window
+from ._types import Entity, Extraction, TypedEntity, Window
 from ._validation import InferenceRequest
 
 __all__ = ["RESULT_OUTPUT", "decode_result", "encode_request", "requested_outputs"]
@@ -105,7 +105,10 @@ def decode_result(array: np.ndarray | None, request: InferenceRequest) -> Extrac
             raise InstructNERError(
                 f"the server returned score {score} for entity {item.text!r}, outside [0, 1]"
             )
-        entities.append(Entity(text=item.text, label=label, start=start, end=end, score=score))
+        if label is None:
+            entities.append(Entity(item.text, None, start, end, score))
+        else:
+            entities.append(TypedEntity(item.text, label, start, end, score))
     windows = tuple(
         Window(
             start=window.start,
@@ -124,3 +127,18 @@ def decode_result(array: np.ndarray | None, request: InferenceRequest) -> Extrac
         generated_text=message.generated_text,
         windows=windows,
     )
+
+
+def typed(entities: Iterable[Entity]) -> list[TypedEntity]:
+    """Return the entities of a ``ner`` or ``type`` result, each with its label.
+
+    Raises:
+        InstructNERError: an entity without a label (the server broke the contract).
+
+    """
+    result = []
+    for entity in entities:
+        if not isinstance(entity, TypedEntity):
+            raise InstructNERError(f"the server returned entity {entity.text!r} without a label")
+        result.append(entity)
+    return result

@@ -10,6 +10,7 @@ a split point cannot be found; splitting at paragraph and sentence ends keeps th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from ._errors import InvalidInputError
@@ -120,7 +121,7 @@ def merge_parts(task: str, document: str, parts: Sequence[tuple[int, Extraction]
                 raise InvalidInputError(
                     f"entity {entity.text!r} shifted to [{start}, {end}) does not match the text"
                 )
-            entities.append(Entity(entity.text, entity.label, start, end, entity.score))
+            entities.append(dataclasses.replace(entity, start=start, end=end))
         windows += [
             Window(
                 start=w.start + offset,

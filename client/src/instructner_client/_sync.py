@@ -27,7 +27,7 @@ from ._base import (
     make_settings,
     retry_delay,
 )
-from ._codec import RESULT_OUTPUT, decode_result, encode_request, requested_outputs
+from ._codec import RESULT_OUTPUT, decode_result, encode_request, requested_outputs, typed
 from ._document import DEFAULT_PART_CHARS, document_requests, merge_parts
 from ._errors import (
     DeadlineExceededError,
@@ -38,7 +38,7 @@ from ._errors import (
     map_error,
 )
 from ._options import Keepalive, RetryPolicy, TLSConfig
-from ._types import Entity, Extraction
+from ._types import Entity, Extraction, TypedEntity
 from ._validation import InferenceRequest, Task, make_request
 
 __all__ = ["InstructNERClient"]
@@ -138,7 +138,7 @@ class InstructNERClient:
         *,
         timeout: float | None = None,
         min_score: float = 0.0,
-    ) -> list[Entity]:
+    ) -> list[TypedEntity]:
         """Find the entities of ``text`` whose type is one of the label words ``labels``.
 
         ``min_score`` (0 to 1) drops the entities the model scored below it; the others keep
@@ -155,7 +155,7 @@ class InstructNERClient:
             InstructNERError: any other failure.
 
         """
-        return list(
+        return typed(
             self.analyze("ner", text, labels=labels, timeout=timeout, min_score=min_score).entities
         )
 
@@ -173,9 +173,9 @@ class InstructNERClient:
         *,
         timeout: float | None = None,
         min_score: float = 0.0,
-    ) -> list[Entity]:
+    ) -> list[TypedEntity]:
         """Type the given entity words of ``text`` with one of ``labels`` each."""
-        return list(
+        return typed(
             self.analyze(
                 "type",
                 text,
@@ -211,7 +211,7 @@ class InstructNERClient:
         max_concurrency: int | None = None,
         return_exceptions: Literal[False] = False,
         on_done: OnDone | None = None,
-    ) -> list[list[Entity]]: ...
+    ) -> list[list[TypedEntity]]: ...
 
     @overload
     def ner_batch(
@@ -224,7 +224,7 @@ class InstructNERClient:
         max_concurrency: int | None = None,
         return_exceptions: Literal[True],
         on_done: OnDone | None = None,
-    ) -> list[list[Entity] | InstructNERError]: ...
+    ) -> list[list[TypedEntity] | InstructNERError]: ...
 
     def ner_batch(
         self,
@@ -322,7 +322,7 @@ class InstructNERClient:
         max_concurrency: int | None = None,
         return_exceptions: Literal[False] = False,
         on_done: OnDone | None = None,
-    ) -> list[list[Entity]]: ...
+    ) -> list[list[TypedEntity]]: ...
 
     @overload
     def type_batch(
@@ -336,7 +336,7 @@ class InstructNERClient:
         max_concurrency: int | None = None,
         return_exceptions: Literal[True],
         on_done: OnDone | None = None,
-    ) -> list[list[Entity] | InstructNERError]: ...
+    ) -> list[list[TypedEntity] | InstructNERError]: ...
 
     def type_batch(
         self,
@@ -449,9 +449,9 @@ class InstructNERClient:
         min_score: float = 0.0,
         max_chars: int = DEFAULT_PART_CHARS,
         max_concurrency: int | None = None,
-    ) -> list[Entity]:
+    ) -> list[TypedEntity]:
         """Run :meth:`ner` on a document of any length; see :meth:`analyze_document`."""
-        return list(
+        return typed(
             self.analyze_document(
                 "ner",
                 text,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Entity", "Extraction", "Window"]
+__all__ = ["Entity", "Extraction", "TypedEntity", "Window"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Entity:
     """A span of the text the caller sent.
 
@@ -24,6 +24,19 @@ class Entity:
     end: int
     score: float | None = None
 
+    def _key(self) -> tuple[str, str | None, int, int, float | None]:
+        return (self.text, self.label, self.start, self.end, self.score)
+
+    def __eq__(self, other: object) -> bool:
+        """Compare the fields; an :class:`Entity` equals a :class:`TypedEntity` with the same."""
+        if not isinstance(other, Entity):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        """Hash the fields (entities can be set members and dict keys)."""
+        return hash(self._key())
+
     def to_dict(self) -> dict[str, object]:
         """Return the JSON shape used by the CLI: text, label, start, end, score."""
         return {
@@ -33,6 +46,17 @@ class Entity:
             "end": self.end,
             "score": self.score,
         }
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TypedEntity(Entity):
+    """An entity of the ``ner`` or ``type`` task: its ``label`` is always one of the labels sent.
+
+    A subclass of :class:`Entity` (code written for ``Entity`` keeps working) whose ``label`` is
+    a ``str``, so type checkers need no ``None`` check for these tasks.
+    """
+
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
