@@ -16,6 +16,8 @@ STAMP := $(VENV)/.installed-stamp
 MODEL_DIR ?= models/default
 BUILD_OUT ?= build/out
 COMPUTE_TYPE ?= int8
+# Training: the task tokenizer (make tokenizer) the default model and the few-shot base use.
+TOKENIZER_DIR ?= runs/tokenizer-8k
 HOST ?= 127.0.0.1
 HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
@@ -125,8 +127,8 @@ hostile: protos ## server memory after hostile rounds (gzip bombs, huge TEXT, ab
 evaluate-default: setup ## evaluate MODEL_DIR on every corpus (test + dev) into MODEL_DIR/metrics.json (the model card's numbers)
 	$(PY) -m instructner.cli evaluate-all --model $(MODEL_DIR)
 
-fewshot-ablation: setup ## few-shot ablation, NER-only vs NER+aux (trains the ATIS-only base first if missing)
-	test -f runs/fewshot-base/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml
+fewshot-ablation: setup $(TOKENIZER_DIR)/tokenizer.json ## few-shot ablation, NER-only vs NER+aux (trains the ATIS-only base first if missing)
+	test -f runs/fewshot-base-8k/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml
 	$(VENV)/bin/instructner ablate --config configs/fewshot-ablation.yaml
 
 lint: setup protos ## ruff + mypy
@@ -161,7 +163,6 @@ proxy: setup setup-proxy ## front proxy on HOST:PROXY_HTTP_PORT/PROXY_GRPC_PORT 
 		--upstream-grpc-port $(GRPC_PORT)
 
 # Training the default model (docs/training.md): the task tokenizer, then the resumable run.
-TOKENIZER_DIR ?= runs/tokenizer-8k
 TRAIN_CONFIG ?= configs/cpu-task-vocab.yaml
 $(TOKENIZER_DIR)/tokenizer.json: | $(STAMP)
 	$(VENV)/bin/instructner tokenizer --out $(TOKENIZER_DIR)
