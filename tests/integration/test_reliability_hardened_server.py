@@ -29,6 +29,7 @@ from instructner_client import (
     Entity,
     InstructNERClient,
     InstructNERError,
+    OverloadedError,
     RetryPolicy,
     ServerUnavailableError,
     TLSConfig,
@@ -307,6 +308,7 @@ def test_overload_is_shed_with_unavailable_and_no_answer_is_wrong(
     assert not other, other[:3]
     assert outcome.errors, "64 concurrent callers never overflowed a queue of 4"
     assert all("Exceeds maximum queue size" in str(e) for e in outcome.errors)
+    assert all(isinstance(e, OverloadedError) for e in outcome.errors)
     assert outcome.answers, "overload must not starve every caller"
     assert "retrying in" in caplog.text  # rejected calls were retried with backoff
     assert hardened.server.process is not None and hardened.server.process.poll() is None

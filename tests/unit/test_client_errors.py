@@ -7,6 +7,7 @@ from instructner_client import (
     InstructNERError,
     InvalidInputError,
     ModelNotReadyError,
+    OverloadedError,
     ServerUnavailableError,
     map_error,
 )
@@ -53,6 +54,22 @@ def test_unavailable_maps_to_server_unavailable():
     )
     assert type(error) is ServerUnavailableError
     assert str(error) == f"{TARGET} is unavailable: failed to connect to all addresses"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Exceeds maximum queue size",
+        "Request timeout expired",
+        "model engine is overloaded (window 0-4): Exceeds maximum queue size",
+    ],
+)
+def test_unavailable_for_load_maps_to_overloaded_which_is_a_server_unavailable_error(message):
+    error = map_error(triton_error("UNAVAILABLE", message), target=TARGET)
+    assert type(error) is OverloadedError
+    assert isinstance(error, ServerUnavailableError)
+    assert str(error) == f"{TARGET} is overloaded: {message}"
+    assert error.code == "UNAVAILABLE"
 
 
 def test_unavailable_for_model_version_not_ready_maps_to_model_not_ready():

@@ -10,6 +10,7 @@ __all__ = [
     "InstructNERError",
     "InvalidInputError",
     "ModelNotReadyError",
+    "OverloadedError",
     "ServerUnavailableError",
     "UnsupportedTaskError",
     "map_error",
@@ -39,6 +40,14 @@ class ServerUnavailableError(InstructNERError):
     """The server cannot be reached or refuses connections (after the bounded retries)."""
 
 
+class OverloadedError(ServerUnavailableError):
+    """The server is up but refused the call for load: a full queue or a queue timeout.
+
+    A :class:`ServerUnavailableError`, so handlers of that keep working; raised after the
+    client's bounded retries. Sending slower (lower ``max_concurrency``) or later helps.
+    """
+
+
 class UnsupportedTaskError(InvalidInputError):
     """The served model was not trained for the task called; the message names its tasks."""
 
@@ -57,6 +66,9 @@ _MODEL_NOT_READY_MARKERS = ("is not at ready state", "has no available versions"
 # A server started with --grpc-restricted-protocol answers UNAVAILABLE to calls that lack the
 # required header; retrying cannot help, the caller's metadata is wrong.
 _RESTRICTED_MARKER = "protocol is restricted"
+# Triton's messages for a request refused for load (a model's queue full, or a request that
+# waited longer than the queue timeout), and the public model's for a step that refused one.
+_OVERLOAD_MARKERS = ("Exceeds maximum queue size", "Request timeout expired", "is overloaded")
 # The server's message for a task the model was not trained for (instructner.serving.requests).
 _UNSUPPORTED_TASK_MARKER = "is not served by this model"
 # What gRPC reports when the address answers HTTP/1 (e.g. Triton's HTTP port) instead of gRPC.
@@ -121,6 +133,8 @@ def map_error(error: BaseException, *, target: str) -> InstructNERError:
         return InstructNERError(
             f"{target} refused the call (check the metadata headers): {details}", code=code
         )
+    if code == "UNAVAILABLE" and any(m in details for m in _OVERLOAD_MARKERS):
+        return OverloadedError(f"{target} is overloaded: {details}", code=code)
     if code == "UNAVAILABLE":
         hint = _NOT_GRPC_HINT if any(m in details for m in _NOT_GRPC_MARKERS) else ""
         return ServerUnavailableError(f"{target} is unavailable: {details}{hint}", code=code)
