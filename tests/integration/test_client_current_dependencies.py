@@ -1,5 +1,8 @@
 """The client installs beside current numpy and protobuf and talks to the pinned server.
 
+With its spacy and pandas extras, so the adapters run against the real libraries (they cannot
+join the server's venv: spaCy's thinc needs numpy 2, tritonclient 2.51 numpy 1).
+
 A fresh virtualenv gets ``numpy>=2`` and ``protobuf>=6`` first, then ``./client``; pip must
 pick a tritonclient release that fits them. The client in that venv then calls the session's
 tritonserver (2.51, the server's own pins) over loopback.
@@ -23,14 +26,24 @@ CALL = """
 import json, sys
 import numpy, google.protobuf, tritonclient
 from importlib.metadata import version
+import spacy
 from instructner_client import InstructNERClient
+from instructner_client.adapters import set_spacy_ents, to_dataframe
+text = "EU officials met in Brussels on Monday ."
 with InstructNERClient(sys.argv[1], timeout=60.0) as client:
-    entities = client.ner("EU officials met in Brussels on Monday .", ["organization", "location"])
+    entities = client.ner(text, ["organization", "location"])
+    spans = client.extract(text)
+frame = to_dataframe(entities)
+doc = set_spacy_ents(spacy.blank("en")(text), entities)
+untyped = set_spacy_ents(spacy.blank("en")(text), spans)
 print(json.dumps({
     "numpy": numpy.__version__,
     "protobuf": google.protobuf.__version__,
     "tritonclient": version("tritonclient"),
     "entities": [e.to_dict() for e in entities],
+    "frame": {"columns": list(frame.columns), "rows": frame[["text", "label"]].values.tolist()},
+    "spacy": [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents],
+    "spacy_untyped": [(e.text, e.label_) for e in untyped.ents],
 }))
 """
 
@@ -50,7 +63,7 @@ def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
             "-q",
             "numpy>=2",
             "protobuf>=6",
-            str(REPO / "client"),
+            f"{REPO / 'client'}[spacy,pandas]",
         ],
         capture_output=True,
         text=True,
@@ -73,3 +86,10 @@ def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
         ("Brussels", "location", 20, 28),
     ]
     assert all(0.0 <= e["score"] <= 1.0 for e in seen["entities"]), seen
+    # the adapters (extras spacy, pandas) turn the same entities into their structures
+    assert seen["frame"] == {
+        "columns": ["text", "label", "start", "end", "score"],
+        "rows": [["EU", "organization"], ["Brussels", "location"]],
+    }
+    assert seen["spacy"] == [["EU", "organization", 0, 2], ["Brussels", "location", 20, 28]]
+    assert all(label == "ENTITY" for _, label in seen["spacy_untyped"]), seen

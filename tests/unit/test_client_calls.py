@@ -407,3 +407,23 @@ def test_async_closed_client_refuses_calls():
 
     with pytest.raises(InstructNERError, match="is closed"):
         asyncio.run(scenario())
+
+
+def test_the_callers_trace_context_travels_with_each_call_and_batch_item():
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("test")
+    fake = FakeTriton()
+    with client_with(fake, metadata={"authorization": "Bearer t"}) as client:
+        client.ner("Alpha beta .", ["person"])  # no span: only the client's own metadata
+        with tracer.start_as_current_span("request") as span:
+            client.ner("Alpha beta .", ["person"])
+            client.ner_batch(["Alpha one .", "Bravo two ."], ["person"])
+            trace_id = format(span.get_span_context().trace_id, "032x")
+    assert fake.calls[0]["headers"] == {"authorization": "Bearer t"}
+    for call in fake.calls[1:]:
+        assert call["headers"]["authorization"] == "Bearer t"
+        version, traced, _parent, _flags = call["headers"]["traceparent"].split("-")
+        assert (version, traced) == ("00", trace_id)
+    assert trace.get_current_span().get_span_context().is_valid is False

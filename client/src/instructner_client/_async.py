@@ -19,6 +19,7 @@ from ._base import (
     DEFAULT_URL,
     Deadline,
     batch_requests,
+    call_metadata,
     call_timeout,
     check_concurrency,
     entity_lists,
@@ -455,7 +456,7 @@ class AsyncInstructNERClient:
                 await triton.is_model_ready(
                     self._settings.model_name,
                     self._settings.model_version,
-                    headers=self._settings.channel.metadata or None,
+                    headers=call_metadata(self._settings.channel.metadata),
                     client_timeout=seconds,
                 )
             )
@@ -477,7 +478,7 @@ class AsyncInstructNERClient:
                 model_version=self._settings.model_version,
                 outputs=requested_outputs(),
                 client_timeout=seconds,
-                headers=self._settings.channel.metadata or None,
+                headers=call_metadata(self._settings.channel.metadata),
             )
         except (InferenceServerException, grpc.RpcError) as raw:
             raise map_error(raw, target=self._settings.target) from raw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -191,3 +192,27 @@ def batch_requests(
         except InvalidInputError as error:
             requests.append(InvalidInputError(f"texts[{index}]: {error.message}"))
     return requests
+
+
+@functools.cache
+def _trace_injector() -> Any:
+    """Return OpenTelemetry's ``propagate.inject``, or None when it is not installed."""
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return None
+    return propagate.inject
+
+
+def call_metadata(static: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Return the gRPC metadata of one call: the client's own plus the caller's trace context.
+
+    With OpenTelemetry installed (the ``otel`` extra) and a span active in the calling
+    context, its W3C trace context (``traceparent``, ``tracestate``) travels with the call, so
+    the server's work shows up in the application's traces; otherwise nothing is added.
+    """
+    headers = dict(static or {})
+    inject = _trace_injector()
+    if inject is not None:
+        inject(headers)
+    return headers or None

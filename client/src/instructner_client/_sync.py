@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from ._base import (
     DEFAULT_URL,
     Deadline,
     batch_requests,
+    call_metadata,
     call_timeout,
     check_concurrency,
     entity_lists,
@@ -496,7 +498,7 @@ class InstructNERClient:
                 self._triton.is_model_ready(
                     self._settings.model_name,
                     self._settings.model_version,
-                    headers=self._settings.channel.metadata or None,
+                    headers=call_metadata(self._settings.channel.metadata),
                     client_timeout=seconds,
                 )
             )
@@ -521,7 +523,7 @@ class InstructNERClient:
                 model_version=self._settings.model_version,
                 outputs=requested_outputs(),
                 client_timeout=seconds,
-                headers=self._settings.channel.metadata or None,
+                headers=call_metadata(self._settings.channel.metadata),
             )
         except (InferenceServerException, grpc.RpcError) as raw:
             raise map_error(raw, target=self._settings.target) from raw
@@ -568,7 +570,9 @@ class InstructNERClient:
                     if on_done is not None:
                         on_done(index)
                 else:
-                    pending[pool.submit(self._infer, item, seconds)] = index
+                    # each worker runs in the caller's context (its trace span)
+                    context = contextvars.copy_context()
+                    pending[pool.submit(context.run, self._infer, item, seconds)] = index
             try:
                 self._collect(pending, results, return_exceptions, on_done)
             finally:
