@@ -136,6 +136,9 @@ lint: setup protos ## ruff + mypy
 	$(VENV)/bin/ruff format --check instructner tests client
 	$(VENV)/bin/mypy instructner
 	$(VENV)/bin/mypy client/src client/build_protos.py
+	$(VENV)/bin/mypy bench
+	# the Triton models one by one: each is a top-level module named model
+	for model in model_repository/*/1/model.py; do $(VENV)/bin/mypy "$$model" || exit 1; done
 
 unit: setup protos ## unit tests (no server, no network)
 	$(PY) -m pytest tests/unit -q

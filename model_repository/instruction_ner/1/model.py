@@ -75,9 +75,9 @@ class TritonPythonModel:
 
     async def _document(self, request, document, options):
         windows = plan_request(document, self.tokenizer, self.limits)
-        parts = [None] * len(windows)
+        parts: list[ExtractionResult | None] = [None] * len(windows)
         pending = iter(range(len(windows)))
-        failures = []
+        failures: list[Exception] = []
 
         async def worker():
             # Workers take the next window until none is left, another worker failed, or the
@@ -103,11 +103,10 @@ class TritonPythonModel:
         await asyncio.gather(*(worker() for _ in range(workers)))
         if failures:
             raise failures[0]
-        merged = merge_windows(
-            document.task,
-            document.text,
-            [(w.start, p) for w, p in zip(windows, parts, strict=True)],
-        )
+        done = [(w.start, p) for w, p in zip(windows, parts, strict=True) if p is not None]
+        if len(done) != len(windows):
+            raise RuntimeError(f"{len(windows) - len(done)} windows have no result")
+        merged = merge_windows(document.task, document.text, done)
         return keep_confident(merged, options.min_score)
 
     async def _window(self, document, window, scores):
