@@ -9,6 +9,7 @@ PyPI package can produce them), which the span scorer itself rejects.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,14 +34,7 @@ class Quality:
 
     def to_dict(self) -> dict[str, object]:
         """Return the scores as a JSON-ready dict."""
-        return {
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-        }
+        return dataclasses.asdict(self)
 
 
 def _tag(verbalizer: Verbalizer, word: str) -> str:
