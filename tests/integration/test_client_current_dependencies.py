@@ -11,6 +11,7 @@ tritonserver (2.51, the server's own pins) over loopback.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import venv
 from pathlib import Path
@@ -48,10 +49,10 @@ print(json.dumps({
 """
 
 
-def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
-    tmp_path: Path, triton_server: TritonServer
-):
-    env_dir = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def current_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with numpy 2, protobuf 6 and the client with its spacy and pandas extras."""
+    env_dir = tmp_path_factory.mktemp("current") / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     install = subprocess.run(
@@ -70,6 +71,13 @@ def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
         timeout=600,
     )
     assert install.returncode == 0, install.stderr[-3000:]
+    return python
+
+
+def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
+    tmp_path: Path, triton_server: TritonServer, current_python: Path
+):
+    python = current_python
     result = subprocess.run(
         [str(python), "-c", CALL, triton_server.config.grpc_url],
         capture_output=True,
@@ -93,3 +101,33 @@ def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
     }
     assert seen["spacy"] == [["EU", "organization", 0, 2], ["Brussels", "location", 20, 28]]
     assert all(label == "ENTITY" for _, label in seen["spacy_untyped"]), seen
+
+
+def _readme_block(heading: str) -> str:
+    text = (REPO / "client" / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S)
+    assert match, f"no python block after {heading!r}"
+    return match.group(1)
+
+
+def test_the_readme_adapter_example_runs_in_that_venv(
+    tmp_path: Path, triton_server: TritonServer, current_python: Path
+):
+    python = current_python
+    block = _readme_block("### spaCy, pandas, tracing")
+    script = tmp_path / "adapters.py"
+    script.write_text(
+        "from instructner_client import InstructNERClient\n"
+        f"client = InstructNERClient({triton_server.config.grpc_url!r}, timeout=60.0)\n"
+        "text = 'EU officials met in Brussels on Monday .'\n"
+        + block
+        + "print([(e.text, e.label_) for e in doc.ents], list(frame.columns))\n"
+    )
+    done = subprocess.run(
+        [str(python), str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # the snippet asks for person and location: the fixture model's organization is dropped
+    assert done.stdout.splitlines()[-1] == (
+        "[('Brussels', 'location')] ['text', 'label', 'start', 'end', 'score']"
+    )
