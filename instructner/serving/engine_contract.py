@@ -17,7 +17,7 @@ same pre/postprocessing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +25,7 @@ import numpy as np
 from instructner.engine import Engine, Generated
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-from instructner.serving.tensors import batch_size, bool_per_row, int_per_row
+from instructner.serving.tensors import GetInput, batch_size, bool_per_row, int_per_row
 
 INPUT_NAMES = (
     "input_ids",
@@ -37,8 +37,6 @@ INPUT_NAMES = (
     "return_log_probs",
 )
 OUTPUT_NAMES = ("output_ids", "sequence_length", "output_log_probs", "cum_log_probs")
-
-GetInput = Callable[[str], "np.ndarray | None"]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ engine may generate, nor more than 8 beams.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +25,7 @@ from instructner.serving.limits import Limits
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import ExtractionRequest, requests_from_inputs
 from instructner.serving.tensors import (
+    GetInput,
     bytes_tensor,
     int_per_row,
     log_probs_per_row,
@@ -32,7 +33,6 @@ from instructner.serving.tensors import (
     string_tensor,
 )
 
-GetInput = Callable[[str], "np.ndarray | None"]
 OUTPUT_NAMES = ("RESULT", "GENERATED_TEXT")
 MAX_BEAMS = 8
 # engine output -> postprocessing input of the same window

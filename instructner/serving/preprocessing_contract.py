@@ -9,17 +9,16 @@ tokens right-padded with ``PAD_ID``), ``REQUEST_INPUT_LEN``, ``REQUEST_OUTPUT_LE
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import preprocess
 from instructner.serving.requests import requests_from_inputs
-from instructner.serving.tensors import int32_column
+from instructner.serving.tensors import GetInput, int32_column
 from instructner.serving.tokenizer import PromptTokenizer
 
-GetInput = Callable[[str], "np.ndarray | None"]
 OUTPUT_NAMES = ("INPUT_ID", "REQUEST_INPUT_LEN", "REQUEST_OUTPUT_LEN", "END_ID", "PAD_ID")
 # preprocessing output -> engine input of the same window
 ENGINE_INPUTS = {

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from instructner.prompts import TASKS
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.tensors import (
+    GetInput,
     bool_per_row,
     float_per_row,
     string_per_row,
@@ -223,7 +222,7 @@ def validate_request(
 
 
 def requests_from_inputs(
-    get: Callable[[str], np.ndarray | None],
+    get: GetInput,
     limits: Limits = DEFAULT_LIMITS,
     served: Sequence[str] = TASKS,
 ) -> list[ExtractionRequest]:
@@ -265,9 +264,7 @@ class ScoreOptions:
     min_score: float = 0.0
 
 
-def score_options_from_inputs(
-    get: Callable[[str], np.ndarray | None], batch: int
-) -> list[ScoreOptions]:
+def score_options_from_inputs(get: GetInput, batch: int) -> list[ScoreOptions]:
     """Read the optional RETURN_SCORES (BOOL) and MIN_SCORE (FP32) inputs, one per row.
 
     Raises:

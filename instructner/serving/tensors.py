@@ -8,11 +8,14 @@ leading batch dimension (``max_batch_size > 0``): ``[batch, 1]`` for scalars per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from instructner.serving.errors import RequestError
+
+# How every step reads a request: ``get(name)`` is the named input as numpy, None when absent.
+GetInput = Callable[[str], "np.ndarray | None"]
 
 
 def _decode(name: str, value: object, where: str) -> str:

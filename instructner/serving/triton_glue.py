@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from instructner.serving.errors import RequestError
+from instructner.serving.tensors import GetInput
 
 Outputs = Mapping[str, np.ndarray]
 
@@ -72,7 +73,7 @@ def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def input_getter(pb_utils: Any, request: Any) -> Callable[[str], np.ndarray | None]:
+def input_getter(pb_utils: Any, request: Any) -> GetInput:
     """Return ``get(name)``: the named input of ``request`` as numpy, or None when absent."""
 
     def get(name: str) -> np.ndarray | None:
