@@ -16,8 +16,8 @@ An entity with no free occurrence (a repeat, or a span overlapping one already n
 still be written, since forbidding it pushes the model onto a span it did not want (dev:
 precision fell from 59.7 to 33.3% on CoNLL-2003), but it must be the last: its label ends
 the answer, and the parser drops it. Answers therefore cannot loop, invent text or use labels
-outside the options, and hold at most one entity more than the sentence has words. Evaluation passes
-:meth:`NerAnswerGrammar.allowed` to ``instructner.modeling.generate`` (transformers'
+outside the options, and hold at most one entity more than the sentence has words. Evaluation
+passes :meth:`NerAnswerGrammar.allowed` to ``instructner.modeling.generate`` (transformers'
 ``prefix_allowed_tokens_fn``); CTranslate2 has no per-step hook in Python.
 """
 
@@ -91,22 +91,21 @@ class NerAnswerGrammar:
                     node = node.children.setdefault(token, _Trie())
                 node.terminal = True
                 node.complete.append((start, end))
+        # what may start an entity: the first pieces of the spans (an entity may not start
+        # with "is"); asked after every entity, so computed once
+        self.first_tokens = sorted(set(self.spans.children) - {self.is_})
 
     def allowed(self, prefix: Sequence[int]) -> list[int]:
         """Return the tokens that may follow ``prefix`` (generated ids, no start token)."""
         prefix = list(prefix)
         if not prefix:
-            return sorted(set(self._first_tokens()) | {self.none[0]})
+            return sorted({*self.first_tokens, self.none[0]})
         if prefix[: len(self.none)] == self.none[: len(prefix)]:
             if len(prefix) < len(self.none):
                 return [self.none[len(prefix)]]
             if prefix == self.none:
                 return [self.eos]
         return self._after_entities(prefix)
-
-    def _first_tokens(self) -> list[int]:
-        """Return the first pieces of the sentence's spans (an entity may not start with "is")."""
-        return sorted(set(self.spans.children) - {self.is_})
 
     def _after_entities(self, prefix: list[int]) -> list[int]:
         """Walk ``E is a L,`` units; return what may follow the last, partial one."""
@@ -143,7 +142,7 @@ class NerAnswerGrammar:
             if label.ends == ".":
                 return [self.eos]
             if position == len(prefix):
-                return self._first_tokens()
+                return list(self.first_tokens) or [self.eos]
 
 
 def _free(span: Words, taken: set[int]) -> bool:
