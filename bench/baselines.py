@@ -186,6 +186,11 @@ def run_engine_inprocess(
                 seconds=seconds,
                 output_tokens=[sum(w.output_tokens for w in r.windows) for r in outputs],
                 windows=[len(r.windows) for r in outputs],
+                engine_calls=[
+                    (w.input_tokens, w.output_tokens, not w.output_limit_reached)
+                    for r in outputs
+                    for w in r.windows
+                ],
                 quality=score_entities(workload.sentences, predicted, workload.verbalizer),
                 latencies_s=latencies,
                 notes=notes,

@@ -40,6 +40,8 @@ class PathResult:
     notes: str = ""
     load: dict[str, float] = field(default_factory=dict)  # CPU shares while it ran
     windows: list[int] = field(default_factory=list, repr=False)  # engine calls per sentence
+    # (prompt tokens, generated tokens, ended without reaching the limit) per engine call
+    engine_calls: list[tuple[int, int, bool]] = field(default_factory=list, repr=False)
 
     @property
     def throughput(self) -> float:
@@ -63,6 +65,10 @@ class PathResult:
             "load": self.load,
             "multi_window_sentences": sum(1 for w in self.windows if w > 1),
         }
+        if self.engine_calls:
+            record["prompt_tokens_per_window"] = sum(n for n, _, _ in self.engine_calls) / len(
+                self.engine_calls
+            )
         if self.latencies_s:
             for q in (50, 90, 99):
                 record[f"p{q}_ms"] = percentile(self.latencies_s, q) * 1000
