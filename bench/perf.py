@@ -245,17 +245,21 @@ class PerfAnalyzer:
         concurrency: int,
         settings: PerfSettings,
         timeout_s: float = 900.0,
+        tag: str = "",
     ) -> PerfLevel:
         """Measure one level; an unstable one is retried once (if allowed) with a doubled window.
+
+        ``tag`` goes into the CSV and log names (``perf_<model><tag>_c<N>_w<ms>``), so levels
+        of the same model and concurrency on other inputs keep their own files.
 
         Raises:
             PerfError: perf_analyzer failed (an error response, a crash, a timeout).
 
         """
-        level = self._run(model, input_data, concurrency, settings, timeout_s)
+        level = self._run(model, input_data, concurrency, settings, timeout_s, tag)
         if not level.stable and settings.retry_unstable:
             doubled = replace(settings, window_ms=settings.window_ms * 2)
-            level = self._run(model, input_data, concurrency, doubled, timeout_s)
+            level = self._run(model, input_data, concurrency, doubled, timeout_s, tag)
         return level
 
     def _run(
@@ -265,8 +269,9 @@ class PerfAnalyzer:
         concurrency: int,
         settings: PerfSettings,
         timeout_s: float,
+        tag: str = "",
     ) -> PerfLevel:
-        stem = f"perf_{model}_c{concurrency}_w{settings.window_ms}"
+        stem = f"perf_{model}{tag}_c{concurrency}_w{settings.window_ms}"
         csv_file = self.log_dir / f"{stem}.csv"
         command = perf_command(
             self.binary,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,10 +74,10 @@ def _strings(values: Sequence[str]) -> np.ndarray:
     return np.array([[v.encode("utf-8") for v in values]], dtype=np.object_)
 
 
-def served_answers(
-    url: str, workload: Workload, concurrency: int
-) -> tuple[list[list[tuple[int, int, str]]], list[int], list[int]]:
-    """Send every sentence to ``instruction_ner``; return entities, generated tokens, windows.
+def served_results(
+    url: str, texts: Sequence[str], labels: Sequence[str], concurrency: int
+) -> list[Any]:
+    """Send every text to ``instruction_ner`` (task ner); return the ExtractionResult messages.
 
     Raises:
         tritonclient.utils.InferenceServerException: a request failed.
@@ -94,7 +94,7 @@ def served_answers(
         for name, array in (
             ("TEXT", _strings([text])),
             ("TASK", _strings([TASK])),
-            ("LABELS", _strings(list(workload.labels))),
+            ("LABELS", _strings(list(labels))),
         ):
             tensor = grpcclient.InferInput(name, list(array.shape), "BYTES")
             tensor.set_data_from_numpy(array)
@@ -109,21 +109,33 @@ def served_answers(
 
     try:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            results = list(pool.map(one, workload.texts))
+            return list(pool.map(one, texts))
     finally:
         client.close()
+
+
+def served_answers(
+    url: str, workload: Workload, concurrency: int
+) -> tuple[list[list[tuple[int, int, str]]], list[int], list[int]]:
+    """Send every sentence to ``instruction_ner``; return entities, generated tokens, windows.
+
+    Raises:
+        tritonclient.utils.InferenceServerException: a request failed.
+
+    """
+    results = served_results(url, workload.texts, workload.labels, concurrency)
     entities = [[(e.start, e.end, e.label) for e in r.entities] for r in results]
     tokens = [sum(w.output_tokens for w in r.windows) for r in results]
     return entities, tokens, [len(r.windows) for r in results]
 
 
-def _statistics(url: str, headers: dict[str, str]) -> Snapshot:
+def server_statistics(url: str, headers: Mapping[str, str]) -> Snapshot:
     """Read the statistics (an admin endpoint: ``headers`` carry the server's admin key)."""
     import tritonclient.grpc as grpcclient
 
     client = grpcclient.InferenceServerClient(url=url)
     try:
-        return _snapshot(client.get_inference_statistics(headers=headers, as_json=True))
+        return _snapshot(client.get_inference_statistics(headers=dict(headers), as_json=True))
     finally:
         client.close()
 
@@ -164,7 +176,7 @@ def run_served(
     result.rss_after_warmup = process_tree_rss(server.pid)
     for level_concurrency in concurrency:
         for model in (path for path in TARGETS if path in inputs):
-            before = _statistics(url, admin)
+            before = server_statistics(url, admin)
             phase = f"{model}_c{level_concurrency}"
             if gate:
                 gate.wait(phase)
@@ -172,7 +184,7 @@ def run_served(
             level = analyzer.measure(TARGETS[model], inputs[model], level_concurrency, settings)
             level = replace(level, model=model)
             load = monitor.stop(phase)
-            deltas: dict[str, ModelDelta] = snapshot_delta(before, _statistics(url, admin))
+            deltas: dict[str, ModelDelta] = snapshot_delta(before, server_statistics(url, admin))
             result.levels.append(level)
             result.level_stats.append(
                 {

@@ -1,0 +1,416 @@
+"""Served cost against document length and label count, at one fixed concurrency.
+
+Documents are ``k`` consecutive CoNLL-2003 test sentences joined by a line break into one TEXT;
+the server splits them into sentence windows itself (a line break always ends a window, and a
+CoNLL line that holds two sentences gives two). Every point reads the same pool of sentences,
+so a pass over the pool is the same work at every document length. The label sweep sends one
+sentence per request with longer option lists (:func:`label_list`): the prompt grows, which is
+the cost measured. The point with one sentence per request and the corpus's own label words
+belongs to both sweeps and is measured once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.flops import ModelShape, total_flops
+from bench.machine import CpuMonitor, QuietGate
+from bench.perf import PerfAnalyzer, PerfLevel
+from bench.profiles import Profile
+from bench.serverstats import snapshot_delta
+from bench.workload import CORPUS, write_json
+from instructner.labels import get_verbalizer
+from instructner.types import Sentence
+
+# Label words are taken in this order: the benchmark corpus's own first, so its entities stay
+# answerable, then the other corpora's (instructner.labels, each in its corpus order).
+LABEL_SOURCES: tuple[str, ...] = (CORPUS, "mit_movie", "mit_restaurant", "atis")
+SEPARATOR = "\n"
+MODEL = "instruction_ner"
+
+
+def label_pool() -> list[tuple[str, str]]:
+    """Return ``(corpus, word)`` of every label word, duplicates (ignoring case) left out."""
+    seen: set[str] = set()
+    pool = []
+    for corpus in LABEL_SOURCES:
+        for word in get_verbalizer(corpus).words:
+            key = word.strip().casefold()
+            if key not in seen:
+                seen.add(key)
+                pool.append((corpus, word))
+    return pool
+
+
+def label_list(count: int) -> tuple[str, ...]:
+    """Return the first ``count`` label words of :func:`label_pool`.
+
+    Raises:
+        ValueError: ``count`` is not positive or larger than the pool.
+
+    """
+    pool = label_pool()
+    if not 1 <= count <= len(pool):
+        raise ValueError(f"label count must be within 1..{len(pool)}, got {count}")
+    return tuple(word for _, word in pool[:count])
+
+
+def describe_labels(count: int) -> str:
+    """Say which corpora's label words make up :func:`label_list` of ``count``."""
+    label_list(count)  # checks the count
+    parts, repeats, seen, remaining = [], [], set[str](), count
+    for corpus in LABEL_SOURCES:
+        words = get_verbalizer(corpus).words
+        used: list[str] = []
+        for word in words:
+            if remaining == 0:
+                break
+            key = word.strip().casefold()
+            if key in seen:
+                repeats.append(f"{corpus}'s {word!r} already listed")
+                continue
+            seen.add(key)
+            used.append(word)
+            remaining -= 1
+        if not used:
+            break
+        complete = len(used) + sum(1 for r in repeats if r.startswith(f"{corpus}'s")) == len(words)
+        if complete:
+            parts.append(f"{corpus}'s {len(used)}")
+        else:
+            parts.append(f"{corpus}'s first {len(used)} ({used[0]} … {used[-1]})")
+    note = f" ({'; '.join(repeats)})" if repeats else ""
+    return f"{count}: " + " + ".join(parts) + note
+
+
+@dataclass(frozen=True)
+class Document:
+    """One request TEXT: consecutive sentences joined by :data:`SEPARATOR`."""
+
+    text: str
+    sentences: int
+    words: int
+
+
+def make_documents(
+    sentences: Sequence[Sentence],
+    per_document: int,
+    separator: str = SEPARATOR,
+    max_chars: int | None = None,
+) -> list[Document]:
+    """Cut ``sentences`` into documents of ``per_document`` consecutive sentences each.
+
+    A remainder shorter than ``per_document`` is left out, so every document has the same
+    number of sentences.
+
+    Raises:
+        ValueError: ``per_document`` is not positive, there are fewer sentences, or a document
+            is over ``max_chars`` (the server would refuse it).
+
+    """
+    if per_document < 1:
+        raise ValueError(f"a document needs at least one sentence, got {per_document}")
+    if len(sentences) < per_document:
+        raise ValueError(f"{len(sentences)} sentences cannot make a document of {per_document}")
+    documents = []
+    for begin in range(0, len(sentences) - per_document + 1, per_document):
+        part = sentences[begin : begin + per_document]
+        text = separator.join(s.text for s in part)
+        if max_chars is not None and len(text) > max_chars:
+            raise ValueError(
+                f"a document of {per_document} sentences has {len(text)} characters, over the "
+                f"server's limit of {max_chars}"
+            )
+        documents.append(Document(text, per_document, sum(len(s.tokens) for s in part)))
+    return documents
+
+
+def documents_input_data(texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Return perf_analyzer's ``--input-data`` for ``instruction_ner``: one step per text."""
+    return {
+        "data": [
+            {
+                "TEXT": [text],
+                "TASK": ["ner"],
+                "LABELS": {"content": list(labels), "shape": [len(labels)]},
+            }
+            for text in texts
+        ]
+    }
+
+
+def window_ms(base_ms: int, cap_ms: int, requests_wanted: int, pass_s: float, requests: int) -> int:
+    """Return a measurement window that holds about ``requests_wanted`` completed requests.
+
+    ``pass_s`` is how long the answer pass over ``requests`` documents took at the same
+    concurrency: its time per request is the server's time per request. At least ``base_ms``
+    (the profile's window), at most ``cap_ms``, rounded up to 500 ms.
+    """
+    wanted = requests_wanted * pass_s / max(1, requests) * 1000
+    return int(min(cap_ms, max(base_ms, math.ceil(wanted / 500) * 500)))
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What the server returned for every document of a point (its own token counts)."""
+
+    windows: tuple[tuple[int, int, bool], ...]  # (prompt tokens, generated, ended) per window
+    windows_per_request: float
+    seconds: float  # the answer pass, at the sweep's concurrency
+
+
+def answers_from_results(results: Sequence[Any], seconds: float) -> Answers:
+    """Collect the window token counts of ``ExtractionResult`` messages."""
+    windows = tuple(
+        (w.input_tokens, w.output_tokens, not w.output_limit_reached)
+        for r in results
+        for w in r.windows
+    )
+    return Answers(windows, len(windows) / max(1, len(results)), seconds)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def point_record(
+    sentences_per_request: int,
+    labels: Sequence[str],
+    documents: Sequence[Document],
+    answers: Answers,
+    level: Mapping[str, Any],
+    shape: ModelShape | None,
+) -> dict[str, Any]:
+    """Return one point's figures: rates per request, sentence and word, and token counts."""
+    requests = len(documents)
+    words = _mean([d.words for d in documents])
+    windows = len(answers.windows)
+    prompt = sum(n for n, _, _ in answers.windows)
+    generated = sum(g for _, g, _ in answers.windows)
+    rate = float(level["throughput"])
+    p50, p99 = level.get("p50_us"), level.get("p99_us")
+    record: dict[str, Any] = {
+        "sentences_per_request": sentences_per_request,
+        "label_count": len(labels),
+        "requests": requests,
+        "words_per_request": words,
+        "windows_per_request": answers.windows_per_request,
+        "prompt_tokens_per_request": prompt / requests,
+        "prompt_tokens_per_window": prompt / max(1, windows),
+        "output_tokens_per_window": generated / max(1, windows),
+        "output_limit_windows": sum(1 for _, _, ended in answers.windows if not ended),
+        "answer_pass_s": answers.seconds,
+        "requests_per_s": rate,
+        "sentences_per_s": rate * sentences_per_request,
+        "words_per_s": rate * words,
+        "p50_ms": None if p50 is None else p50 / 1000,
+        "p99_ms": None if p99 is None else p99 / 1000,
+        "stable": level.get("stable", True),
+        "ms_per_sentence": 1000 / (rate * sentences_per_request) if rate else None,
+        "p50_ms_per_sentence": None if p50 is None else p50 / 1000 / sentences_per_request,
+        "level": dict(level),
+    }
+    if shape is not None:
+        record["gflop_per_request"] = total_flops(shape, answers.windows) / requests / 1e9
+    return record
+
+
+def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] | None:
+    """Return ``(intercept, slope)`` of the least-squares line, or None under two distinct xs."""
+    if len(xs) != len(ys) or len(set(xs)) < 2:
+        return None
+    mx, my = _mean(xs), _mean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    return my - slope * mx, slope
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def doc_length_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Say how cost grows with sentences per request: first against last, and a line fit."""
+    ordered = sorted(points, key=lambda p: p["sentences_per_request"])
+    if len(ordered) < 2:
+        return {"text": "one document length measured: no growth to state"}
+    first, last = ordered[0], ordered[-1]
+    k0, k1 = first["sentences_per_request"], last["sentences_per_request"]
+    with_p50 = [p for p in ordered if p.get("p50_ms") is not None]
+    fit = fit_line([p["sentences_per_request"] for p in with_p50], [p["p50_ms"] for p in with_p50])
+    record: dict[str, Any] = {
+        "from_sentences": k0,
+        "to_sentences": k1,
+        "ms_per_sentence": [first["ms_per_sentence"], last["ms_per_sentence"]],
+        "ms_per_sentence_ratio": _ratio(last["ms_per_sentence"], first["ms_per_sentence"]),
+        "p50_ms_per_sentence": [first.get("p50_ms_per_sentence"), last.get("p50_ms_per_sentence")],
+        "p50_fit_ms": None if fit is None else {"fixed": fit[0], "per_sentence": fit[1]},
+    }
+    text = (
+        f"{k0} → {k1} sentences per request: {first['ms_per_sentence']:.1f} → "
+        f"{last['ms_per_sentence']:.1f} ms of served throughput per sentence "
+        f"(1000 / sentences/s; {record['ms_per_sentence_ratio']:.2f}×)"
+    )
+    if first.get("p50_ms_per_sentence") is not None and last.get("p50_ms_per_sentence"):
+        text += (
+            f"; p50 per sentence {first['p50_ms_per_sentence']:.1f} → "
+            f"{last['p50_ms_per_sentence']:.1f} ms"
+        )
+    if fit is not None:
+        text += (
+            f"; p50 per request ≈ {fit[0]:.0f} ms + {fit[1]:.1f} ms × sentences "
+            f"(least squares over {len(with_p50)} points)"
+        )
+    record["text"] = text + "."
+    return record
+
+
+def label_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Say how cost grows with the label count: per sentence, per prompt token and in FLOPs."""
+    ordered = sorted(points, key=lambda p: p["label_count"])
+    if len(ordered) < 2:
+        return {"text": "one label count measured: no growth to state"}
+    first, last = ordered[0], ordered[-1]
+    fit = fit_line(
+        [p["prompt_tokens_per_window"] for p in ordered], [p["ms_per_sentence"] for p in ordered]
+    )
+    record: dict[str, Any] = {
+        "from_labels": first["label_count"],
+        "to_labels": last["label_count"],
+        "ms_per_sentence_ratio": _ratio(last["ms_per_sentence"], first["ms_per_sentence"]),
+        "prompt_tokens_ratio": _ratio(
+            last["prompt_tokens_per_window"], first["prompt_tokens_per_window"]
+        ),
+        "gflop_ratio": _ratio(last.get("gflop_per_request"), first.get("gflop_per_request")),
+        "ms_per_100_prompt_tokens": None if fit is None else fit[1] * 100,
+    }
+    text = (
+        f"{first['label_count']} → {last['label_count']} labels: prompt "
+        f"{first['prompt_tokens_per_window']:.0f} → {last['prompt_tokens_per_window']:.0f} "
+        f"tokens per window ({record['prompt_tokens_ratio']:.2f}×), "
+        f"{first['ms_per_sentence']:.1f} → {last['ms_per_sentence']:.1f} ms of served "
+        f"throughput per sentence ({record['ms_per_sentence_ratio']:.2f}×)"
+    )
+    if record["gflop_ratio"] is not None:
+        text += f", model FLOPs per request {record['gflop_ratio']:.2f}×"
+    if fit is not None:
+        text += f"; ≈ {fit[1] * 100:.1f} ms per sentence for every 100 prompt tokens (fit)"
+    record["text"] = text + "."
+    return record
+
+
+@dataclass(frozen=True)
+class Point:
+    """One scaling measurement to make: sentences per request and label count."""
+
+    sentences_per_request: int
+    label_count: int
+
+    @property
+    def tag(self) -> str:
+        """File-name tag of the point."""
+        return f"_doc{self.sentences_per_request}_labels{self.label_count}"
+
+
+def plan_points(
+    doc_lengths: Sequence[int], label_counts: Sequence[int], base_labels: int
+) -> list[Point]:
+    """Return the points of both sweeps, the shared one (1 sentence, base labels) once."""
+    points = [Point(k, base_labels) for k in doc_lengths]
+    points += [Point(1, n) for n in label_counts]
+    unique: list[Point] = []
+    for point in points:
+        if point not in unique:
+            unique.append(point)
+    return unique
+
+
+def sweeps(points: Sequence[Mapping[str, Any]], base_labels: int) -> dict[str, list[dict]]:
+    """Split point records into the document-length and the label sweep."""
+    return {
+        "doc_length": [dict(p) for p in points if p["label_count"] == base_labels],
+        "labels": [dict(p) for p in points if p["sentences_per_request"] == 1],
+    }
+
+
+def run_scaling(
+    profile: Profile,
+    pool: Sequence[Sentence],
+    shape: ModelShape | None,
+    max_text_chars: int,
+    url: str,
+    admin: Mapping[str, str],
+    analyzer: PerfAnalyzer,
+    out: Path,
+    monitor: CpuMonitor,
+    gate: QuietGate | None = None,
+    on_point: Callable[[dict[str, Any]], None] = lambda record: None,
+) -> dict[str, Any]:
+    """Measure every point of both sweeps against the running server; return the record."""
+    from bench.served import served_results, server_statistics
+
+    base = len(get_verbalizer(CORPUS).words)
+    concurrency = profile.scaling_concurrency
+    records = []
+    for point in plan_points(profile.doc_lengths, profile.label_counts, base):
+        labels = label_list(point.label_count)
+        documents = make_documents(pool, point.sentences_per_request, max_chars=max_text_chars)
+        texts = [d.text for d in documents]
+        data = write_json(
+            out / f"input_scaling{point.tag}.json", documents_input_data(texts, labels)
+        )
+        phase = f"scaling{point.tag}"
+        if gate:
+            gate.wait(phase)
+        started = time.perf_counter()
+        answers = answers_from_results(
+            served_results(url, texts, labels, concurrency), time.perf_counter() - started
+        )
+        settings = replace(
+            profile.perf,
+            window_ms=window_ms(
+                profile.perf.window_ms,
+                profile.scaling_window_cap_ms,
+                profile.scaling_window_requests,
+                answers.seconds,
+                len(documents),
+            ),
+        )
+        before = server_statistics(url, admin)
+        monitor.start(phase)
+        level: PerfLevel = analyzer.measure(MODEL, data, concurrency, settings, tag=point.tag)
+        load = monitor.stop(phase)
+        deltas = snapshot_delta(before, server_statistics(url, admin))
+        record = point_record(
+            point.sentences_per_request, labels, documents, answers, level.to_dict(), shape
+        )
+        engine = deltas.get("engine")
+        record["engine_avg_batch"] = engine.avg_batch if engine else None
+        record["load"] = load
+        records.append(record)
+        on_point(record)
+    split = sweeps(records, base)
+    return {
+        "model": MODEL,
+        "concurrency": concurrency,
+        "pool_sentences": len(pool),
+        "corpus": CORPUS,
+        "separator": SEPARATOR,
+        "base_labels": base,
+        "label_lists": {
+            str(n): {"description": describe_labels(n), "words": list(label_list(n))}
+            for n in sorted({base, *profile.label_counts})
+        },
+        "doc_length": split["doc_length"],
+        "labels": split["labels"],
+        "growth": {
+            "doc_length": doc_length_growth(split["doc_length"]),
+            "labels": label_growth(split["labels"]),
+        },
+    }
