@@ -81,3 +81,164 @@ def plot_summary(summary: Mapping[str, Any], path: Path) -> Path:
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+SCALING_PLOTS = {
+    "concurrency": "scaling_concurrency.png",
+    "doc_length": "scaling_doc_length.png",
+    "labels": "scaling_labels.png",
+}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _title(summary: Mapping[str, Any], what: str) -> str:
+    machine = summary["machine"]
+    return (
+        f"{what}: {machine['cpu_model']}, {machine['usable_cpus']} cores ({summary['profile']} run)"
+    )
+
+
+def _latency_axes(axes: Any, xs: list[float], points: list[Mapping[str, Any]]) -> None:
+    """Plot p50 and p99 (ms) of ``points`` that have them."""
+    for key, style in (("p50_ms", "o-"), ("p99_ms", "s--")):
+        pairs = [(x, p[key]) for x, p in zip(xs, points, strict=True) if p.get(key) is not None]
+        if pairs:
+            axes.plot(*zip(*pairs, strict=True), style, label=key.replace("_ms", " per request"))
+    axes.set_yscale("log")
+    axes.set_ylabel("latency (ms, log scale)")
+    axes.grid(True, which="both", alpha=0.3)
+
+
+def _save(figure: Any, plt: Any, path: Path) -> Path:
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def plot_doc_length(summary: Mapping[str, Any], path: Path) -> Path:
+    """Write throughput (sentences/s, words/s) and latency against sentences per request."""
+    plt = _pyplot()
+    scaling = summary["scaling"]
+    points = sorted(scaling["doc_length"], key=lambda p: p["sentences_per_request"])
+    xs = [float(p["sentences_per_request"]) for p in points]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120)
+    left.plot(xs, [p["sentences_per_s"] for p in points], "o-", color="tab:blue")
+    for x, p in zip(xs, points, strict=True):
+        left.annotate(
+            f"{p['requests_per_s']:.1f} req/s",
+            (x, p["sentences_per_s"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+        )
+    left.set_ylabel("sentences / s", color="tab:blue")
+    left.set_ylim(bottom=0)
+    words = left.twinx()
+    words.plot(xs, [p["words_per_s"] for p in points], "s:", color="tab:green")
+    words.set_ylabel("words / s", color="tab:green")
+    words.set_ylim(bottom=0)
+    _latency_axes(right, xs, points)
+    pairs = [(x, p["p50_ms_per_sentence"]) for x, p in zip(xs, points, strict=True)]
+    pairs = [(x, y) for x, y in pairs if y is not None]
+    if pairs:
+        right.plot(*zip(*pairs, strict=True), "^:", label="p50 per sentence")
+    right.legend(fontsize=7)
+    for axes in (left, right):
+        axes.set_xscale("log")
+        axes.set_xticks(xs, [str(int(x)) for x in xs])
+        axes.set_xlabel("sentences per request (joined by a line break)")
+    left.grid(True, alpha=0.3)
+    figure.suptitle(
+        _title(summary, f"instruction_ner at concurrency {scaling['concurrency']}"), fontsize=10
+    )
+    return _save(figure, plt, path)
+
+
+def plot_labels(summary: Mapping[str, Any], path: Path) -> Path:
+    """Write throughput and latency against the label count, prompt tokens annotated."""
+    plt = _pyplot()
+    scaling = summary["scaling"]
+    points = sorted(scaling["labels"], key=lambda p: p["label_count"])
+    xs = [float(p["label_count"]) for p in points]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120)
+    left.plot(xs, [p["sentences_per_s"] for p in points], "o-", color="tab:blue")
+    for x, p in zip(xs, points, strict=True):
+        left.annotate(
+            f"{p['prompt_tokens_per_window']:.0f} prompt tokens",
+            (x, p["sentences_per_s"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+        )
+    left.set_ylabel("sentences / s (one sentence per request)")
+    left.set_ylim(bottom=0)
+    left.grid(True, alpha=0.3)
+    _latency_axes(right, xs, points)
+    right.legend(fontsize=7)
+    for axes in (left, right):
+        axes.set_xticks(xs, [str(int(x)) for x in xs])
+        axes.set_xlabel("label words in the prompt's options")
+    figure.suptitle(
+        _title(summary, f"instruction_ner at concurrency {scaling['concurrency']}"), fontsize=10
+    )
+    return _save(figure, plt, path)
+
+
+def plot_concurrency(summary: Mapping[str, Any], path: Path) -> Path:
+    """Write throughput and p50/p99 against concurrency for both served models."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120)
+    for model, (color, marker) in _STYLES.items():
+        levels = sorted(
+            (lv for lv in summary["served"]["levels"] if lv["model"] == model),
+            key=lambda lv: lv["concurrency"],
+        )
+        if not levels:
+            continue
+        xs = [lv["concurrency"] for lv in levels]
+        label = "instruction_ner" if model == "instruction_ner" else "engine model alone"
+        left.plot(xs, [lv["throughput"] for lv in levels], marker=marker, color=color, label=label)
+        for key, style in (("p50_us", "-"), ("p99_us", "--")):
+            pairs = [(x, lv[key] / 1000) for x, lv in zip(xs, levels, strict=True) if lv.get(key)]
+            if pairs:
+                right.plot(
+                    *zip(*pairs, strict=True),
+                    linestyle=style,
+                    marker=marker,
+                    color=color,
+                    label=f"{label} {key[:3]}",
+                )
+    left.set_ylabel("throughput (sentences / s)")
+    left.set_ylim(bottom=0)
+    right.set_yscale("log")
+    right.set_ylabel("latency per request (ms, log scale)")
+    for axes in (left, right):
+        axes.set_xscale("log", base=2)
+        axes.set_xlabel("concurrency (requests in flight, one sentence each)")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(fontsize=7)
+    figure.suptitle(_title(summary, "Served, perf_analyzer over gRPC"), fontsize=10)
+    return _save(figure, plt, path)
+
+
+def plot_scaling(summary: Mapping[str, Any], directory: Path) -> list[Path]:
+    """Write the scaling figures the summary has data for; return their paths."""
+    written = []
+    if summary.get("served", {}).get("levels"):
+        written.append(plot_concurrency(summary, directory / SCALING_PLOTS["concurrency"]))
+    scaling = summary.get("scaling") or {}
+    if scaling.get("doc_length"):
+        written.append(plot_doc_length(summary, directory / SCALING_PLOTS["doc_length"]))
+    if scaling.get("labels"):
+        written.append(plot_labels(summary, directory / SCALING_PLOTS["labels"]))
+    return written

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.plot import SCALING_PLOTS
+
 ENSEMBLE = "instruction_ner"
 ENGINE = "engine"
 ENSEMBLE_NO_SCORES = "instruction_ner_no_scores"
@@ -476,7 +478,231 @@ def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
         f"![throughput vs p99 latency]({image_link})",
         "",
     ]
+    lines += scaling_section(summary, image_link)
+    lines += limit_section(summary)
     return "\n".join(lines)
+
+
+def _sibling(image_link: str, name: str) -> str:
+    """Return the link of another image in the main plot's folder."""
+    folder, slash, _ = image_link.rpartition("/")
+    return f"{folder}{slash}{name}"
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def scaling_section(summary: Summary, image_link: str = PLOT) -> list[str]:
+    """Return the markdown of the document-length and label sweeps (none without them)."""
+    scaling = summary.get("scaling")
+    if not scaling:
+        return []
+    if "error" in scaling:
+        return [f"**Scaling**: not measured: {scaling['error']}", ""]
+    concurrency = scaling["concurrency"]
+    lines = [
+        f"**Scaling with document length** ({scaling['model']} at concurrency {concurrency}, "
+        "perf_analyzer over gRPC; a request is k consecutive CoNLL-2003 test sentences of the "
+        f"first {scaling['pool_sentences']} joined by a line break into one TEXT, with the "
+        f"corpus's {scaling['base_labels']} label words; the server splits it into sentence "
+        "windows; ms/sentence is 1000 / sentences/s)",
+        "",
+        _row(
+            [
+                "sentences/request",
+                "windows/request",
+                "words/request",
+                "prompt tokens/request",
+                "requests/s",
+                "sentences/s",
+                "words/s",
+                "p50 ms",
+                "p99 ms",
+                "ms/sentence",
+                "p50 ms/sentence",
+                "engine batch",
+                "others %",
+            ]
+        ),
+        _row(["---:"] * 13),
+    ]
+    for p in sorted(scaling["doc_length"], key=lambda p: p["sentences_per_request"]):
+        flag = "" if p.get("stable", True) else " (unstable)"
+        lines.append(
+            _row(
+                [
+                    str(p["sentences_per_request"]),
+                    _num(p["windows_per_request"]),
+                    _num(p["words_per_request"], 0),
+                    _num(p["prompt_tokens_per_request"], 0),
+                    _num(p["requests_per_s"], 2) + flag,
+                    _num(p["sentences_per_s"]),
+                    _num(p["words_per_s"], 0),
+                    _num(p.get("p50_ms"), 0),
+                    _num(p.get("p99_ms"), 0),
+                    _num(p.get("ms_per_sentence")),
+                    _num(p.get("p50_ms_per_sentence")),
+                    _num(p.get("engine_avg_batch")),
+                    _others(p.get("load")),
+                ]
+            )
+        )
+    growth = scaling.get("growth", {})
+    lines += [
+        "",
+        "Growth: " + growth.get("doc_length", {}).get("text", "not computed"),
+        "",
+        f"![throughput and latency against document length]"
+        f"({_sibling(image_link, SCALING_PLOTS['doc_length'])})",
+        "",
+        f"**Scaling with the label count** (one sentence per request, the same sentences, "
+        f"concurrency {concurrency}; prompt and output tokens are the server's counts per "
+        "window; GFLOP/request is the model's work, bench/flops.py)",
+        "",
+        _row(
+            [
+                "labels",
+                "prompt tokens/window",
+                "output tokens/window",
+                "GFLOP/request",
+                "sentences/s",
+                "p50 ms",
+                "p99 ms",
+                "ms/sentence",
+                "engine batch",
+                "others %",
+            ]
+        ),
+        _row(["---:"] * 10),
+    ]
+    for p in sorted(scaling["labels"], key=lambda p: p["label_count"]):
+        flag = "" if p.get("stable", True) else " (unstable)"
+        lines.append(
+            _row(
+                [
+                    str(p["label_count"]),
+                    _num(p["prompt_tokens_per_window"]),
+                    _num(p["output_tokens_per_window"]),
+                    _num(p.get("gflop_per_request"), 3),
+                    _num(p["sentences_per_s"]) + flag,
+                    _num(p.get("p50_ms"), 0),
+                    _num(p.get("p99_ms"), 0),
+                    _num(p.get("ms_per_sentence")),
+                    _num(p.get("engine_avg_batch")),
+                    _others(p.get("load")),
+                ]
+            )
+        )
+    lists = "; ".join(
+        v["description"]
+        for _, v in sorted(scaling.get("label_lists", {}).items(), key=lambda item: int(item[0]))
+    )
+    lines += [
+        "",
+        f"Label lists (label words of instructner.labels, the benchmark corpus's first, then "
+        f"the other corpora's in corpus order, each word once): {lists}. Every word is in "
+        "`scaling.label_lists` of summary.json.",
+        "",
+        "Growth: " + growth.get("labels", {}).get("text", "not computed"),
+        "",
+        f"![throughput and latency against the label count]"
+        f"({_sibling(image_link, SCALING_PLOTS['labels'])})",
+        "",
+        "**Scaling with concurrency**: the served table above, as curves.",
+        "",
+        f"![throughput and latency against concurrency]"
+        f"({_sibling(image_link, SCALING_PLOTS['concurrency'])})",
+        "",
+    ]
+    return lines
+
+
+def limit_section(summary: Summary) -> list[str]:
+    """Return the markdown of the GEMM peak, the achieved rates and the thread layouts."""
+    limit = summary.get("limit")
+    if not limit:
+        return []
+    if "error" in limit:
+        return [f"**The limit**: not measured: {limit['error']}", ""]
+    peak = limit.get("gemm_peak", {})
+
+    def peak_text(kind: str) -> str:
+        record = peak.get(kind, {})
+        if not record:
+            return f"{kind}: not measured"
+        if not record.get("available"):
+            return f"{kind} {record.get('op', '')}: not available ({record.get('reason', '')})"
+        return (
+            f"{kind} {record['op']} {record['peak_gops']:.0f} GOP/s "
+            f"(median {record['median_gops']:.0f}, n = {record['n']}, {record['threads']} threads)"
+        )
+
+    kind = limit.get("peak_kind", "int8")
+    lines = [
+        f"**The limit** (engine {limit['compute_type']}; model operations over the real token "
+        "counts, bench/flops.py, against the GEMM peak measured in this run)",
+        "",
+        f"- GEMM peak: {peak_text('int8')}; {peak_text('float32')}",
+    ]
+    for entry in limit.get("achieved", []):
+        lines.append(
+            f"- achieved, {entry['source']}: {_num(entry.get('gops'), 2)} GOP/s = "
+            f"{_pct(entry.get('fraction_of_peak'))} of the {kind} peak"
+        )
+    lines.append(f"- operations counted: {limit.get('flop_formula', '')}")
+    sweep = limit.get("thread_sweep", {})
+    layouts = sweep.get("layouts", [])
+    if layouts:
+        first = layouts[0]
+        lines += [
+            "",
+            f"Thread layouts of the engine alone (`engine.generate`, {first['windows']} windows "
+            f"of the first {first['sentences']} sentences, {first['prompt_tokens_per_window']:.0f}"
+            f" prompt and {first['output_tokens_per_window']:.1f} generated tokens per window; "
+            "each at its best batch, median of its passes):",
+            "",
+            _row(
+                [
+                    "inter × intra",
+                    "best batch",
+                    "sentences/s",
+                    "windows/s",
+                    "GOP/s",
+                    "of peak",
+                    "others %",
+                    "",
+                ]
+            ),
+            _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]),
+        ]
+        best = sweep.get("best") or {}
+        for e in layouts:
+            marks = []
+            if e.get("server_default"):
+                marks.append("server default")
+            if (e["inter_threads"], e["intra_threads"]) == (
+                best.get("inter_threads"),
+                best.get("intra_threads"),
+            ):
+                marks.append("**best**")
+            lines.append(
+                _row(
+                    [
+                        f"{e['inter_threads']} × {e['intra_threads']}",
+                        str(e["batch_size"]),
+                        _num(e["sentences_per_s"]),
+                        _num(e["windows_per_s"]),
+                        _num(e.get("gops"), 2),
+                        _pct(e.get("fraction_of_peak")),
+                        _others(e.get("load")),
+                        ", ".join(marks),
+                    ]
+                )
+            )
+        lines += ["", f"Thread layout: {sweep.get('text', '')}."]
+    lines.append("")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -488,7 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(description="Markdown table of a benchmark run.")
     parser.add_argument("results", type=Path, help="bench/results/<timestamp>-<profile>")
-    parser.add_argument("--publish", type=Path, help="copy table, plot and summary here")
+    parser.add_argument("--publish", type=Path, help="copy table, plots and summary here")
     parser.add_argument("--image-link", default=PLOT, help=f"image link (default {PLOT})")
     args = parser.parse_args(argv)
     summary = json.loads((args.results / "summary.json").read_text(encoding="utf-8"))
@@ -496,6 +722,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.publish:
         args.publish.mkdir(parents=True, exist_ok=True)
         shutil.copy2(args.results / PLOT, args.publish / PLOT)
+        for name in SCALING_PLOTS.values():
+            if (args.results / name).is_file():
+                shutil.copy2(args.results / name, args.publish / name)
         shutil.copy2(args.results / "summary.json", args.publish / "summary.json")
         (args.publish / "table.md").write_text(table, encoding="utf-8")
     print(table)
