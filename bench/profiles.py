@@ -26,6 +26,20 @@ class Profile:
     perf: PerfSettings
     quiet_wait_s: float = 60.0  # at most this long in all, wait for other processes to calm down
     quality_concurrency: int = 8  # parallel requests of the served quality (and warm-up) pass
+    # Scaling (bench/scaling.py): documents of k sentences and longer option lists, served
+    # instruction_ner at one concurrency, cut from the first scaling_sentences test sentences
+    scaling_concurrency: int = 8
+    scaling_sentences: int = 800
+    doc_lengths: tuple[int, ...] = (1, 5, 20, 100)  # sentences per request
+    label_counts: tuple[int, ...] = (4, 12, 83)  # options per prompt
+    scaling_window_requests: int = 32  # a measurement window should hold this many requests
+    scaling_window_cap_ms: int = 20_000
+    # The limit (bench/limit.py): GEMM peak and the engine's thread layouts
+    gemm_size: int = 2048  # square matrices
+    gemm_seconds: float = 3.0  # time each GEMM kind is repeated for (the best run counts)
+    sweep_sentences: int = 256  # engine thread-layout sweep: the first N sentences' windows
+    sweep_batch_sizes: tuple[int, ...] = (1, 8, 64)
+    sweep_repeats: int = 3  # timed passes per layout and batch (the median counts)
 
 
 FULL = Profile(
@@ -44,6 +58,15 @@ SMOKE = Profile(
     transformers_batch_sizes=(16,),
     perf=PerfSettings(window_ms=2500, stability_percent=30, max_trials=8, retry_unstable=False),
     quiet_wait_s=20.0,
+    scaling_sentences=80,
+    doc_lengths=(1, 20),
+    label_counts=(4, 83),
+    scaling_window_requests=16,
+    scaling_window_cap_ms=6000,
+    gemm_seconds=1.0,
+    sweep_sentences=64,
+    sweep_batch_sizes=(64,),
+    sweep_repeats=2,
 )
 
 PROFILES = {p.name: p for p in (FULL, SMOKE)}

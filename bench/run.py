@@ -4,7 +4,10 @@ Order: build the model repository (the serving build step, in its own folder), l
 workload, run the in-process paths while no server runs, then start tritonserver, warm it up
 (scoring its answers), sweep perf_analyzer over the concurrency levels, stop the server by its
 PID, and write ``bench/results/<timestamp>-<profile>/``: raw perf_analyzer CSVs and logs,
-``summary.json``, ``table.md`` and ``throughput_vs_p99.png``. The last line printed is
+``summary.json``, ``table.md`` and ``throughput_vs_p99.png``. Before the server starts, the
+limit is measured (GEMM peak with torch, the engine's thread layouts, :mod:`bench.limit`);
+after the concurrency sweep, the same server is measured against document length and label
+count (:mod:`bench.scaling`), plotted in ``scaling_*.png``. The last line printed is
 ``speedup_vs_transformers_batch1=<r1> speedup_vs_transformers_best=<r2>``.
 """
 
@@ -13,30 +16,35 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, machine, pypi_package, report, served
+from bench import baselines, limit, machine, pypi_package, report, scaling, served
+from bench.flops import ModelShape, total_flops
 from bench.paths import PathResult, Unavailable
 from bench.perf import PerfAnalyzer, PerfLevel, find_perf_analyzer, library_dir
-from bench.plot import plot_summary
+from bench.plot import plot_scaling, plot_summary
 from bench.profiles import PROFILES, Profile
 from bench.workload import (
     CORPUS,
     SPLIT,
+    Workload,
     engine_input_data,
     ensemble_input_data,
     load_workload,
     write_json,
 )
+from instructner.data import load_corpus
 from instructner.deploy.build import BuildResult, BuildSettings, ensure_repository
 from instructner.serving.limits import Limits
 from instructner.serving.tokenizer import PromptTokenizer
+from instructner.types import Sentence
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # A random-init model does not emit its end token reliably: every path generates this many
@@ -189,6 +197,90 @@ def _serving_record(settings: BuildSettings) -> dict[str, Any]:
     return record
 
 
+def measure_limit(
+    profile: Profile,
+    engine_dir: Path,
+    settings: BuildSettings,
+    workload: Workload,
+    tokenizer: PromptTokenizer,
+    pool: Sequence[Sentence],
+    shape: ModelShape,
+    pipeline_path: PathResult | None,
+    monitor: machine.CpuMonitor,
+    gate: machine.QuietGate,
+) -> dict[str, Any]:
+    """Measure the GEMM peak and the engine's thread layouts; return the limit record."""
+    cores = len(os.sched_getaffinity(0))
+    gate.wait("gemm_peak")
+    monitor.start("gemm_peak")
+    peak = limit.gemm_peak(profile.gemm_size, cores, profile.gemm_seconds)
+    load = monitor.stop("gemm_peak")
+    for record in peak.values():
+        record["load"] = load
+    sentences = pool[: profile.sweep_sentences]
+    prompts = limit.window_prompts(
+        [s.text for s in sentences], workload.labels, tokenizer, settings.limits
+    )
+    default = (settings.inter_threads, settings.intra_threads)
+    layouts = limit.thread_layouts(cores)
+    if default not in layouts:
+        layouts.append(default)
+    compute_type = settings.engines[0].compute_type
+    sweep = limit.sweep_threads(
+        engine_dir,
+        compute_type,
+        prompts,
+        len(sentences),
+        workload.end_id,
+        workload.max_new_tokens,
+        layouts,
+        profile.sweep_batch_sizes,
+        profile.sweep_repeats,
+        shape,
+        monitor,
+        gate,
+    )
+    pipeline = None
+    if pipeline_path is not None and pipeline_path.engine_calls:
+        pipeline = {
+            "name": pipeline_path.title,
+            "seconds": pipeline_path.seconds,
+            "gop": total_flops(shape, pipeline_path.engine_calls) / 1e9,
+        }
+    return limit.limit_record(shape, compute_type, peak, sweep, default, pipeline)
+
+
+def guarded(name: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Return ``measure()``, or ``{"error": ...}`` when it fails: the run's other figures stay."""
+    try:
+        return measure()
+    except Exception as error:  # any failure: the rest of the run is still worth writing
+        logging.getLogger(__name__).exception("the %s measurement failed", name)
+        say(f"WARNING: the {name} measurement failed: {type(error).__name__}: {error}")
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def _say_limit(record: Mapping[str, Any]) -> None:
+    for entry in record.get("achieved", []):
+        fraction = entry.get("fraction_of_peak")
+        share = "?" if fraction is None else f"{fraction * 100:.2f}%"
+        gops = "?" if entry.get("gops") is None else f"{entry['gops']:.2f}"
+        say(f"achieved {gops} GOP/s = {share} of the GEMM peak: {entry['source']}")
+    if "thread_sweep" in record:
+        say(record["thread_sweep"]["text"])
+
+
+def _say_scaling_point(record: Mapping[str, Any]) -> None:
+    p50, p99 = record.get("p50_ms"), record.get("p99_ms")
+    latency = "unstable" if p50 is None or p99 is None else f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+    say(
+        f"scaling {record['sentences_per_request']} sentences/request, "
+        f"{record['label_count']} labels ({record['prompt_tokens_per_window']:.0f} prompt "
+        f"tokens/window): {record['requests_per_s']:.2f} requests/s, "
+        f"{record['sentences_per_s']:.1f} sentences/s, {latency}"
+    )
+
+
 def run(
     profile: Profile,
     model_dir: Path,
@@ -272,6 +364,27 @@ def run(
     for path in engine_paths:
         say(f"{path.title}: {path.throughput:.2f} sentences/s")
 
+    shape = ModelShape.from_checkpoint(build.checkpoint)
+    pool = load_corpus(CORPUS, SPLIT)[: max(profile.scaling_sentences, profile.sweep_sentences)]
+    monitor.start("limit")
+    limit_result = guarded(
+        "limit",
+        lambda: measure_limit(
+            profile,
+            build_dir / "engines" / "ctranslate2",
+            settings,
+            workload,
+            PromptTokenizer(tokenizer_dir),
+            pool,
+            shape,
+            next((p for p in engine_paths if p.name == "engine_inprocess_batchmax"), None),
+            monitor,
+            gate,
+        ),
+    )
+    monitor.stop("limit")
+    _say_limit(limit_result)
+
     binary = find_perf_analyzer()
     analyzer_version = machine.perf_analyzer_version()
     say(f"starting tritonserver ({build.repository})")
@@ -304,6 +417,26 @@ def run(
             gate=gate,
         )
         monitor.stop("served")
+        monitor.start("scaling")
+        scaling_result = guarded(
+            "scaling",
+            lambda: scaling.run_scaling(
+                profile,
+                pool[: profile.scaling_sentences],
+                shape,
+                limits.max_text_chars,
+                server.config.grpc_url,
+                server.config.admin.grpc_metadata(),
+                analyzer,
+                out,
+                monitor,
+                gate,
+                on_point=_say_scaling_point,
+            ),
+        )
+        monitor.stop("scaling")
+        for growth in scaling_result.get("growth", {}).values():
+            say(growth["text"])
     finally:
         exit_code = server.stop()
         say(f"tritonserver stopped (exit {exit_code})")
@@ -355,16 +488,19 @@ def run(
             "server_exit_code": exit_code,
         },
         "paths": path_records,
+        "scaling": scaling_result,
+        "limit": limit_result,
     }
     summary["ratios"] = report.compute_ratios(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (out / "table.md").write_text(report.markdown_table(summary), encoding="utf-8")
     plot_summary(summary, out / "throughput_vs_p99.png")
+    plots = [p.name for p in plot_scaling(summary, out)]
     latest = results_root / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(out.name)
-    say(f"wrote {out}/summary.json, table.md, throughput_vs_p99.png")
+    say(f"wrote {out}/summary.json, table.md, throughput_vs_p99.png, {', '.join(plots)}")
     for name, target in summary["ratios"]["targets"].items():
         say(f"target {name}: {target['value']} (target {target['target']}): met {target['met']}")
     sys.stderr.flush()
