@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from instructner.deploy.templates import fill_model
 from instructner.engine import COMPUTE_TYPES, ENGINE_KINDS, convert_to_ctranslate2
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.tokenizer import tokenizer_dir_for
+from instructner.serving.triton_glue import STEP_PLACES
 from instructner.trained_tasks import trained_tasks
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,11 @@ class EngineVariant:
     constrained: bool = False  # transformers only: decode under the NER answer grammar
 
 
+def usable_cores() -> int:
+    """Return the CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
 @dataclass(frozen=True)
 class BuildSettings:
     """What to build and how the models are configured (defaults suit a 2-core CPU)."""
@@ -59,21 +66,28 @@ class BuildSettings:
     templates: Path = TEMPLATES
     engines: tuple[EngineVariant, ...] = (EngineVariant(),)
     pipeline_engine: str = "engine"  # the engine model instruction_ner calls
+    # where instruction_ner builds prompts and parses answers: "inline" (in itself: one model
+    # call per window) or "models" (the preprocessing/postprocessing models, as on GPU)
+    steps: str = "inline"
     untrained_size: str = "mini"  # modeling preset of the random-init stand-in
     limits: Limits = DEFAULT_LIMITS
     max_batch_size: int = 64
-    engine_instances: int = 1
-    inter_threads: int = (
-        2  # two single-threaded workers beat one two-threaded (docs/performance.md)
-    )
-    intra_threads: int = 1
+    # Two engine instances: Triton 2.51's dynamic batcher, when every instance is busy, waits
+    # for a free one on a wake-up that can come before the instance is ready again, and then
+    # sleeps its default 500 ms; with a second instance one is nearly always free
+    # (docs/performance.md). Each splits its batch over half the cores.
+    engine_instances: int = 2
+    inter_threads: int = field(default_factory=lambda: max(1, usable_cores() // 2))
+    intra_threads: int = 1  # single-threaded workers beat multi-threaded ones here
     # A BLS instance is held until its whole pipeline returns, so with few instances requests
     # queue in front of instruction_ner instead of batching at the engine (make bench: engine
     # batch 6 at concurrency 32 with 2 instances, 11-16 with 8-16); ~40 MiB each.
     bls_instances: int = 8
     step_instances: int = 1
-    engine_queue_delay_us: int = 2000
-    step_queue_delay_us: int = 500
+    # No batching delay: batches form from the requests that queue while an engine instance
+    # is busy; a delay only adds latency where the engine itself is the bottleneck (CPU)
+    engine_queue_delay_us: int = 0
+    step_queue_delay_us: int = 0
     # Overload (docs/reliability.md): requests over the queue bound, or waiting longer than the
     # timeout, get UNAVAILABLE at once instead of unbounded latency; 0 disables either bound.
     max_queue_size: int = 256  # instruction_ner: documents waiting for a BLS instance
@@ -96,6 +110,8 @@ class BuildSettings:
         names = [e.name for e in self.engines]
         if len(set(names)) != len(names):
             raise ValueError(f"engine model names repeat: {names}")
+        if self.steps not in STEP_PLACES:
+            raise ValueError(f"steps must be one of {list(STEP_PLACES)}, got {self.steps!r}")
         if self.pipeline_engine not in names:
             raise ValueError(f"pipeline_engine {self.pipeline_engine!r} is not one of {names}")
         for engine in self.engines:
@@ -191,6 +207,7 @@ def repository_values(
                 "instance_count": settings.bls_instances,
                 "max_queue_delay_us": settings.step_queue_delay_us,
                 "tokenizer_dir": tokenizer_dir,
+                "steps": settings.steps,
                 "preprocessing_model": "preprocessing",
                 "engine_model": settings.pipeline_engine,
                 "postprocessing_model": "postprocessing",
@@ -333,6 +350,14 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve NER and typing answers decoded under the answer grammar (only sentence "
         "spans and the given labels; transformers float32 engine, slower; docs/results.md)",
     )
+    parser.add_argument(
+        "--steps",
+        choices=STEP_PLACES,
+        default="inline",
+        help="where instruction_ner builds prompts and parses answers: inline (in itself, one "
+        "model call per window; default) or models (the preprocessing and postprocessing "
+        "models around the engine, as the TensorRT-LLM repository does)",
+    )
     add_templates_argument(parser, TEMPLATES)
     parser.add_argument(
         "--untrained-size",
@@ -352,6 +377,7 @@ def settings_from_args(args: argparse.Namespace) -> BuildSettings:
             if getattr(args, "constrained", False)
             else (EngineVariant(compute_type=args.compute_type),)
         ),
+        steps=getattr(args, "steps", "inline"),
         untrained_size=args.untrained_size,
     )
 

@@ -151,6 +151,7 @@ class TrtllmSettings:
             templates=self.templates,
             engines=(),
             pipeline_engine=self.engine_model,
+            steps="models",  # the preprocessing/postprocessing models around TensorRT-LLM
             limits=self.limits,
         )
 

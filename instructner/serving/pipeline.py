@@ -1,10 +1,11 @@
 """The serving pipeline's steps, and the whole pipeline in-process (the reference).
 
-The Triton models run the same steps across model boundaries: ``instruction_ner`` validates
-and plans windows, ``preprocessing`` runs :func:`preprocess` per window, the ``engine`` model
-generates, ``postprocessing`` runs :func:`postprocess`, and ``instruction_ner`` merges with
-:func:`instructner.serving.results.merge_windows`. :class:`Pipeline` chains them in one
-process, for tests (served output must equal it) and benchmarks.
+The Triton models run the same steps: ``instruction_ner`` validates and plans windows, builds
+each window's prompt (:func:`prepare_window`; with ``steps: models`` the ``preprocessing``
+model runs :func:`preprocess`), the ``engine`` model generates, the answer is parsed by
+:func:`postprocess` (in the BLS, or the ``postprocessing`` model), and ``instruction_ner``
+merges with :func:`instructner.serving.results.merge_windows`. :class:`Pipeline` chains them
+in one process, for tests (served output must equal it) and benchmarks.
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ def plan_request(
     """Return the windows of a validated request (see :mod:`instructner.serving.windows`)."""
     measure = prompt_measure(tokenizer, request.task, request.labels)
     return plan_windows(request, measure, limits.max_input_tokens, limits.max_windows)
+
+
+def prepare_window(
+    tokenizer: PromptTokenizer, limits: Limits, request: ExtractionRequest, window: Window
+) -> tuple[ExtractionRequest, list[int]]:
+    """Return one window of a validated ``request`` as its own request, with its prompt ids.
+
+    A window is part of a valid text and carries the given entities that occur in it, so it
+    is not validated again (each window is validated once per path).
+
+    Raises:
+        RequestError: the window's prompt is over the engine's input limit.
+
+    """
+    part = ExtractionRequest(window.text, request.task, request.labels, window.entities)
+    ids = encode_window(
+        tokenizer, part.task, part.text, part.labels, part.entities, limits.max_input_tokens
+    )
+    return part, ids
 
 
 def preprocess(
@@ -128,8 +148,7 @@ class Pipeline:
     def run_many(self, queries: Sequence[Query]) -> list[ExtractionResult]:
         """Return the results of several documents; all their windows share engine batches.
 
-        Each document is validated once; its windows (parts of a valid text, with the given
-        entities that occur in them) are encoded directly.
+        Each document is validated once; its windows are encoded by :func:`prepare_window`.
         """
         planned = []
         for query in queries:
@@ -137,18 +156,7 @@ class Pipeline:
                 query.text, query.task, query.labels, query.entities, self.limits
             )
             windows = plan_request(request, self.tokenizer, self.limits)
-            prepared = []
-            for window in windows:
-                part = ExtractionRequest(window.text, request.task, request.labels, window.entities)
-                ids = encode_window(
-                    self.tokenizer,
-                    part.task,
-                    part.text,
-                    part.labels,
-                    part.entities,
-                    self.limits.max_input_tokens,
-                )
-                prepared.append((part, ids))
+            prepared = [prepare_window(self.tokenizer, self.limits, request, w) for w in windows]
             planned.append((request, windows, prepared))
         prompts = [ids for _, _, prepared in planned for _, ids in prepared]
         limit = self.limits.max_output_tokens

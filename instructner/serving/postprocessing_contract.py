@@ -61,7 +61,22 @@ def read_answers(get: GetInput, limits: Limits) -> list[AnswerRow]:
         RequestError: a missing or malformed tensor, or an answer over the engine's limits.
 
     """
-    windows = requests_from_inputs(get, limits)
+    return answer_rows(requests_from_inputs(get, limits), get, limits)
+
+
+def answer_rows(
+    windows: Sequence[ExtractionRequest], get: GetInput, limits: Limits
+) -> list[AnswerRow]:
+    """Check the engine's answer tensors for already validated ``windows`` (one row each).
+
+    ``get`` returns the answer tensors by their postprocessing names (``TOKENS_BATCH`` …). The
+    BLS calls this directly when it parses answers in-process (the answers still come from
+    another model, so they are checked as a direct caller's would be).
+
+    Raises:
+        RequestError: a missing or malformed tensor, or an answer over the engine's limits.
+
+    """
     batch = len(windows)
     tokens = get("TOKENS_BATCH")
     lengths = get("SEQUENCE_LENGTH")

@@ -73,6 +73,24 @@ def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+STEP_PLACES = ("inline", "models")
+
+
+def steps_inline(parameters: Mapping[str, str]) -> bool:
+    """Return whether the BLS builds prompts and parses answers itself (``steps: inline``).
+
+    ``models``: it calls the preprocessing and postprocessing models around the engine.
+
+    Raises:
+        ValueError: ``steps`` is neither.
+
+    """
+    steps = parameters.get("steps", "inline")
+    if steps not in STEP_PLACES:
+        raise ValueError(f"parameter steps is {steps!r}, expected one of {list(STEP_PLACES)}")
+    return steps == "inline"
+
+
 def input_getter(pb_utils: Any, request: Any) -> GetInput:
     """Return ``get(name)``: the named input of ``request`` as numpy, or None when absent."""
 

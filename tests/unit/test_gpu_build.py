@@ -201,7 +201,7 @@ def test_no_placeholder_is_left_in_any_generated_file(repositories):
                 assert not re.search(r"\$\{\w*\}?", path.read_text(encoding="utf-8")), path
 
 
-def test_gpu_repository_differs_from_cpu_only_in_engine_model(repositories):
+def test_gpu_repository_differs_from_cpu_only_in_engine_model_and_step_place(repositories):
     cpu, gpu = repositories["cpu"], repositories["gpu"]
     cpu_models = {p.name for p in cpu.iterdir()}
     gpu_models = {p.name for p in gpu.iterdir()}
@@ -217,7 +217,10 @@ def test_gpu_repository_differs_from_cpu_only_in_engine_model(repositories):
     gpu_bls = parse_config(gpu / "instruction_ner/config.pbtxt")
     assert parameters(cpu_bls)["engine_model"] == "engine"
     assert parameters(gpu_bls)["engine_model"] == "tensorrt_llm"
+    # CPU: prompts and answers in the BLS; GPU: the step models around TensorRT-LLM
+    assert (parameters(cpu_bls)["steps"], parameters(gpu_bls)["steps"]) == ("inline", "models")
     gpu_bls.parameters["engine_model"].string_value = "engine"
+    gpu_bls.parameters["steps"].string_value = "inline"
     assert gpu_bls == cpu_bls
 
 

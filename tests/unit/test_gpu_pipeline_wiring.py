@@ -338,16 +338,25 @@ def repositories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
         encoding="utf-8",
     )
     shutil.copy(SHIPPED_TOKENIZER_DIR / "tokenizer.json", model_dir / "tokenizer.json")
-    cpu = root / "cpu" / "model_repository"
-    cpu_settings = BuildSettings(model_dir=model_dir, out_dir=root / "cpu", limits=LIMITS)
-    for name, (template, values) in repository_values(
-        cpu_settings, model_dir, root / "ct2"
-    ).items():
-        fill_model(TEMPLATES / template, cpu / name, values)
+    cpu_repositories = {}
+    for steps in ("inline", "models"):
+        cpu = root / f"cpu-{steps}" / "model_repository"
+        cpu_settings = BuildSettings(
+            model_dir=model_dir, out_dir=cpu.parent, limits=LIMITS, steps=steps
+        )
+        for name, (template, values) in repository_values(
+            cpu_settings, model_dir, root / "ct2"
+        ).items():
+            fill_model(TEMPLATES / template, cpu / name, values)
+        cpu_repositories[steps] = cpu
     gpu = build_gpu_repository(
         TrtllmSettings(model_dir=model_dir, out_dir=root / "gpu", limits=LIMITS), dry_run=True
     ).repository
-    return {"cpu": (cpu, "engine"), "gpu": (gpu, "tensorrt_llm")}
+    return {
+        "cpu": (cpu_repositories["inline"], "engine"),
+        "cpu-models": (cpu_repositories["models"], "engine"),
+        "gpu": (gpu, "tensorrt_llm"),
+    }
 
 
 @pytest.fixture()
@@ -366,7 +375,7 @@ def extract(server: FakeTriton, text: str, labels: tuple[str, ...]) -> Inference
     return asyncio.run(server.infer("instruction_ner", inputs, ["RESULT", "GENERATED_TEXT"]))
 
 
-@pytest.mark.parametrize("repo", ["cpu", "gpu"])
+@pytest.mark.parametrize("repo", ["cpu", "cpu-models", "gpu"])
 def test_every_call_of_the_pipeline_fits_the_called_models_config(repositories, pb_utils, repo):
     repository, engine = repositories[repo]
     server = FakeTriton(repository, engine)
@@ -382,11 +391,13 @@ def test_every_call_of_the_pipeline_fits_the_called_models_config(repositories, 
     # every answer token had log-probability -0.25: the engine's output_log_probs reached
     # postprocessing aligned with the tokens
     assert [round(e.score, 5) for e in result.entities] == [round(math.exp(-0.25), 5)] * 2
-    for name in ("preprocessing", engine, "postprocessing"):
-        assert len(server.models[name].calls) == 1, name
+    step_calls = 0 if repo == "cpu" else 1  # the CPU default runs both steps in the BLS
+    assert len(server.models[engine].calls) == 1
+    for name in ("preprocessing", "postprocessing"):
+        assert len(server.models[name].calls) == step_calls, name
 
 
-@pytest.mark.parametrize("repo", ["cpu", "gpu"])
+@pytest.mark.parametrize("repo", ["cpu", "cpu-models", "gpu"])
 def test_long_text_reaches_the_engine_as_one_sequence_per_request(repositories, pb_utils, repo):
     repository, engine = repositories[repo]
     server = FakeTriton(repository, engine)

@@ -1,4 +1,4 @@
-"""Triton model `instruction_ner`: the public model, a BLS over the three pipeline models.
+"""Triton model `instruction_ner`: the public model, a BLS over the pipeline models.
 
 Inputs TEXT (UTF-8), TASK (ner | extract | type; default ner), LABELS (label words; for ner and
 type), ENTITIES (entity words; for type), RETURN_SCORES (default true: every entity gets a
@@ -6,10 +6,15 @@ score from the engine's token log-probabilities) and MIN_SCORE (drop entities sc
 default 0). Outputs RESULT (a serialized
 instructner.v1.ExtractionResult with offsets into TEXT) and GENERATED_TEXT. A long document is
 split into sentence windows that fit the engine (never truncated; at most max_windows); the
-windows go through the three models at most max_windows_in_flight at a time, so the engine's
+windows go through the pipeline at most max_windows_in_flight at a time, so the engine's
 dynamic batcher batches them while other callers' windows still reach it between them; a
 request whose caller has gone (cancelled, deadline passed) stops before its next window. The
 window results are merged with their offsets shifted back into TEXT.
+
+The `steps` parameter says where prompts are built and answers parsed: `inline` (CPU default)
+does both in this model, so a window costs one model call (the engine); `models` calls the
+preprocessing and postprocessing models around the engine, as the TensorRT-LLM repository
+does (three calls per window). Both give the same results.
 """
 
 import asyncio
@@ -19,9 +24,9 @@ import triton_python_backend_utils as pb_utils
 
 from instructner.serving import triton_glue
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import plan_request
-from instructner.serving.postprocessing_contract import FROM_ENGINE
-from instructner.serving.preprocessing_contract import ENGINE_INPUTS
+from instructner.serving.pipeline import plan_request, postprocess, prepare_window
+from instructner.serving.postprocessing_contract import FROM_ENGINE, answer_rows
+from instructner.serving.preprocessing_contract import ENGINE_INPUTS, preprocessing_outputs
 from instructner.serving.preprocessing_contract import OUTPUT_NAMES as PREPROCESSING_OUTPUTS
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import requests_from_inputs, score_options_from_inputs
@@ -49,6 +54,7 @@ class TritonPythonModel:
         self.preprocessing = parameters["preprocessing_model"]
         self.engine = parameters["engine_model"]
         self.postprocessing = parameters["postprocessing_model"]
+        self.inline = triton_glue.steps_inline(parameters)
         self.step_parameters = triton_glue.internal_parameters(triton_glue.internal_key())
 
     async def execute(self, requests):
@@ -111,25 +117,38 @@ class TritonPythonModel:
 
     async def _window(self, document, window, scores):
         where = f"window {window.start}-{window.end}"
-        query = {"TEXT": _strings([window.text]), "TASK": _strings([document.task])}
-        if document.labels:
-            query["LABELS"] = _strings(document.labels)
-        if window.entities:
-            query["ENTITIES"] = _strings(window.entities)
-        pre = await self._call(self.preprocessing, query, PREPROCESSING_OUTPUTS, where)
+        if self.inline:
+            part, ids = prepare_window(self.tokenizer, self.limits, document, window)
+            pre = preprocessing_outputs([ids], self.tokenizer, self.limits)
+        else:
+            query = {"TEXT": _strings([window.text]), "TASK": _strings([document.task])}
+            if document.labels:
+                query["LABELS"] = _strings(document.labels)
+            if window.entities:
+                query["ENTITIES"] = _strings(window.entities)
+            pre = await self._call(self.preprocessing, query, PREPROCESSING_OUTPUTS, where)
         engine_inputs = {ENGINE_INPUTS[name]: pre[name] for name in ENGINE_INPUTS}
         engine_outputs = ["output_ids", "sequence_length"]
         if scores:
             engine_inputs["return_log_probs"] = np.ones((1, 1), dtype=np.bool_)
             engine_outputs.append("output_log_probs")
         engine = await self._call(self.engine, engine_inputs, engine_outputs, where)
-        post_inputs = {
-            **query,
+        answer = {
             **{FROM_ENGINE[name]: engine[name] for name in engine_outputs},
             "REQUEST_INPUT_LEN": pre["REQUEST_INPUT_LEN"],
             "REQUEST_OUTPUT_LEN": pre["REQUEST_OUTPUT_LEN"],
         }
-        post = await self._call(self.postprocessing, post_inputs, ["RESULT"], where)
+        if self.inline:
+            (row,) = answer_rows([part], answer.get, self.limits)
+            return postprocess(
+                self.tokenizer,
+                row.window,
+                row.token_ids,
+                row.input_tokens,
+                row.request_output_len,
+                row.log_probs,
+            )
+        post = await self._call(self.postprocessing, {**query, **answer}, ["RESULT"], where)
         return ExtractionResult.FromString(post["RESULT"][0, 0])
 
     async def _call(self, model, inputs, outputs, where):
