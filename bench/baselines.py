@@ -143,20 +143,32 @@ def run_engine_inprocess(
     max_batch_size: int,
     monitor: CpuMonitor,
     gate: QuietGate | None = None,
+    engine_instances: int = 1,
 ) -> list[PathResult]:
-    """Return the in-process pipeline as a batch-1 loop and in batches of ``max_batch_size``."""
+    """Return the in-process pipeline as a batch-1 loop and in batches of ``max_batch_size``.
+
+    The server's ``engine_instances`` translators of ``inter_threads`` workers each run here
+    as one translator of ``engine_instances * inter_threads`` workers (a worker takes its own
+    part of a batch, as an instance takes its own batch).
+    """
     engine = CTranslate2Engine(
         engine_dir,
         compute_type=compute_type,
-        inter_threads=inter_threads,
+        inter_threads=engine_instances * inter_threads,
         intra_threads=intra_threads,
     )
     pipeline = Pipeline(engine, PromptTokenizer(tokenizer_dir), limits)
     labels = workload.labels
     requests = [Query(text, "ner", tuple(labels)) for text in workload.texts]
     notes = (
-        f"CTranslate2 {compute_type}, inter_threads {inter_threads}, intra_threads "
-        f"{intra_threads}; validate, window, tokenize, generate, parse as the server does"
+        f"CTranslate2 {compute_type}, inter_threads {engine_instances * inter_threads}"
+        + (
+            f" (the server's {engine_instances} engine instances × {inter_threads})"
+            if engine_instances > 1
+            else ""
+        )
+        + f", intra_threads {intra_threads}; validate, window, tokenize, generate, parse as "
+        "the server does"
     )
     pipeline.run_many(requests[:1])  # warm-up, not timed
     results = []

@@ -131,6 +131,8 @@ def sweep_threads(
     from instructner.engine import CTranslate2Engine
 
     entries = []
+    if gate:
+        gate.wait("thread_sweep")
     for inter, intra in layouts:
         engine = CTranslate2Engine(
             engine_dir, compute_type=compute_type, inter_threads=inter, intra_threads=intra
@@ -139,8 +141,6 @@ def sweep_threads(
             engine.generate(prompts[:1], [max_new_tokens], end_id, return_log_probs=True)
             for batch in sorted({min(b, len(prompts)) for b in batch_sizes}):
                 phase = f"threads_inter{inter}_intra{intra}_batch{batch}"
-                if gate:
-                    gate.wait(phase)
                 monitor.start(phase)
                 seconds, calls = [], []
                 for _ in range(repeats):
@@ -210,11 +210,13 @@ def limit_record(
     sweep: Sequence[Mapping[str, Any]],
     default_layout: tuple[int, int],
     pipeline: Mapping[str, Any] | None = None,
+    default_description: str = "",
 ) -> dict[str, Any]:
     """Put the peak, the sweep and the achieved rates together, with the fractions of peak.
 
     The best layout is the one with the most sentences/s at its best batch; ``pipeline`` is
-    the in-process pipeline path (``name``, ``seconds``, ``gop``) at the server's layout.
+    the in-process pipeline path (``name``, ``seconds``, ``gop``) at the server's layout;
+    ``default_description`` says how the server's settings make ``default_layout``.
     """
     reference = _peak_for(peak, compute_type)
     peak_gops = reference.get("peak_gops") if reference.get("available") else None
@@ -276,7 +278,7 @@ def limit_record(
         "flop_formula": FORMULA,
         "gemm_peak": dict(peak),
         "achieved": achieved,
-        "thread_sweep": sweep_summary(layouts, best, default, default_layout),
+        "thread_sweep": sweep_summary(layouts, best, default, default_layout, default_description),
         "all_layouts": [dict(e) for e in sweep],
     }
 
@@ -286,12 +288,19 @@ def sweep_summary(
     best: Mapping[str, Any] | None,
     default: Mapping[str, Any] | None,
     default_layout: tuple[int, int],
+    default_description: str = "",
 ) -> dict[str, Any]:
     """Compare the server's default layout with the best measured one, in one sentence."""
     inter, intra = default_layout
+    server = f"the server's default (inter {inter} × intra {intra}"
+    server += f"; {default_description})" if default_description else ")"
     record: dict[str, Any] = {
         "layouts": [dict(e) for e in layouts],
-        "server_default": {"inter_threads": inter, "intra_threads": intra},
+        "server_default": {
+            "inter_threads": inter,
+            "intra_threads": intra,
+            "description": default_description,
+        },
         "best": None
         if best is None
         else {"inter_threads": best["inter_threads"], "intra_threads": best["intra_threads"]},
@@ -305,8 +314,7 @@ def sweep_summary(
     if default is None:
         record["text"] = (
             f"best layout {name} ({best['sentences_per_s']:.1f} sentences/s, batch "
-            f"{best['batch_size']}); the server's default (inter {inter} × intra {intra}) was "
-            "not in the sweep"
+            f"{best['batch_size']}); {server} was not in the sweep"
         )
         return record
     ratio = default["sentences_per_s"] / best["sentences_per_s"]
@@ -314,13 +322,13 @@ def sweep_summary(
     record["default_over_best"] = ratio
     if default is best:
         record["text"] = (
-            f"the server's default layout (inter {inter} × intra {intra}) is the best measured: "
+            f"{server} is the best layout measured: "
             f"{best['sentences_per_s']:.1f} sentences/s at batch {best['batch_size']}"
         )
     else:
         record["text"] = (
-            f"the server's default layout (inter {inter} × intra {intra}) is NOT the best "
-            f"measured: {default['sentences_per_s']:.1f} sentences/s against "
+            f"{server} is NOT the best layout measured: "
+            f"{default['sentences_per_s']:.1f} sentences/s against "
             f"{best['sentences_per_s']:.1f} for {name} (batch {best['batch_size']}), "
             f"{ratio:.2f}× of it"
         )

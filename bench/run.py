@@ -191,9 +191,7 @@ def generation_record(
 
 
 def _serving_record(settings: BuildSettings) -> dict[str, Any]:
-    record = asdict(settings)
-    record["engines"] = [asdict(e) for e in settings.engines]
-    record["model_dir"], record["out_dir"] = str(settings.model_dir), str(settings.out_dir)
+    record: dict[str, Any] = json.loads(json.dumps(asdict(settings), default=str))  # paths
     return record
 
 
@@ -221,7 +219,13 @@ def measure_limit(
     prompts = limit.window_prompts(
         [s.text for s in sentences], workload.labels, tokenizer, settings.limits
     )
-    default = (settings.inter_threads, settings.intra_threads)
+    # N engine instances of inter_threads workers ~ one translator of N x inter_threads workers
+    default = (settings.engine_instances * settings.inter_threads, settings.intra_threads)
+    described = (
+        f"{settings.engine_instances} engine instances × inter_threads {settings.inter_threads} "
+        f"× intra_threads {settings.intra_threads}, in one process inter {default[0]} × intra "
+        f"{default[1]}"
+    )
     layouts = limit.thread_layouts(cores)
     if default not in layouts:
         layouts.append(default)
@@ -247,7 +251,7 @@ def measure_limit(
             "seconds": pipeline_path.seconds,
             "gop": total_flops(shape, pipeline_path.engine_calls) / 1e9,
         }
-    return limit.limit_record(shape, compute_type, peak, sweep, default, pipeline)
+    return limit.limit_record(shape, compute_type, peak, sweep, default, pipeline, described)
 
 
 def guarded(name: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -359,6 +363,7 @@ def run(
         settings.max_batch_size,
         monitor,
         gate,
+        engine_instances=settings.engine_instances,
     )
     paths.extend(engine_paths)
     for path in engine_paths:

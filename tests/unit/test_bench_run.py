@@ -58,3 +58,15 @@ def test_a_trained_model_note_explains_windows_and_loop_stops_without_a_token_ra
     assert "1 of 2 CoNLL lines hold more than one sentence" in record["note"]
     assert "stop an answer that loops" in record["note"]
     assert "more tokens than the baselines" not in record["note"]
+
+
+def test_the_serving_record_is_json_with_every_path_as_a_string(tmp_path):
+    import json
+
+    from bench.run import _serving_record
+    from instructner.deploy.build import BuildSettings
+
+    record = _serving_record(BuildSettings(model_dir=tmp_path / "m", out_dir=tmp_path / "o"))
+    assert json.loads(json.dumps(record)) == record
+    assert record["model_dir"] == str(tmp_path / "m")
+    assert isinstance(record["engines"], list)

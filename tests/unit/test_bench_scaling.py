@@ -266,15 +266,18 @@ def test_the_limit_compares_achieved_rates_with_the_peak_and_the_default_layout_
     assert sweep["best"] == {"inter_threads": 1, "intra_threads": 1}
     assert sweep["default_is_best"] is False
     assert sweep["default_over_best"] == pytest.approx(0.5)
-    assert "is NOT the best measured" in sweep["text"]
+    assert "is NOT the best layout measured" in sweep["text"]
     assert [e["batch_size"] for e in sweep["layouts"]] == [8, 8]  # each layout at its best batch
     best, default, pipeline = record["achieved"]
     assert best["gops"] == pytest.approx(5440 / 2e-6 / 1e9)
     assert best["fraction_of_peak"] == pytest.approx(5440 / 2e-6 / 1e9 / 1000)
     assert "server default layout (inter 2 × intra 1, batch 8)" in default["source"]
     assert pipeline["gops"] == 5.0 and pipeline["fraction_of_peak"] == pytest.approx(0.005)
-    same = limit_record(TINY, "int8", _peak(), _sweep()[:1], (1, 1))
+    same = limit_record(TINY, "int8", _peak(), _sweep()[:1], (1, 1), None, "2 instances × 1")
     assert same["thread_sweep"]["default_is_best"] is True and len(same["achieved"]) == 1
+    assert same["thread_sweep"]["text"].startswith(
+        "the server's default (inter 1 × intra 1; 2 instances × 1) is the best layout measured"
+    )
 
 
 def _summary_with_scaling():
@@ -314,7 +317,7 @@ def test_the_report_has_scaling_tables_plots_and_the_fraction_of_peak():
     assert "float32 matmul: not available (RuntimeError: no)" in table
     assert "of the int8 peak" in table
     assert "| 1 × 1 | 8 | 5000000.0 |" in table
-    assert "is NOT the best measured" in table
+    assert "is NOT the best layout measured" in table
 
 
 def test_an_older_summary_or_a_failed_measurement_still_makes_a_report():
