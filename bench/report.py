@@ -493,6 +493,13 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def _p50(point: Mapping[str, Any]) -> str:
+    """p50 in ms, or the mean latency of an unstable level (which has no percentiles)."""
+    if point.get("p50_ms") is None and point.get("mean_ms") is not None:
+        return f"{point['mean_ms']:.0f} (mean)"
+    return _num(point.get("p50_ms"), 0)
+
+
 def scaling_section(summary: Summary, image_link: str = PLOT) -> list[str]:
     """Return the markdown of the document-length and label sweeps (none without them)."""
     scaling = summary.get("scaling")
@@ -539,7 +546,7 @@ def scaling_section(summary: Summary, image_link: str = PLOT) -> list[str]:
                     _num(p["requests_per_s"], 2) + flag,
                     _num(p["sentences_per_s"]),
                     _num(p["words_per_s"], 0),
-                    _num(p.get("p50_ms"), 0),
+                    _p50(p),
                     _num(p.get("p99_ms"), 0),
                     _num(p.get("ms_per_sentence")),
                     _num(p.get("p50_ms_per_sentence")),
@@ -586,7 +593,7 @@ def scaling_section(summary: Summary, image_link: str = PLOT) -> list[str]:
                     _num(p["output_tokens_per_window"]),
                     _num(p.get("gflop_per_request"), 3),
                     _num(p["sentences_per_s"]) + flag,
-                    _num(p.get("p50_ms"), 0),
+                    _p50(p),
                     _num(p.get("p99_ms"), 0),
                     _num(p.get("ms_per_sentence")),
                     _num(p.get("engine_avg_batch")),

@@ -193,7 +193,7 @@ def point_record(
     prompt = sum(n for n, _, _ in answers.windows)
     generated = sum(g for _, g, _ in answers.windows)
     rate = float(level["throughput"])
-    p50, p99 = level.get("p50_us"), level.get("p99_us")
+    p50, p99, mean = level.get("p50_us"), level.get("p99_us"), level.get("avg_latency_us")
     record: dict[str, Any] = {
         "sentences_per_request": sentences_per_request,
         "label_count": len(labels),
@@ -210,6 +210,7 @@ def point_record(
         "words_per_s": rate * words,
         "p50_ms": None if p50 is None else p50 / 1000,
         "p99_ms": None if p99 is None else p99 / 1000,
+        "mean_ms": None if mean is None else mean / 1000,  # only an unstable level has it
         "stable": level.get("stable", True),
         "ms_per_sentence": 1000 / (rate * sentences_per_request) if rate else None,
         "p50_ms_per_sentence": None if p50 is None else p50 / 1000 / sentences_per_request,
@@ -242,15 +243,20 @@ def doc_length_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {"text": "one document length measured: no growth to state"}
     first, last = ordered[0], ordered[-1]
     k0, k1 = first["sentences_per_request"], last["sentences_per_request"]
-    with_p50 = [p for p in ordered if p.get("p50_ms") is not None]
-    fit = fit_line([p["sentences_per_request"] for p in with_p50], [p["p50_ms"] for p in with_p50])
+    # p50, or the mean latency of a level perf_analyzer could not stabilise (it has no p50)
+    latency = [(p["sentences_per_request"], p.get("p50_ms") or p.get("mean_ms")) for p in ordered]
+    known = [(k, ms) for k, ms in latency if ms is not None]
+    means = sum(1 for p in ordered if p.get("p50_ms") is None and p.get("mean_ms") is not None)
+    fit = fit_line([k for k, _ in known], [ms for _, ms in known])
     record: dict[str, Any] = {
         "from_sentences": k0,
         "to_sentences": k1,
         "ms_per_sentence": [first["ms_per_sentence"], last["ms_per_sentence"]],
         "ms_per_sentence_ratio": _ratio(last["ms_per_sentence"], first["ms_per_sentence"]),
         "p50_ms_per_sentence": [first.get("p50_ms_per_sentence"), last.get("p50_ms_per_sentence")],
-        "p50_fit_ms": None if fit is None else {"fixed": fit[0], "per_sentence": fit[1]},
+        "p50_fit_ms": None
+        if fit is None
+        else {"fixed": fit[0], "per_sentence": fit[1], "points": len(known), "means": means},
     }
     text = (
         f"{k0} → {k1} sentences per request: {first['ms_per_sentence']:.1f} → "
@@ -265,7 +271,8 @@ def doc_length_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if fit is not None:
         text += (
             f"; p50 per request ≈ {fit[0]:.0f} ms + {fit[1]:.1f} ms × sentences "
-            f"(least squares over {len(with_p50)} points)"
+            f"(least squares over {len(known)} points"
+            + (f", {means} of them the mean latency of an unstable level)" if means else ")")
         )
     record["text"] = text + "."
     return record

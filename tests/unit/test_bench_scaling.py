@@ -221,6 +221,16 @@ def test_growth_states_cost_per_sentence_at_both_ends_and_the_fit():
     assert growth["p50_fit_ms"]["per_sentence"] == pytest.approx(3900 / 19)
     assert growth["text"].startswith("1 → 20 sentences per request: 25.0 → 20.0 ms")
     assert "p50 per request ≈" in growth["text"]
+    unstable = _doc_point(20, 2.5, None)
+    unstable["mean_ms"] = 4000.0
+    growth = doc_length_growth([_doc_point(1, 40.0, 100.0), unstable])
+    assert growth["p50_fit_ms"]["per_sentence"] == pytest.approx(3900 / 19)
+    assert "2 points, 1 of them the mean latency of an unstable level)" in growth["text"]
+    assert "4000 (mean)" in "\n".join(
+        scaling_section(
+            {"scaling": {**_summary_with_scaling()["scaling"], "doc_length": [unstable]}}
+        )
+    )
     labels = label_growth([_label_point(83, 316.0, 10.0), _label_point(4, 60.0, 40.0)])
     assert labels["ms_per_sentence_ratio"] == pytest.approx(4.0)
     assert labels["prompt_tokens_ratio"] == pytest.approx(316 / 60)
