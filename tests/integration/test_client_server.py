@@ -31,7 +31,6 @@ from instructner_client import (
     TLSConfig,
 )
 
-from instructner.deploy import server as server_module
 from instructner.deploy.build import BuildResult
 from instructner.deploy.server import ServerConfig, TritonServer, free_port, free_ports
 from tests.harness import ANY_SCORE as SCORE
@@ -381,15 +380,10 @@ def serving(
         http_port=http_port,
         grpc_port=grpc_port,
         metrics_port=metrics_port,
+        extra_args=tuple(extra_args),
     )
     server = TritonServer(config)
-    original = server_module.server_command
-    with pytest.MonkeyPatch.context() as patch:
-        # The launcher has no hook for extra flags; append them to its command line.
-        patch.setattr(
-            server_module, "server_command", lambda *args: original(*args) + list(extra_args)
-        )
-        server.start()
+    server.start()
     try:
         wait_until_ready_over_tls(server, tls)
         yield server
