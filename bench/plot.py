@@ -112,9 +112,19 @@ def _latency_axes(axes: Any, xs: list[float], points: list[Mapping[str, Any]]) -
         pairs = [(x, p[key]) for x, p in zip(xs, points, strict=True) if p.get(key) is not None]
         if pairs:
             axes.plot(*zip(*pairs, strict=True), style, label=key.replace("_ms", " per request"))
-    axes.set_yscale("log")
+    _log_ms(axes)
     axes.set_ylabel("latency (ms, log scale)")
     axes.grid(True, which="both", alpha=0.3)
+
+
+def _log_ms(axes: Any) -> None:
+    """Log-scale y axis labelled 1, 2, 5, 10, 20, 50, … as plain numbers."""
+    import matplotlib.ticker as ticker
+
+    axes.set_yscale("log")
+    axes.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _save(figure: Any, plt: Any, path: Path) -> Path:
@@ -132,7 +142,7 @@ def plot_doc_length(summary: Mapping[str, Any], path: Path) -> Path:
     points = sorted(scaling["doc_length"], key=lambda p: p["sentences_per_request"])
     xs = [float(p["sentences_per_request"]) for p in points]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120)
-    left.plot(xs, [p["sentences_per_s"] for p in points], "o-", color="tab:blue")
+    left.plot(xs, [p["sentences_per_s"] for p in points], "o-", color="tab:blue", zorder=3)
     for x, p in zip(xs, points, strict=True):
         left.annotate(
             f"{p['requests_per_s']:.1f} req/s",
@@ -144,9 +154,11 @@ def plot_doc_length(summary: Mapping[str, Any], path: Path) -> Path:
     left.set_ylabel("sentences / s", color="tab:blue")
     left.set_ylim(bottom=0)
     words = left.twinx()
-    words.plot(xs, [p["words_per_s"] for p in points], "s:", color="tab:green")
-    words.set_ylabel("words / s", color="tab:green")
-    words.set_ylim(bottom=0)
+    word_rates = [p["words_per_s"] for p in points]
+    words.plot(xs, word_rates, "s:", color="tab:green")
+    words.set_ylabel("words / s (dotted)", color="tab:green")
+    # a higher top than the sentences axis keeps the two (nearly proportional) lines apart
+    words.set_ylim(0, max(word_rates, default=1.0) * 1.4)
     _latency_axes(right, xs, points)
     pairs = [(x, p["p50_ms_per_sentence"]) for x, p in zip(xs, points, strict=True)]
     pairs = [(x, y) for x, y in pairs if y is not None]
@@ -220,10 +232,12 @@ def plot_concurrency(summary: Mapping[str, Any], path: Path) -> Path:
                 )
     left.set_ylabel("throughput (sentences / s)")
     left.set_ylim(bottom=0)
-    right.set_yscale("log")
+    _log_ms(right)
     right.set_ylabel("latency per request (ms, log scale)")
+    levels = sorted({lv["concurrency"] for lv in summary["served"]["levels"]})
     for axes in (left, right):
         axes.set_xscale("log", base=2)
+        axes.set_xticks(levels, [str(c) for c in levels])
         axes.set_xlabel("concurrency (requests in flight, one sentence each)")
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=7)

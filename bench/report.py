@@ -640,9 +640,11 @@ def limit_section(summary: Summary) -> list[str]:
             return f"{kind}: not measured"
         if not record.get("available"):
             return f"{kind} {record.get('op', '')}: not available ({record.get('reason', '')})"
+        others = f", others {_others(record['load'])}%" if record.get("load") else ""
         return (
             f"{kind} {record['op']} {record['peak_gops']:.0f} GOP/s "
-            f"(median {record['median_gops']:.0f}, n = {record['n']}, {record['threads']} threads)"
+            f"(median {record['median_gops']:.0f}, n = {record['n']}, {record['threads']} threads"
+            f"{others})"
         )
 
     kind = limit.get("peak_kind", "int8")
