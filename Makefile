@@ -104,10 +104,10 @@ serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); 
 # Benchmarks are not tests: `make bench` takes minutes and the whole machine (run it alone).
 # Both start their own tritonserver on free loopback ports and write bench/results/<time>-<profile>/.
 .PHONY: bench bench-smoke
-bench: protos ## load test (perf_analyzer) vs transformers / instruction-ner / in-process engine
+bench: protos ## load test (perf_analyzer) vs transformers / instruction-ner / in-process engine; scaling (document length, labels); GEMM peak
 	$(PY) -m bench --profile full --model $(MODEL_DIR)
 
-bench-smoke: protos ## the same benchmark with fewer points (< 3 minutes); last line: the speedups
+bench-smoke: protos ## the same benchmark with fewer points (< 4 minutes on a quiet machine); last line: the speedups
 	$(PY) -m bench --profile smoke --model $(MODEL_DIR)
 
 # Not a test and not in CI: a bounded soak (SOAK_MINUTES, default 10) against its own server,
