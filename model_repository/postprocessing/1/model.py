@@ -5,39 +5,24 @@ LABELS, ENTITIES; optional REQUEST_INPUT_LEN / REQUEST_OUTPUT_LEN for the result
 and OUTPUT_LOG_PROBS (the engine's output_log_probs, aligned with TOKENS_BATCH) for the
 entities' scores.
 Outputs RESULT (a serialized instructner.v1.ExtractionResult, offsets into TEXT) and
-GENERATED_TEXT (instructner.serving.postprocessing_contract).
+GENERATED_TEXT (instructner.serving.postprocessing_contract). Called by `instruction_ner` when
+its `steps` parameter is `models` (the GPU repository).
 """
 
 import triton_python_backend_utils as pb_utils
 
-from instructner.serving import triton_glue
-from instructner.serving.limits import Limits
 from instructner.serving.pipeline import postprocess
 from instructner.serving.postprocessing_contract import postprocessing_outputs, read_answers
-from instructner.serving.tokenizer import PromptTokenizer
+from instructner.serving.step_model import StepModel
 
 
-class TritonPythonModel:
+class TritonPythonModel(StepModel):
     """Answer parsing for the engine's output."""
 
-    def initialize(self, args):
-        """Load the tokenizer and the limits named in the model config."""
-        parameters = triton_glue.model_parameters(args)
-        self.tokenizer = PromptTokenizer(parameters["tokenizer_dir"])
-        self.limits = Limits.from_parameters(parameters)
-        self.internal_key = triton_glue.internal_key()
+    pb_utils = pb_utils
 
-    def execute(self, requests):
-        """Return one response per request; a bad request gets INVALID_ARG."""
-        return [
-            triton_glue.respond(
-                pb_utils, "postprocessing", request, self._handle, self.internal_key
-            )
-            for request in requests
-        ]
-
-    def _handle(self, request):
-        get = triton_glue.input_getter(pb_utils, request)
+    def handle(self, get):
+        """Return one parsed result per row."""
         results = [
             postprocess(
                 self.tokenizer,
