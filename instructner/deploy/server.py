@@ -259,7 +259,9 @@ def server_command(config: ServerConfig, install: TritonInstall, backends: Path)
         f"--metrics-address={host}",
         "--allow-gpu-metrics=false",
         "--pinned-memory-pool-byte-size=0",
-        "--exit-timeout-secs=10",
+        # Unloading takes ~1.2 s per python-backend instance, one after another (8 BLS
+        # instances: ~10 s); 10 s cut that short and exited with code 1.
+        "--exit-timeout-secs=30",
         "--disable-auto-complete-config",
         # Nobody loads or unloads models remotely: the repository is fixed at startup.
         "--model-control-mode=none",
@@ -444,7 +446,7 @@ class TritonServer:
 
         return grpc_probe, client.close
 
-    def stop(self, timeout_s: float = 30.0) -> int | None:
+    def stop(self, timeout_s: float = 45.0) -> int | None:
         """Stop the server with SIGTERM (SIGKILL after ``timeout_s``); return its exit code."""
         process, self.process = self.process, None
         if process is None:

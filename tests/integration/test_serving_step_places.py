@@ -52,7 +52,8 @@ def models_server(
     try:
         yield server
     finally:
-        server.stop()
+        code = server.stop()
+    assert code == 0, f"tritonserver exited with {code}: {server.log_tail()}"
 
 
 def _results(url: str) -> list[dict]:
