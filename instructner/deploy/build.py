@@ -52,9 +52,26 @@ class EngineVariant:
     constrained: bool = False  # transformers only: decode under the NER answer grammar
 
 
-def usable_cores() -> int:
-    """Return the CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0))
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Return the CPU cores this process may use: its affinity, capped by a cgroup v2 quota.
+
+    A container started with ``--cpus=N`` sees every host core in its affinity; the quota
+    (``cpu.max``: "<quota> <period>" or "max <period>") says how many it may keep busy.
+    """
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text(encoding="utf-8").split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    try:
+        return max(1, min(cores, int(int(quota) // int(period))))
+    except (ValueError, ZeroDivisionError):
+        return cores
+
+
+ENGINE_INSTANCES = 2
 
 
 @dataclass(frozen=True)
@@ -76,8 +93,8 @@ class BuildSettings:
     # for a free one on a wake-up that can come before the instance is ready again, and then
     # sleeps its default 500 ms; with a second instance one is nearly always free
     # (docs/performance.md). Each splits its batch over half the cores.
-    engine_instances: int = 2
-    inter_threads: int = field(default_factory=lambda: max(1, usable_cores() // 2))
+    engine_instances: int = ENGINE_INSTANCES
+    inter_threads: int = field(default_factory=lambda: max(1, usable_cores() // ENGINE_INSTANCES))
     intra_threads: int = 1  # single-threaded workers beat multi-threaded ones here
     # A BLS instance is held until its whole pipeline returns, so with few instances requests
     # queue in front of instruction_ner instead of batching at the engine (make bench: engine

@@ -22,6 +22,7 @@ import numpy as np
 
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
+from instructner.serving.pipeline import postprocess
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import ExtractionRequest, requests_from_inputs
 from instructner.serving.tensors import (
@@ -32,6 +33,7 @@ from instructner.serving.tensors import (
     row_log_probs,
     string_tensor,
 )
+from instructner.serving.tokenizer import PromptTokenizer
 
 OUTPUT_NAMES = ("RESULT", "GENERATED_TEXT")
 MAX_BEAMS = 8
@@ -52,6 +54,17 @@ class AnswerRow:
     input_tokens: int
     request_output_len: int | None
     log_probs: list[float] | None
+
+    def result(self, tokenizer: PromptTokenizer) -> ExtractionResult:
+        """Return the window's parsed result (:func:`instructner.serving.pipeline.postprocess`)."""
+        return postprocess(
+            tokenizer,
+            self.window,
+            self.token_ids,
+            self.input_tokens,
+            self.request_output_len,
+            self.log_probs,
+        )
 
 
 def read_answers(get: GetInput, limits: Limits) -> list[AnswerRow]:

@@ -85,7 +85,7 @@ def steps_inline(parameters: Mapping[str, str]) -> bool:
         ValueError: ``steps`` is neither.
 
     """
-    steps = parameters.get("steps", "inline")
+    steps = parameters.get("steps")
     if steps not in STEP_PLACES:
         raise ValueError(f"parameter steps is {steps!r}, expected one of {list(STEP_PLACES)}")
     return steps == "inline"

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from instructner.deploy.build import (
     EngineVariant,
     build_repository,
     ensure_repository,
+    usable_cores,
 )
 
 
@@ -73,3 +75,28 @@ def test_build_uses_a_real_checkpoint_and_marks_it_trained(built, tmp_path):
     out = build_repository(trained)
     assert out.trained and out.warning is None
     assert out.checkpoint == result.checkpoint
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [
+        ("max 100000\n", "affinity"),
+        ("150000 100000\n", 1),
+        ("100000 100000\n", 1),
+        ("garbage\n", "affinity"),
+        (None, "affinity"),
+    ],
+)
+def test_usable_cores_is_the_affinity_capped_by_the_cgroup_quota(tmp_path, cpu_max, expected):
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+    want = affinity if expected == "affinity" else min(affinity, expected)
+    assert usable_cores(path) == want
+
+
+def test_engine_threads_default_to_the_cores_shared_by_the_engine_instances(tmp_path):
+    settings = BuildSettings(model_dir=tmp_path, out_dir=tmp_path)
+    assert settings.engine_instances == 2
+    assert settings.inter_threads == max(1, usable_cores() // 2)

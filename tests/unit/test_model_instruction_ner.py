@@ -1,4 +1,5 @@
 import asyncio
+import re
 
 import fake_pb_utils as pb
 import numpy as np
@@ -107,6 +108,31 @@ def test_instruction_ner_reports_a_failing_step_as_internal_and_logs_it(bls):
         "internal error in model instruction_ner (StepFailed); see the server log"
     )
     assert "model engine failed on window 0-4: engine down" in pb.LOG[-1][1]
+
+
+def test_instruction_ner_reports_an_engine_answer_out_of_contract_as_internal(bls):
+    model, _ = bls
+    engine = pb.ROUTES["engine"]
+
+    def too_long(request):  # sequence_length over the width of output_ids
+        response = engine(request)
+        tensors = {**pb.outputs(response), "sequence_length": np.array([[999]], dtype=np.int32)}
+        return pb.InferenceResponse([pb.Tensor(k, v) for k, v in tensors.items()])
+
+    pb.ROUTES["engine"] = too_long
+    pb.LOG.clear()
+    try:
+        (response,) = run(
+            model, pb.request(TEXT=pb.strings(["EU ."]), LABELS=pb.strings(list(LABELS)))
+        )
+    finally:
+        pb.ROUTES["engine"] = engine
+    assert response.error().code() == pb.TritonError.INTERNAL
+    assert response.error().message() == (
+        "internal error in model instruction_ner (StepFailed); see the server log"
+    )
+    assert "window 0-4" in pb.LOG[-1][1]
+    assert "SEQUENCE_LENGTH: row 0 is 999" in pb.LOG[-1][1]
 
 
 def _sentences(count):
@@ -237,3 +263,9 @@ def test_instruction_ner_refuses_bad_score_options_as_invalid_arg(bls, extra, me
     (response,) = run(model, _score_request(**extra))
     assert response.error().code() == pb.TritonError.INVALID_ARG
     assert response.error().message().startswith(message)
+
+
+def test_instruction_ner_refuses_to_load_with_an_unknown_step_place():
+    values = {**model_values("instruction_ner"), "steps": "elsewhere"}
+    with pytest.raises(ValueError, match=re.escape("parameter steps is 'elsewhere', expected")):
+        pb.load_model("instruction_ner", values)

@@ -23,8 +23,9 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from instructner.serving import triton_glue
+from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import plan_request, postprocess, prepare_window
+from instructner.serving.pipeline import plan_request, prepare_window
 from instructner.serving.postprocessing_contract import FROM_ENGINE, answer_rows
 from instructner.serving.preprocessing_contract import ENGINE_INPUTS, preprocessing_outputs
 from instructner.serving.preprocessing_contract import OUTPUT_NAMES as PREPROCESSING_OUTPUTS
@@ -33,7 +34,7 @@ from instructner.serving.requests import requests_from_inputs, score_options_fro
 from instructner.serving.results import keep_confident, merge_windows
 from instructner.serving.tensors import bytes_tensor, string_tensor
 from instructner.serving.tokenizer import PromptTokenizer
-from instructner.serving.triton_glue import Cancelled
+from instructner.serving.triton_glue import Cancelled, StepFailed
 from instructner.trained_tasks import parse_served_tasks
 
 
@@ -42,7 +43,7 @@ def _strings(values):
 
 
 class TritonPythonModel:
-    """Document windowing and orchestration of the three pipeline models."""
+    """Document windowing, and each window's prompt, engine call and answer parsing."""
 
     def initialize(self, args):
         """Load the tokenizer (for window sizes), the limits and the step model names."""
@@ -118,7 +119,10 @@ class TritonPythonModel:
     async def _window(self, document, window, scores):
         where = f"window {window.start}-{window.end}"
         if self.inline:
-            part, ids = prepare_window(self.tokenizer, self.limits, document, window)
+            try:
+                part, ids = prepare_window(self.tokenizer, self.limits, document, window)
+            except RequestError as error:  # the planner sized this window: not the caller's fault
+                raise RuntimeError(f"{where} does not fit the engine: {error}") from error
             pre = preprocessing_outputs([ids], self.tokenizer, self.limits)
         else:
             query = {"TEXT": _strings([window.text]), "TASK": _strings([document.task])}
@@ -139,15 +143,11 @@ class TritonPythonModel:
             "REQUEST_OUTPUT_LEN": pre["REQUEST_OUTPUT_LEN"],
         }
         if self.inline:
-            (row,) = answer_rows([part], answer.get, self.limits)
-            return postprocess(
-                self.tokenizer,
-                row.window,
-                row.token_ids,
-                row.input_tokens,
-                row.request_output_len,
-                row.log_probs,
-            )
+            try:
+                (row,) = answer_rows([part], answer.get, self.limits)
+            except RequestError as error:  # as the postprocessing model would refuse it
+                raise StepFailed(f"model {self.engine} answered {where} with {error}") from error
+            return row.result(self.tokenizer)
         post = await self._call(self.postprocessing, {**query, **answer}, ["RESULT"], where)
         return ExtractionResult.FromString(post["RESULT"][0, 0])
 

@@ -11,7 +11,6 @@ its `steps` parameter is `models` (the GPU repository).
 
 import triton_python_backend_utils as pb_utils
 
-from instructner.serving.pipeline import postprocess
 from instructner.serving.postprocessing_contract import postprocessing_outputs, read_answers
 from instructner.serving.step_model import StepModel
 
@@ -23,15 +22,5 @@ class TritonPythonModel(StepModel):
 
     def handle(self, get):
         """Return one parsed result per row."""
-        results = [
-            postprocess(
-                self.tokenizer,
-                row.window,
-                row.token_ids,
-                row.input_tokens,
-                row.request_output_len,
-                row.log_probs,
-            )
-            for row in read_answers(get, self.limits)
-        ]
-        return postprocessing_outputs(results)
+        rows = read_answers(get, self.limits)
+        return postprocessing_outputs([row.result(self.tokenizer) for row in rows])
