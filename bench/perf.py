@@ -226,6 +226,30 @@ def perf_command(
     ]
 
 
+def retry_window_ms(settings: PerfSettings, cap_ms: int | None = None) -> int | None:
+    """Return the window an unstable level is measured again with, or None for no retry.
+
+    Twice the window, at most ``cap_ms``; no retry when ``settings`` forbid it or the window
+    cannot grow (it is at the cap already).
+    """
+    if not settings.retry_unstable:
+        return None
+    doubled = settings.window_ms * 2
+    if cap_ms is None:
+        return doubled
+    capped = min(doubled, cap_ms)
+    return capped if capped > settings.window_ms else None
+
+
+def run_timeout_s(settings: PerfSettings, margin_s: float) -> float:
+    """Return how long one perf_analyzer run of ``settings`` may take before it is stopped.
+
+    Every window it may try (``max_trials`` × ``window_ms``), plus ``margin_s`` for its start
+    and the requests still in flight when the last window closes.
+    """
+    return settings.max_trials * settings.window_ms / 1000 + margin_s
+
+
 @dataclass(frozen=True)
 class PerfAnalyzer:
     """perf_analyzer pointed at one server."""
@@ -246,20 +270,30 @@ class PerfAnalyzer:
         settings: PerfSettings,
         timeout_s: float = 900.0,
         tag: str = "",
+        retry_cap_ms: int | None = None,
+        margin_s: float | None = None,
     ) -> PerfLevel:
         """Measure one level; an unstable one is retried once (if allowed) with a doubled window.
 
         ``tag`` goes into the CSV and log names (``perf_<model><tag>_c<N>_w<ms>``), so levels
         of the same model and concurrency on other inputs keep their own files.
+        ``retry_cap_ms`` caps the retried window (:func:`retry_window_ms`: no retry when the
+        window is at the cap already). With ``margin_s``, each perf_analyzer run may take
+        :func:`run_timeout_s` of its own window instead of ``timeout_s``.
 
         Raises:
             PerfError: perf_analyzer failed (an error response, a crash, a timeout).
 
         """
-        level = self._run(model, input_data, concurrency, settings, timeout_s, tag)
-        if not level.stable and settings.retry_unstable:
-            doubled = replace(settings, window_ms=settings.window_ms * 2)
-            level = self._run(model, input_data, concurrency, doubled, timeout_s, tag)
+
+        def limit(run: PerfSettings) -> float:
+            return timeout_s if margin_s is None else run_timeout_s(run, margin_s)
+
+        level = self._run(model, input_data, concurrency, settings, limit(settings), tag)
+        retry = retry_window_ms(settings, retry_cap_ms)
+        if not level.stable and retry is not None:
+            longer = replace(settings, window_ms=retry)
+            level = self._run(model, input_data, concurrency, longer, limit(longer), tag)
         return level
 
     def _run(

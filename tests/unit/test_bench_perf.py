@@ -4,7 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.perf import PerfError, parse_perf_csv, parse_unstable_passes, perf_command
+from bench.perf import (
+    PerfAnalyzer,
+    PerfError,
+    PerfLevel,
+    parse_perf_csv,
+    parse_unstable_passes,
+    perf_command,
+    retry_window_ms,
+    run_timeout_s,
+)
 from bench.profiles import PerfSettings
 
 HEADER = (
@@ -86,3 +95,39 @@ def test_perf_command_measures_one_concurrency_over_grpc_with_the_input_file():
     assert "--concurrency-range 8:8:1" in text
     assert "--measurement-mode time_windows --measurement-interval 5000 -s 30 -r 20" in text
     assert "-f o.csv" in text
+
+
+def _settings(window_ms=5000, trials=20, retry=True):
+    return PerfSettings(
+        window_ms=window_ms, stability_percent=30, max_trials=trials, retry_unstable=retry
+    )
+
+
+def test_the_retried_window_doubles_within_the_cap_and_is_skipped_at_the_cap():
+    assert retry_window_ms(_settings(5000)) == 10_000
+    assert retry_window_ms(_settings(5000), cap_ms=8000) == 8000
+    assert retry_window_ms(_settings(20_000), cap_ms=20_000) is None  # cannot grow
+    assert retry_window_ms(_settings(5000, retry=False), cap_ms=8000) is None
+
+
+def test_a_run_may_take_its_windows_plus_the_margin():
+    assert run_timeout_s(_settings(20_000, trials=20), 140.0) == pytest.approx(540.0)
+
+
+def test_measure_caps_the_retry_and_derives_each_runs_timeout(monkeypatch, tmp_path):
+    runs = []
+
+    def fake_run(self, model, input_data, concurrency, settings, timeout_s, tag=""):
+        runs.append((settings.window_ms, timeout_s))
+        return PerfLevel(model, concurrency, 1.0, stable=False)
+
+    monkeypatch.setattr(PerfAnalyzer, "_run", fake_run)
+    analyzer = PerfAnalyzer(Path("/pa"), tmp_path, "127.0.0.1:9", tmp_path)
+    level = analyzer.measure(
+        "m", Path("in.json"), 8, _settings(12_000), retry_cap_ms=20_000, margin_s=100.0
+    )
+    assert not level.stable
+    assert runs == [(12_000, 12 * 20 + 100.0), (20_000, 20 * 20 + 100.0)]
+    runs.clear()
+    analyzer.measure("m", Path("in.json"), 8, _settings(20_000), retry_cap_ms=20_000)
+    assert runs == [(20_000, 900.0)]  # at the cap: no retry; no margin: the fixed timeout
