@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,7 @@ _STYLES = {"instruction_ner": ("tab:blue", "o"), "engine": ("tab:orange", "s")}
 
 def plot_summary(summary: Mapping[str, Any], path: Path) -> Path:
     """Write a PNG: one curve per served model (labelled by concurrency), baselines as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display; must precede pyplot
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import matplotlib.ticker
 
     figure, axes = plt.subplots(figsize=(11, 5.5), dpi=120)
@@ -76,11 +74,7 @@ def plot_summary(summary: Mapping[str, Any], path: Path) -> Path:
     )
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, plt, path)
 
 
 SCALING_PLOTS = {
@@ -245,14 +239,19 @@ def plot_concurrency(summary: Mapping[str, Any], path: Path) -> Path:
     return _save(figure, plt, path)
 
 
-def plot_scaling(summary: Mapping[str, Any], directory: Path) -> list[Path]:
-    """Write the scaling figures the summary has data for; return their paths."""
-    written = []
+def scaling_plots(summary: Mapping[str, Any]) -> dict[str, Callable[[Path], Path]]:
+    """Return the scaling figures the summary has data for: file name -> draw(path)."""
+    plots: dict[str, Callable[[Path], Path]] = {}
     if summary.get("served", {}).get("levels"):
-        written.append(plot_concurrency(summary, directory / SCALING_PLOTS["concurrency"]))
+        plots[SCALING_PLOTS["concurrency"]] = partial(plot_concurrency, summary)
     scaling = summary.get("scaling") or {}
     if scaling.get("doc_length"):
-        written.append(plot_doc_length(summary, directory / SCALING_PLOTS["doc_length"]))
+        plots[SCALING_PLOTS["doc_length"]] = partial(plot_doc_length, summary)
     if scaling.get("labels"):
-        written.append(plot_labels(summary, directory / SCALING_PLOTS["labels"]))
-    return written
+        plots[SCALING_PLOTS["labels"]] = partial(plot_labels, summary)
+    return plots
+
+
+def plot_scaling(summary: Mapping[str, Any], directory: Path) -> list[Path]:
+    """Write the scaling figures the summary has data for; return their paths."""
+    return [draw(directory / name) for name, draw in scaling_plots(summary).items()]
