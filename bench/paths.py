@@ -8,6 +8,15 @@ from dataclasses import asdict, dataclass, field
 
 from bench.quality import Quality
 
+# Names of the in-process paths of our engine (bench/baselines.py): the batch-1 loop, one
+# batch at the server's thread layout, and one batch at the best layout of the thread sweep
+# (run only when that is not the server's); the faster batch is the reference of the served
+# path.
+INPROCESS_BATCH1 = "engine_inprocess_batch1"
+INPROCESS_BATCHMAX = "engine_inprocess_batchmax"
+INPROCESS_BATCHMAX_BEST_LAYOUT = "engine_inprocess_batchmax_best_layout"
+INPROCESS_BATCHMAX_PATHS = (INPROCESS_BATCHMAX, INPROCESS_BATCHMAX_BEST_LAYOUT)
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """Return the ``q``-th percentile (0-100) by the nearest-rank method (as perf_analyzer).
@@ -40,8 +49,9 @@ class PathResult:
     notes: str = ""
     load: dict[str, float] = field(default_factory=dict)  # CPU shares while it ran
     windows: list[int] = field(default_factory=list, repr=False)  # engine calls per sentence
-    # (prompt tokens, generated tokens, ended without reaching the limit) per engine call
+    # (prompt tokens, generated tokens, ended: bench.flops.call_ended) per engine call
     engine_calls: list[tuple[int, int, bool]] = field(default_factory=list, repr=False)
+    layout: str = ""  # our engine in-process: its thread layout, in words
 
     @property
     def throughput(self) -> float:
@@ -65,6 +75,8 @@ class PathResult:
             "load": self.load,
             "multi_window_sentences": sum(1 for w in self.windows if w > 1),
         }
+        if self.layout:
+            record["layout"] = self.layout
         if self.engine_calls:
             record["prompt_tokens_per_window"] = sum(n for n, _, _ in self.engine_calls) / len(
                 self.engine_calls

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.paths import INPROCESS_BATCHMAX, INPROCESS_BATCHMAX_PATHS
 from bench.plot import SCALING_PLOTS
 
 ENSEMBLE = "instruction_ner"
@@ -25,6 +26,11 @@ TARGET_VS_BEST = 1.5
 TARGET_P99_C1 = 1.2
 
 Summary = Mapping[str, Any]
+# serving setting ``steps``: where instruction_ner (the BLS) builds prompts and parses answers
+STEP_PLACES = {
+    "inline": "prompts and answers in the BLS itself: one engine model call per window",
+    "models": "prompts and answers through the preprocessing and postprocessing models",
+}
 
 
 def _levels(summary: Summary, model: str) -> list[Mapping[str, Any]]:
@@ -77,6 +83,18 @@ def transformers_best(summary: Summary) -> Mapping[str, Any]:
     return max(candidates, key=lambda p: p["throughput"])
 
 
+def engine_inprocess_best(summary: Summary) -> Mapping[str, Any] | None:
+    """Return the faster batch-max path of our engine in-process, None if neither ran.
+
+    One runs at the server's thread layout, the other (when the thread sweep found another
+    best layout) at the best layout measured: the faster is the machine's best, the honest
+    reference of the served path.
+    """
+    paths = _paths(summary)
+    candidates = [paths[name] for name in INPROCESS_BATCHMAX_PATHS if name in paths]
+    return max(candidates, key=lambda p: p["throughput"], default=None)
+
+
 def compute_ratios(summary: Summary) -> dict[str, Any]:
     """Return every ratio of the run (None where a figure is missing) and the target checks."""
     paths = _paths(summary)
@@ -84,7 +102,7 @@ def compute_ratios(summary: Summary) -> dict[str, Any]:
     best_hf = transformers_best(summary)
     hf1 = paths.get("transformers_batch1")
     engine_b1 = paths.get("engine_inprocess_batch1")
-    engine_max = paths.get("engine_inprocess_batchmax")
+    engine_max = engine_inprocess_best(summary)
     pypi = paths.get("instruction_ner_pypi_batch1")
     ens_c1, eng_c1 = _level(summary, ENSEMBLE, 1), _level(summary, ENGINE, 1)
     p99_ens_c1 = ens_c1.get("p99_us") if ens_c1 else None
@@ -144,6 +162,10 @@ def compute_ratios(summary: Summary) -> dict[str, Any]:
         "served_over_engine_inprocess_best": _ratio(
             served["throughput"], engine_max["throughput"] if engine_max else None
         ),
+        # which in-process path that is: its name, title and thread layout
+        "engine_inprocess_reference": None
+        if engine_max is None
+        else {k: engine_max.get(k) for k in ("name", "title", "batch_size", "layout")},
         "engine_inprocess_best_vs_transformers_best": _ratio(
             engine_max["throughput"] if engine_max else None, best_hf["throughput"]
         ),
@@ -159,7 +181,8 @@ def compute_ratios(summary: Summary) -> dict[str, Any]:
         "f1": f1s,
         "f1_max_abs_difference": max(f1s.values()) - min(f1s.values()) if f1s else None,
     }
-    ratios["targets"] = _targets(ratios, served_f1, f1s.get("engine_inprocess_batchmax"))
+    # same F1: against our engine at the server's layout (the same engine configuration)
+    ratios["targets"] = _targets(ratios, served_f1, f1s.get(INPROCESS_BATCHMAX))
     return ratios
 
 
@@ -190,6 +213,7 @@ def _targets(ratios: Mapping[str, Any], served_f1: float, engine_f1: float | Non
 def _config_line(summary: Summary) -> str:
     config = summary.get("serving_config", {})
     keys = (
+        "steps",  # where the BLS builds prompts and parses answers; older summaries lack it
         "max_batch_size",
         "engine_instances",
         "inter_threads",
@@ -199,12 +223,26 @@ def _config_line(summary: Summary) -> str:
         "engine_queue_delay_us",
         "step_queue_delay_us",
     )
-    shown = ", ".join(f"{k} {config[k]}" for k in keys if k in config)
+
+    def setting(key: str) -> str:
+        note = STEP_PLACES.get(str(config[key])) if key == "steps" else None
+        return f"{key} {config[key]}" + (f" ({note})" if note else "")
+
+    shown = ", ".join(setting(k) for k in keys if k in config)
     overrides = summary.get("serving_overrides") or {}
     if overrides:
         changed = ", ".join(f"{k}={v}" for k, v in overrides.items())
         return f"Serving settings: {shown} (**changed from the shipped defaults: {changed}**)."
     return f"Serving settings (shipped defaults): {shown}."
+
+
+def _reference(ratios: Mapping[str, Any]) -> str:
+    """Say which in-process path is the reference: its batch and thread layout."""
+    reference = ratios.get("engine_inprocess_reference")
+    if not reference:
+        return ""
+    layout = f", {reference['layout']}" if reference.get("layout") else ""
+    return f" ({reference.get('batch_size')}{layout})"
 
 
 def _overhead_line(overhead: Mapping[str, float] | None) -> str:
@@ -460,7 +498,7 @@ def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
         f"{_num(ratios['speedup_vs_transformers_best'], 2)}× "
         f"(≥ {TARGET_VS_BEST}×: {verdict('throughput_vs_transformers_best')})",
         f"- served / PyPI instruction-ner: {_num(ratios['speedup_vs_pypi_package'], 2)}×",
-        f"- served / our engine in-process at its best batch: "
+        f"- served / our engine in-process at its best batch{_reference(ratios)}: "
         f"{_num(ratios['served_over_engine_inprocess_best'], 2)}×",
         f"- p99 at concurrency 1, instruction_ner / engine model alone: "
         f"{_num(ratios['p99_c1_instruction_ner_over_engine_model'], 2)}× "
@@ -475,18 +513,65 @@ def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
         f"{_num(rss.get('after_warmup', 0) / 1024, 0)} MiB after warm-up, "
         f"{_num(rss.get('after_run', 0) / 1024, 0)} MiB after the run",
         "",
-        f"![throughput vs p99 latency]({image_link})",
-        "",
     ]
+    lines += _image(summary, "throughput vs p99 latency", image_link, PLOT, True)
     lines += scaling_section(summary, image_link)
+    scaling = summary.get("scaling")
+    lines += _image(
+        summary,
+        "throughput and latency against concurrency",
+        image_link,
+        SCALING_PLOTS["concurrency"],
+        bool(scaling) and bool(summary["served"]["levels"]),
+        "**Scaling with concurrency**: the served table above, as curves.",
+    )
     lines += limit_section(summary)
     return "\n".join(lines)
 
 
 def _sibling(image_link: str, name: str) -> str:
     """Return the link of another image in the main plot's folder."""
+    if name == PLOT:
+        return image_link
     folder, slash, _ = image_link.rpartition("/")
     return f"{folder}{slash}{name}"
+
+
+def plot_written(summary: Summary, name: str, has_data: bool) -> bool:
+    """Say whether the run wrote figure ``name``.
+
+    A summary records its figures in ``plots.written``; an older one does not, and drew a
+    figure whenever it had data for it (``has_data``).
+    """
+    plots = summary.get("plots")
+    if isinstance(plots, Mapping) and "written" in plots:
+        return name in plots["written"]
+    return has_data
+
+
+def _image(
+    summary: Summary, alt: str, image_link: str, name: str, has_data: bool, heading: str = ""
+) -> list[str]:
+    """Return the markdown of figure ``name`` (after ``heading``), none if it was not written."""
+    if not plot_written(summary, name, has_data):
+        return []
+    return ([heading, ""] if heading else []) + [f"![{alt}]({_sibling(image_link, name)})", ""]
+
+
+def _failed_points(points: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Return a line per scaling point that could not be measured (none if all were)."""
+    if not points:
+        return []
+    return [
+        "Not measured: "
+        + "; ".join(
+            f"{p['sentences_per_request']} sentences/request with {p['label_count']} labels "
+            f"({p['error']})"
+            for p in points
+        )
+        + ".",
+        "",
+    ]
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -556,23 +641,30 @@ def scaling_section(summary: Summary, image_link: str = PLOT) -> list[str]:
             )
         )
     growth = scaling.get("growth", {})
+    failed = scaling.get("failed", [])
+    lines += [""] + _failed_points(
+        [p for p in failed if p["label_count"] == scaling["base_labels"]]
+    )
+    lines += ["Growth: " + growth.get("doc_length", {}).get("text", "not computed"), ""]
+    lines += _image(
+        summary,
+        "throughput and latency against document length",
+        image_link,
+        SCALING_PLOTS["doc_length"],
+        bool(scaling["doc_length"]),
+    )
     lines += [
-        "",
-        "Growth: " + growth.get("doc_length", {}).get("text", "not computed"),
-        "",
-        f"![throughput and latency against document length]"
-        f"({_sibling(image_link, SCALING_PLOTS['doc_length'])})",
-        "",
         f"**Scaling with the label count** (one sentence per request, the same sentences, "
         f"concurrency {concurrency}; prompt and output tokens are the server's counts per "
-        "window; GFLOP/request is the model's work, bench/flops.py)",
+        "window; GOP/request is the model's work in 10^9 operations, 2 per multiply-add, "
+        "bench/flops.py)",
         "",
         _row(
             [
                 "labels",
                 "prompt tokens/window",
                 "output tokens/window",
-                "GFLOP/request",
+                "GOP/request",
                 "sentences/s",
                 "p50 ms",
                 "p99 ms",
@@ -591,7 +683,7 @@ def scaling_section(summary: Summary, image_link: str = PLOT) -> list[str]:
                     str(p["label_count"]),
                     _num(p["prompt_tokens_per_window"]),
                     _num(p["output_tokens_per_window"]),
-                    _num(p.get("gflop_per_request"), 3),
+                    _num(_gop_per_request(p), 3),
                     _num(p["sentences_per_s"]) + flag,
                     _p50(p),
                     _num(p.get("p99_ms"), 0),
@@ -605,24 +697,29 @@ def scaling_section(summary: Summary, image_link: str = PLOT) -> list[str]:
         v["description"]
         for _, v in sorted(scaling.get("label_lists", {}).items(), key=lambda item: int(item[0]))
     )
+    lines += [""] + _failed_points([p for p in failed if p["sentences_per_request"] == 1])
     lines += [
-        "",
         f"Label lists (label words of instructner.labels, the benchmark corpus's first, then "
         f"the other corpora's in corpus order, each word once): {lists}. Every word is in "
         "`scaling.label_lists` of summary.json.",
         "",
         "Growth: " + growth.get("labels", {}).get("text", "not computed"),
         "",
-        f"![throughput and latency against the label count]"
-        f"({_sibling(image_link, SCALING_PLOTS['labels'])})",
-        "",
-        "**Scaling with concurrency**: the served table above, as curves.",
-        "",
-        f"![throughput and latency against concurrency]"
-        f"({_sibling(image_link, SCALING_PLOTS['concurrency'])})",
-        "",
     ]
+    lines += _image(
+        summary,
+        "throughput and latency against the label count",
+        image_link,
+        SCALING_PLOTS["labels"],
+        bool(scaling["labels"]),
+    )
     return lines
+
+
+def _gop_per_request(point: Mapping[str, Any]) -> float | None:
+    """Return the model's GOP per request (older summaries: gflop_per_request)."""
+    value = point.get("gop_per_request", point.get("gflop_per_request"))
+    return None if value is None else float(value)
 
 
 def limit_section(summary: Summary) -> list[str]:
@@ -659,7 +756,8 @@ def limit_section(summary: Summary) -> list[str]:
             f"- achieved, {entry['source']}: {_num(entry.get('gops'), 2)} GOP/s = "
             f"{_pct(entry.get('fraction_of_peak'))} of the {kind} peak"
         )
-    lines.append(f"- operations counted: {limit.get('flop_formula', '')}")
+    formula = limit.get("ops_formula", limit.get("flop_formula", ""))  # older: flop_formula
+    lines.append(f"- operations counted: {formula}")
     sweep = limit.get("thread_sweep", {})
     layouts = sweep.get("layouts", [])
     if layouts:
@@ -730,8 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown_table(summary, args.image_link)
     if args.publish:
         args.publish.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(args.results / PLOT, args.publish / PLOT)
-        for name in SCALING_PLOTS.values():
+        for name in (PLOT, *SCALING_PLOTS.values()):
             if (args.results / name).is_file():
                 shutil.copy2(args.results / name, args.publish / name)
         shutil.copy2(args.results / "summary.json", args.publish / "summary.json")

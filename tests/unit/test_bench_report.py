@@ -246,3 +246,38 @@ def test_a_run_without_the_no_scores_path_reports_no_cost(summary):
     ratios = compute_ratios(summary)
     assert ratios["scores_cost"] == [] and ratios["scores_cost_best"] is None
     assert ratios["targets"]["entity_scores_cost"]["met"] is None
+
+
+def test_the_in_process_reference_is_the_faster_layout_and_says_which(summary):
+    best = _path("engine_inprocess_batchmax_best_layout", 60.0, batch=24)
+    best["layout"] = "the best layout of the thread sweep"
+    summary["paths"].append(best)
+    ratios = compute_ratios(summary)
+    assert ratios["served_over_engine_inprocess_best"] == pytest.approx(0.5)
+    assert ratios["engine_inprocess_reference"]["name"] == "engine_inprocess_batchmax_best_layout"
+    assert "at its best batch (24, the best layout of the thread sweep): 0.50×" in (
+        markdown_table(summary)
+    )
+    best["throughput"] = 40.0  # the server's layout is faster: it stays the reference
+    assert compute_ratios(summary)["served_over_engine_inprocess_best"] == pytest.approx(0.6)
+    # the F1 check compares with our engine at the server's layout
+    best["quality"] = {"f1": 0.1}
+    assert compute_ratios(summary)["targets"]["same_f1_served_vs_engine"]["met"] is True
+
+
+def test_the_config_line_names_where_the_steps_run_and_older_summaries_lack_it(summary):
+    summary["serving_config"] = {"steps": "inline", "bls_instances": 8}
+    assert (
+        "Serving settings (shipped defaults): steps inline (prompts and answers in the BLS "
+        "itself: one engine model call per window), bls_instances 8." in markdown_table(summary)
+    )
+    summary["serving_config"] = {"bls_instances": 8}
+    assert "Serving settings (shipped defaults): bls_instances 8." in markdown_table(summary)
+
+
+def test_images_are_linked_only_when_the_run_wrote_them(summary):
+    summary["plots"] = {"written": [], "errors": {"throughput_vs_p99.png": "ValueError: x"}}
+    assert "![" not in markdown_table(summary)
+    summary["plots"] = {"written": ["throughput_vs_p99.png"], "errors": {}}
+    assert markdown_table(summary, "a/b.png").count("![") == 1
+    assert "](a/b.png)" in markdown_table(summary, "a/b.png")
