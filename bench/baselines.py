@@ -4,8 +4,9 @@ Plain transformers is what a user writes by hand: the fast T5 tokenizer, ``gener
 the same ``max_new_tokens`` as the server), decode without clean-up, the project's parser.
 The batched variant sorts the sentences by length before batching (this favours the baseline:
 less padding). The engine path is :class:`instructner.serving.pipeline.Pipeline`: the serving
-steps chained in one process over the same CTranslate2 engine and thread settings as the
-engine model.
+steps chained in one process over the same CTranslate2 engine as the engine model, at the
+server's thread layout and (when the thread sweep of :mod:`bench.limit` found a faster one)
+at the best layout measured.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.flops import Call, engine_call
 from bench.machine import CpuMonitor, QuietGate
-from bench.paths import PathResult
+from bench.paths import INPROCESS_BATCH1, INPROCESS_BATCHMAX, PathResult
 from bench.quality import score_answers, score_entities
 from bench.workload import Workload
-from instructner.engine import CTranslate2Engine
+from instructner.engine import CTranslate2Engine, Engine, Generated
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import Pipeline, Query
 from instructner.serving.tokenizer import PromptTokenizer
@@ -132,6 +134,38 @@ def run_transformers(
         baseline.close()
 
 
+class RecordingEngine:
+    """An engine that keeps a :data:`bench.flops.Call` for every answer it gives.
+
+    The pipeline's results keep only whether an answer reached the length limit; the engine's
+    own ``finished`` (False also for an answer stopped by loop detection) is read here.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.kind = engine.kind
+        self.vocab_size = engine.vocab_size
+        self.decoder_start_token_id = engine.decoder_start_token_id
+        self.eos_token_id = engine.eos_token_id
+        self.calls: list[Call] = []
+
+    def generate(
+        self,
+        inputs: Sequence[Sequence[int]],
+        max_new_tokens: Sequence[int],
+        end_id: int,
+        return_log_probs: bool = False,
+    ) -> list[Generated]:
+        """Generate with the wrapped engine and record every answer's call."""
+        outputs = self.engine.generate(inputs, max_new_tokens, end_id, return_log_probs)
+        self.calls += [engine_call(len(ids), out) for ids, out in zip(inputs, outputs, strict=True)]
+        return outputs
+
+    def close(self) -> None:
+        """Close the wrapped engine."""
+        self.engine.close()
+
+
 def run_engine_inprocess(
     engine_dir: Path,
     tokenizer_dir: Path,
@@ -144,18 +178,26 @@ def run_engine_inprocess(
     monitor: CpuMonitor,
     gate: QuietGate | None = None,
     engine_instances: int = 1,
+    batch_one: bool = True,
+    name: str = INPROCESS_BATCHMAX,
+    layout: str = "the server's layout",
+    title_note: str = "",
 ) -> list[PathResult]:
     """Return the in-process pipeline as a batch-1 loop and in batches of ``max_batch_size``.
 
-    The server's ``engine_instances`` translators of ``inter_threads`` workers each run here
-    as one translator of ``engine_instances * inter_threads`` workers (a worker takes its own
-    part of a batch, as an instance takes its own batch).
+    ``engine_instances`` translators of ``inter_threads`` workers each (the server's layout)
+    run here as one translator of ``engine_instances * inter_threads`` workers (a worker takes
+    its own part of a batch, as an instance takes its own batch). ``batch_one``: run the
+    batch-1 loop too (:data:`INPROCESS_BATCH1`); ``name`` is the batched path's name,
+    ``layout`` says in the notes which thread layout this is, ``title_note`` ends its title.
     """
-    engine = CTranslate2Engine(
-        engine_dir,
-        compute_type=compute_type,
-        inter_threads=engine_instances * inter_threads,
-        intra_threads=intra_threads,
+    engine = RecordingEngine(
+        CTranslate2Engine(
+            engine_dir,
+            compute_type=compute_type,
+            inter_threads=engine_instances * inter_threads,
+            intra_threads=intra_threads,
+        )
     )
     pipeline = Pipeline(engine, PromptTokenizer(tokenizer_dir), limits)
     labels = workload.labels
@@ -167,46 +209,49 @@ def run_engine_inprocess(
             if engine_instances > 1
             else ""
         )
-        + f", intra_threads {intra_threads}; validate, window, tokenize, generate, parse as "
-        "the server does"
+        + f", intra_threads {intra_threads}: {layout}; validate, window, tokenize, generate, "
+        "parse as the server does"
     )
-    pipeline.run_many(requests[:1])  # warm-up, not timed
-    results = []
-    for batch_size in (1, min(max_batch_size, len(requests))):
-        phase = f"engine_inprocess_batch{batch_size}"
-        if gate:
-            gate.wait(phase)
-        monitor.start(phase)
-        outputs = []
-        latencies = []
-        started = time.perf_counter()
-        for begin in range(0, len(requests), batch_size):
-            call = time.perf_counter()
-            outputs.extend(pipeline.run_many(requests[begin : begin + batch_size]))
-            latencies.append(time.perf_counter() - call)
-        seconds = time.perf_counter() - started
-        load = monitor.stop(phase)
-        predicted = [
-            [(e.start, e.end, str(e.label)) for e in result.entities] for result in outputs
-        ]
-        results.append(
-            PathResult(
-                name=f"engine_inprocess_batch{1 if batch_size == 1 else 'max'}",
-                title=f"our engine in-process, batch {batch_size}",
-                batch_size=batch_size,
-                sentences=len(requests),
-                seconds=seconds,
-                output_tokens=[sum(w.output_tokens for w in r.windows) for r in outputs],
-                windows=[len(r.windows) for r in outputs],
-                engine_calls=[
-                    (w.input_tokens, w.output_tokens, not w.output_limit_reached)
-                    for r in outputs
-                    for w in r.windows
-                ],
-                quality=score_entities(workload.sentences, predicted, workload.verbalizer),
-                latencies_s=latencies,
-                notes=notes,
-                load=load,
+    batch_max = min(max_batch_size, len(requests))
+    runs = [(1, INPROCESS_BATCH1, "")] if batch_one else []
+    runs.append((batch_max, name, f", {title_note}" if title_note else ""))
+    try:
+        pipeline.run_many(requests[:1])  # warm-up, not timed
+        results = []
+        for batch_size, path_name, note in runs:
+            if gate:
+                gate.wait(path_name)
+            monitor.start(path_name)
+            engine.calls = []
+            outputs = []
+            latencies = []
+            started = time.perf_counter()
+            for begin in range(0, len(requests), batch_size):
+                call = time.perf_counter()
+                outputs.extend(pipeline.run_many(requests[begin : begin + batch_size]))
+                latencies.append(time.perf_counter() - call)
+            seconds = time.perf_counter() - started
+            load = monitor.stop(path_name)
+            predicted = [
+                [(e.start, e.end, str(e.label)) for e in result.entities] for result in outputs
+            ]
+            results.append(
+                PathResult(
+                    name=path_name,
+                    title=f"our engine in-process, batch {batch_size}{note}",
+                    batch_size=batch_size,
+                    sentences=len(requests),
+                    seconds=seconds,
+                    output_tokens=[sum(w.output_tokens for w in r.windows) for r in outputs],
+                    windows=[len(r.windows) for r in outputs],
+                    engine_calls=list(engine.calls),
+                    quality=score_entities(workload.sentences, predicted, workload.verbalizer),
+                    latencies_s=latencies,
+                    notes=notes,
+                    load=load,
+                    layout=layout,
+                )
             )
-        )
-    return results
+        return results
+    finally:
+        engine.close()

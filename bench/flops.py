@@ -1,6 +1,7 @@
-"""Model FLOPs of T5 greedy decoding, counted from the checkpoint's shape and real token counts.
+"""Model operations of T5 greedy decoding, from the checkpoint's shape and real token counts.
 
-One multiply-add is 2 operations. Counted: every matrix product of the encoder and the decoder
+One multiply-add is 2 operations; the bench states them in GOP (10^9 operations) and GOP/s,
+the unit of the GEMM peak too. Counted: every matrix product of the encoder and the decoder
 (attention projections, the attention scores and their weighted sum, the feed-forward layers,
 gated or not) and the lm_head over the whole vocabulary for every decoding step. Left out:
 layer norms, softmax, activations, relative position biases and the embedding lookups (each
@@ -17,7 +18,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from instructner.engine import Generated
 
 FORMULA = (
     "2 ops per multiply-add; F = 3 if the feed-forward is gated else 2; I = num_heads * d_kv. "
@@ -27,6 +31,39 @@ FORMULA = (
     "+ S * 2 d vocab_size (lm_head). Norms, softmax, activations, position biases and padding "
     "are not counted."
 )
+
+
+# One engine call: (prompt tokens, generated tokens kept, whether it decoded its end token)
+Call = tuple[int, int, bool]
+
+
+def call_ended(finished: bool | None, output_limit_reached: bool = False) -> bool:
+    """Say whether an engine call decoded its end token (one decoding step more than it kept).
+
+    Every path asks this one function. ``finished`` is the engine's own flag
+    (``instructner.engine.Generated.finished``), used wherever the caller has it: an answer
+    stopped by the length limit or by loop detection (:mod:`instructner.loops`) did not end.
+    A served window reports only ``output_limit_reached`` (pass ``finished=None``): there an
+    answer stopped by loop detection cannot be told from one that ended and counts as ended,
+    one decoding step more than it ran.
+    """
+    if finished is not None:
+        return bool(finished)
+    return not output_limit_reached
+
+
+def engine_call(prompt_tokens: int, generated: Generated) -> Call:
+    """Return the :data:`Call` of one in-process engine answer."""
+    return (prompt_tokens, len(generated.token_ids), call_ended(generated.finished))
+
+
+def window_call(window: Any) -> Call:
+    """Return the :data:`Call` of one served window (a window of an ``ExtractionResult``)."""
+    return (
+        int(window.input_tokens),
+        int(window.output_tokens),
+        call_ended(None, bool(window.output_limit_reached)),
+    )
 
 
 @dataclass(frozen=True)
@@ -86,14 +123,14 @@ class ModelShape:
         return asdict(self)
 
 
-def encoder_flops(shape: ModelShape, prompt_tokens: int) -> int:
+def encoder_ops(shape: ModelShape, prompt_tokens: int) -> int:
     """Operations of the encoder over one prompt of ``prompt_tokens`` tokens."""
     n, d, i = prompt_tokens, shape.d_model, shape.inner
     per_layer = n * (8 * d * i + 2 * shape.ffn_matrices * d * shape.d_ff) + 4 * n * n * i
     return shape.num_layers * per_layer
 
 
-def decoder_flops(shape: ModelShape, prompt_tokens: int, steps: int) -> int:
+def decoder_ops(shape: ModelShape, prompt_tokens: int, steps: int) -> int:
     """Operations of ``steps`` cached greedy decoding steps against a prompt, lm_head included."""
     n, s, d, i = prompt_tokens, steps, shape.d_model, shape.inner
     per_step = 12 * d * i + 2 * shape.ffn_matrices * d * shape.d_ff + 4 * n * i
@@ -103,7 +140,7 @@ def decoder_flops(shape: ModelShape, prompt_tokens: int, steps: int) -> int:
     return shape.num_decoder_layers * per_layer + s * 2 * d * shape.vocab_size
 
 
-def call_flops(shape: ModelShape, prompt_tokens: int, generated: int, ended: bool = True) -> int:
+def call_ops(shape: ModelShape, prompt_tokens: int, generated: int, ended: bool = True) -> int:
     """Operations of one engine call: encode the prompt, decode ``generated`` tokens.
 
     ``ended``: the answer ended with the end token (one more decoding step than tokens kept).
@@ -111,18 +148,9 @@ def call_flops(shape: ModelShape, prompt_tokens: int, generated: int, ended: boo
     if prompt_tokens < 0 or generated < 0:
         raise ValueError("token counts cannot be negative")
     steps = generated + (1 if ended else 0)
-    return encoder_flops(shape, prompt_tokens) + decoder_flops(shape, prompt_tokens, steps)
+    return encoder_ops(shape, prompt_tokens) + decoder_ops(shape, prompt_tokens, steps)
 
 
-def total_flops(shape: ModelShape, calls: Iterable[tuple[int, int, bool]]) -> int:
-    """Sum :func:`call_flops` over ``(prompt tokens, generated tokens, ended)`` per call."""
-    return sum(call_flops(shape, n, g, ended) for n, g, ended in calls)
-
-
-def parameters(shape: ModelShape) -> int:
-    """Weights of the matrix products counted above (lm_head once; embeddings, norms left out)."""
-    d, i = shape.d_model, shape.inner
-    ffn = shape.ffn_matrices * d * shape.d_ff
-    encoder = shape.num_layers * (4 * d * i + ffn)
-    decoder = shape.num_decoder_layers * (8 * d * i + ffn)
-    return encoder + decoder + d * shape.vocab_size
+def total_ops(shape: ModelShape, calls: Iterable[Call]) -> int:
+    """Sum :func:`call_ops` over ``(prompt tokens, generated tokens, ended)`` per call."""
+    return sum(call_ops(shape, n, g, ended) for n, g, ended in calls)

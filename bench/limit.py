@@ -2,10 +2,11 @@
 
 The peak is measured in the same run with torch on large square matrices, threads = usable
 cores: ``torch._int_mm`` (int8 × int8 → int32) for int8 and ``torch.matmul`` for float32. The
-engine's work is the model FLOPs of :mod:`bench.flops` over the real token counts of every call;
-its time is the time of ``CTranslate2Engine.generate`` alone (tokens in, tokens out, with the
-log-probabilities the server asks for), for each thread layout ``inter_threads × intra_threads``
-at each batch size, and the in-process pipeline path's whole time (tokenize and parse too).
+engine's work is the model operations of :mod:`bench.flops` (GOP, 2 per multiply-add) over the
+real token counts of every call; its time is the time of ``CTranslate2Engine.generate`` alone
+(tokens in, tokens out, with the log-probabilities the server asks for), for each thread layout
+``inter_threads × intra_threads`` at each batch size, and the in-process pipeline paths' whole
+time (tokenize and parse too), added by :func:`add_pipeline` once they have run.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.flops import FORMULA, ModelShape, total_flops
+from bench.flops import FORMULA, Call, ModelShape, engine_call, total_ops
 from bench.machine import CpuMonitor, QuietGate
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import plan_request
+from instructner.serving.pipeline import plan_request, prepare_window
 from instructner.serving.requests import validate_request
-from instructner.serving.tokenizer import PromptTokenizer, encode_window
+from instructner.serving.tokenizer import PromptTokenizer
 
 GEMM_OPS = {
     "int8": "torch._int_mm (int8 × int8 → int32)",
@@ -92,11 +93,8 @@ def window_prompts(
     for text in texts:
         request = validate_request(text, "ner", labels, (), limits)
         for window in plan_request(request, tokenizer, limits):
-            prompts.append(
-                encode_window(
-                    tokenizer, "ner", window.text, request.labels, (), limits.max_input_tokens
-                )
-            )
+            _, ids = prepare_window(tokenizer, limits, request, window)
+            prompts.append(ids)
     return prompts
 
 
@@ -153,7 +151,7 @@ def sweep_threads(
                         )
                     seconds.append(time.perf_counter() - started)
                     calls = [
-                        (len(ids), len(out.token_ids), out.finished)
+                        engine_call(len(ids), out)
                         for ids, out in zip(prompts, outputs, strict=True)
                     ]
                 load = monitor.stop(phase)
@@ -171,7 +169,7 @@ def layout_entry(
     batch: int,
     seconds: Sequence[float],
     sentences: int,
-    calls: Sequence[tuple[int, int, bool]],
+    calls: Sequence[Call],
     shape: ModelShape | None,
     load: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
@@ -192,9 +190,9 @@ def layout_entry(
         "load": dict(load or {}),
     }
     if shape is not None:
-        flops = total_flops(shape, calls)
-        entry["gop"] = flops / 1e9
-        entry["gops"] = flops / median / 1e9
+        operations = total_ops(shape, calls)
+        entry["gop"] = operations / 1e9
+        entry["gops"] = operations / median / 1e9
     return entry
 
 
@@ -203,26 +201,33 @@ def _peak_for(peak: Mapping[str, Mapping[str, Any]], compute_type: str) -> Mappi
     return peak.get(kind, {})
 
 
+def _fraction(
+    peak: Mapping[str, Mapping[str, Any]], compute_type: str, gops: float | None
+) -> float | None:
+    """Return ``gops`` as a share of the GEMM peak of the engine's precision (None if unknown)."""
+    reference = _peak_for(peak, compute_type)
+    peak_gops = reference.get("peak_gops") if reference.get("available") else None
+    return None if gops is None or not peak_gops else gops / peak_gops
+
+
 def limit_record(
     shape: ModelShape | None,
     compute_type: str,
     peak: Mapping[str, Mapping[str, Any]],
     sweep: Sequence[Mapping[str, Any]],
     default_layout: tuple[int, int],
-    pipeline: Mapping[str, Any] | None = None,
     default_description: str = "",
 ) -> dict[str, Any]:
     """Put the peak, the sweep and the achieved rates together, with the fractions of peak.
 
-    The best layout is the one with the most sentences/s at its best batch; ``pipeline`` is
-    the in-process pipeline path (``name``, ``seconds``, ``gop``) at the server's layout;
-    ``default_description`` says how the server's settings make ``default_layout``.
+    The best layout is the one with the most sentences/s at its best batch;
+    ``default_description`` says how the server's settings make ``default_layout``. The
+    in-process pipeline paths run after the sweep (one of them at its best layout) and are
+    added with :func:`add_pipeline`.
     """
-    reference = _peak_for(peak, compute_type)
-    peak_gops = reference.get("peak_gops") if reference.get("available") else None
 
     def fraction(gops: float | None) -> float | None:
-        return None if gops is None or not peak_gops else gops / peak_gops
+        return _fraction(peak, compute_type, gops)
 
     best_per_layout: dict[tuple[int, int], Mapping[str, Any]] = {}
     for entry in sweep:
@@ -262,25 +267,46 @@ def limit_record(
                 "fraction_of_peak": default["fraction_of_peak"],
             }
         )
-    if pipeline and pipeline.get("gop") is not None and pipeline.get("seconds"):
-        gops = pipeline["gop"] / pipeline["seconds"]
-        achieved.append(
-            {
-                "source": f"{pipeline['name']} (whole in-process pipeline, server layout)",
-                "gops": gops,
-                "fraction_of_peak": fraction(gops),
-            }
-        )
     return {
         "compute_type": compute_type,
         "peak_kind": "int8" if compute_type.startswith("int8") else "float32",
         "model_shape": None if shape is None else shape.to_dict(),
-        "flop_formula": FORMULA,
+        "ops_formula": FORMULA,
         "gemm_peak": dict(peak),
         "achieved": achieved,
         "thread_sweep": sweep_summary(layouts, best, default, default_layout, default_description),
         "all_layouts": [dict(e) for e in sweep],
     }
+
+
+def add_pipeline(
+    record: dict[str, Any], name: str, seconds: float, gop: float, layout: str
+) -> None:
+    """Add an in-process pipeline path's achieved rate to a :func:`limit_record` record.
+
+    ``gop`` is the model operations of its engine calls (GOP), ``seconds`` its whole time
+    (validate, window, tokenize, generate, parse), ``layout`` its thread layout in words.
+    """
+    if not seconds:
+        return
+    gops = gop / seconds
+    record.setdefault("achieved", []).append(
+        {
+            "source": f"{name} (whole in-process pipeline, {layout})",
+            "gops": gops,
+            "fraction_of_peak": _fraction(
+                record.get("gemm_peak", {}), str(record.get("compute_type", "")), gops
+            ),
+        }
+    )
+
+
+def best_layout(record: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Return ``(inter, intra)`` of the best layout a :func:`limit_record` measured, if any."""
+    best = (record.get("thread_sweep") or {}).get("best")
+    if not best:
+        return None
+    return int(best["inter_threads"]), int(best["intra_threads"])
 
 
 def sweep_summary(

@@ -4,32 +4,39 @@ Order: build the model repository (the serving build step, in its own folder), l
 workload, run the in-process paths while no server runs, then start tritonserver, warm it up
 (scoring its answers), sweep perf_analyzer over the concurrency levels, stop the server by its
 PID, and write ``bench/results/<timestamp>-<profile>/``: raw perf_analyzer CSVs and logs,
-``summary.json``, ``table.md`` and ``throughput_vs_p99.png``. Before the server starts, the
-limit is measured (GEMM peak with torch, the engine's thread layouts, :mod:`bench.limit`);
-after the concurrency sweep, the same server is measured against document length and label
-count (:mod:`bench.scaling`), plotted in ``scaling_*.png``. The last line printed is
-``speedup_vs_transformers_batch1=<r1> speedup_vs_transformers_best=<r2>``.
+``summary.json``, ``table.md`` and ``throughput_vs_p99.png``. Among the in-process paths, the
+limit (GEMM peak with torch, the engine's thread layouts, :mod:`bench.limit`) is measured
+before our engine in-process, which then runs at the server's layout and at the best layout
+the sweep found; after the concurrency sweep, the same server is measured against document
+length and label count (:mod:`bench.scaling`), plotted in ``scaling_*.png``. Figures and the
+table are optional (a failure is logged and recorded in summary.json). The last line printed
+is ``speedup_vs_transformers_batch1=<r1> speedup_vs_transformers_best=<r2>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
-import os
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import baselines, limit, machine, pypi_package, report, scaling, served
-from bench.flops import ModelShape, total_flops
-from bench.paths import PathResult, Unavailable
+from bench.flops import ModelShape, total_ops
+from bench.paths import (
+    INPROCESS_BATCHMAX_BEST_LAYOUT,
+    INPROCESS_BATCHMAX_PATHS,
+    PathResult,
+    Unavailable,
+)
 from bench.perf import PerfAnalyzer, PerfLevel, find_perf_analyzer, library_dir
-from bench.plot import plot_scaling, plot_summary
+from bench.plot import plot_summary, scaling_plots
 from bench.profiles import PROFILES, Profile
 from bench.workload import (
     CORPUS,
@@ -41,7 +48,7 @@ from bench.workload import (
     write_json,
 )
 from instructner.data import load_corpus
-from instructner.deploy.build import BuildResult, BuildSettings, ensure_repository
+from instructner.deploy.build import BuildResult, BuildSettings, ensure_repository, usable_cores
 from instructner.serving.limits import Limits
 from instructner.serving.tokenizer import PromptTokenizer
 from instructner.types import Sentence
@@ -203,12 +210,15 @@ def measure_limit(
     tokenizer: PromptTokenizer,
     pool: Sequence[Sentence],
     shape: ModelShape,
-    pipeline_path: PathResult | None,
     monitor: machine.CpuMonitor,
     gate: machine.QuietGate,
 ) -> dict[str, Any]:
-    """Measure the GEMM peak and the engine's thread layouts; return the limit record."""
-    cores = len(os.sched_getaffinity(0))
+    """Measure the GEMM peak and the engine's thread layouts; return the limit record.
+
+    The in-process pipeline paths run afterwards (one at the best layout found here) and are
+    added to the record with :func:`bench.limit.add_pipeline`.
+    """
+    cores = usable_cores()
     gate.wait("gemm_peak")
     monitor.start("gemm_peak")
     peak = limit.gemm_peak(profile.gemm_size, cores, profile.gemm_seconds)
@@ -219,8 +229,7 @@ def measure_limit(
     prompts = limit.window_prompts(
         [s.text for s in sentences], workload.labels, tokenizer, settings.limits
     )
-    # N engine instances of inter_threads workers ~ one translator of N x inter_threads workers
-    default = (settings.engine_instances * settings.inter_threads, settings.intra_threads)
+    default = server_layout(settings)
     described = (
         f"{settings.engine_instances} engine instances × inter_threads {settings.inter_threads} "
         f"× intra_threads {settings.intra_threads}, in one process inter {default[0]} × intra "
@@ -244,24 +253,135 @@ def measure_limit(
         monitor,
         gate,
     )
-    pipeline = None
-    if pipeline_path is not None and pipeline_path.engine_calls:
-        pipeline = {
-            "name": pipeline_path.title,
-            "seconds": pipeline_path.seconds,
-            "gop": total_flops(shape, pipeline_path.engine_calls) / 1e9,
-        }
-    return limit.limit_record(shape, compute_type, peak, sweep, default, pipeline, described)
+    return limit.limit_record(shape, compute_type, peak, sweep, default, described)
+
+
+def server_layout(settings: BuildSettings) -> tuple[int, int]:
+    """Return the server's engine threads as one translator: ``(inter, intra)``.
+
+    N engine instances of ``inter_threads`` workers ~ one translator of N × inter_threads
+    workers (a worker takes its own part of a batch, as an instance takes its own batch).
+    """
+    return settings.engine_instances * settings.inter_threads, settings.intra_threads
+
+
+T = TypeVar("T")
+
+
+def attempt(name: str, action: Callable[[], T]) -> tuple[T | None, str | None]:
+    """Return ``(action(), None)``, or ``(None, error)`` when it fails (logged and said)."""
+    try:
+        return action(), None
+    except Exception as error:  # any failure: the rest of the run is still worth writing
+        logging.getLogger(__name__).exception("the %s failed", name)
+        say(f"WARNING: the {name} failed: {type(error).__name__}: {error}")
+        return None, f"{type(error).__name__}: {error}"
 
 
 def guarded(name: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Return ``measure()``, or ``{"error": ...}`` when it fails: the run's other figures stay."""
-    try:
-        return measure()
-    except Exception as error:  # any failure: the rest of the run is still worth writing
-        logging.getLogger(__name__).exception("the %s measurement failed", name)
-        say(f"WARNING: the {name} measurement failed: {type(error).__name__}: {error}")
-        return {"error": f"{type(error).__name__}: {error}"}
+    result, error = attempt(f"{name} measurement", measure)
+    return {"error": error} if result is None else result
+
+
+def run_engine_paths(
+    engine_dir: Path,
+    tokenizer_dir: Path,
+    settings: BuildSettings,
+    workload: Workload,
+    best: tuple[int, int] | None,
+    monitor: machine.CpuMonitor,
+    gate: machine.QuietGate,
+) -> list[PathResult | Unavailable]:
+    """Run our engine in-process at the server's layout, and at the sweep's best layout too.
+
+    At the server's layout: batch 1 and batch max; at ``best`` (the thread sweep's best
+    layout, one translator of inter × intra): batch max, only when it is another layout. A
+    failure of the second is recorded as an unavailable path. The faster batch-max path is
+    the reference of the served path (bench/report.py).
+    """
+    engine = settings.engines[0]
+    inter, intra = server_layout(settings)
+    if best is None:
+        layout = "the server's layout (the thread sweep found no best layout to try)"
+    elif best == (inter, intra):
+        layout = "the server's layout, also the best layout of the thread sweep"
+    else:
+        layout = "the server's layout"
+    inprocess = functools.partial(
+        baselines.run_engine_inprocess,
+        engine_dir,
+        tokenizer_dir,
+        settings.limits,
+        workload,
+        engine.compute_type,
+        max_batch_size=settings.max_batch_size,
+        monitor=monitor,
+        gate=gate,
+    )
+    paths: list[PathResult | Unavailable] = []
+    paths.extend(
+        inprocess(
+            inter_threads=settings.inter_threads,
+            intra_threads=settings.intra_threads,
+            engine_instances=settings.engine_instances,
+            layout=layout,
+        )
+    )
+    if best is None or best == (inter, intra):
+        return paths
+    described = f"best layout inter {best[0]} × intra {best[1]}"
+    result, error = attempt(
+        f"in-process run at the {described}",
+        lambda: inprocess(
+            inter_threads=best[0],
+            intra_threads=best[1],
+            batch_one=False,
+            name=INPROCESS_BATCHMAX_BEST_LAYOUT,
+            layout=f"the best layout of the thread sweep (bench/limit.py), not the server's "
+            f"inter {inter} × intra {intra}",
+            title_note=described,
+        ),
+    )
+    if result is None:
+        title = f"our engine in-process, batch max, {described}"
+        paths.append(Unavailable(INPROCESS_BATCHMAX_BEST_LAYOUT, title, str(error)))
+    else:
+        paths.extend(result)
+    return paths
+
+
+def add_pipelines(
+    record: dict[str, Any], paths: Sequence[PathResult | Unavailable], shape: ModelShape
+) -> None:
+    """Add the achieved rate of every in-process batch-max path to the limit record."""
+    if "error" in record:
+        return
+    for path in paths:
+        if isinstance(path, PathResult) and path.name in INPROCESS_BATCHMAX_PATHS:
+            if path.engine_calls:
+                gop = total_ops(shape, path.engine_calls) / 1e9
+                limit.add_pipeline(record, path.title, path.seconds, gop, path.layout)
+
+
+def write_plots(summary: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Draw every figure the summary has data for, each on its own.
+
+    One that fails is logged and recorded, and the others are still drawn. Return
+    ``{"written": [file names], "errors": {file name: error}}``.
+    """
+    jobs: dict[str, Callable[[Path], Path]] = {
+        report.PLOT: functools.partial(plot_summary, summary),
+        **scaling_plots(summary),
+    }
+    record: dict[str, Any] = {"written": [], "errors": {}}
+    for name, draw in jobs.items():
+        written, error = attempt(f"plot {name}", functools.partial(draw, out / name))
+        if written is None:
+            record["errors"][name] = error
+        else:
+            record["written"].append(name)
+    return record
 
 
 def _say_limit(record: Mapping[str, Any]) -> None:
@@ -275,6 +395,12 @@ def _say_limit(record: Mapping[str, Any]) -> None:
 
 
 def _say_scaling_point(record: Mapping[str, Any]) -> None:
+    if "error" in record:
+        say(
+            f"scaling {record['sentences_per_request']} sentences/request, "
+            f"{record['label_count']} labels: FAILED ({record['error']}); the sweep goes on"
+        )
+        return
     p50, p99 = record.get("p50_ms"), record.get("p99_ms")
     latency = "unstable" if p50 is None or p99 is None else f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
     say(
@@ -351,24 +477,9 @@ def run(
     else:
         say(f"{package.title}: not run: {package.reason}")
 
-    engine = settings.engines[0]
-    engine_paths = baselines.run_engine_inprocess(
-        build_dir / "engines" / "ctranslate2",
-        tokenizer_dir,
-        limits,
-        workload,
-        engine.compute_type,
-        settings.inter_threads,
-        settings.intra_threads,
-        settings.max_batch_size,
-        monitor,
-        gate,
-        engine_instances=settings.engine_instances,
-    )
-    paths.extend(engine_paths)
-    for path in engine_paths:
-        say(f"{path.title}: {path.throughput:.2f} sentences/s")
-
+    # The limit first: its thread sweep finds the machine's best layout, at which our engine
+    # in-process then runs too, so the served path is compared with the best the engine does.
+    engine_dir = build_dir / "engines" / "ctranslate2"
     shape = ModelShape.from_checkpoint(build.checkpoint)
     pool = load_corpus(CORPUS, SPLIT)[: max(profile.scaling_sentences, profile.sweep_sentences)]
     monitor.start("limit")
@@ -376,18 +487,32 @@ def run(
         "limit",
         lambda: measure_limit(
             profile,
-            build_dir / "engines" / "ctranslate2",
+            engine_dir,
             settings,
             workload,
             PromptTokenizer(tokenizer_dir),
             pool,
             shape,
-            next((p for p in engine_paths if p.name == "engine_inprocess_batchmax"), None),
             monitor,
             gate,
         ),
     )
     monitor.stop("limit")
+
+    best = None if "error" in limit_result else limit.best_layout(limit_result)
+    engine_paths = run_engine_paths(
+        engine_dir, tokenizer_dir, settings, workload, best, monitor, gate
+    )
+    paths.extend(engine_paths)
+    for engine_path in engine_paths:
+        if isinstance(engine_path, PathResult):
+            say(
+                f"{engine_path.title}: {engine_path.throughput:.2f} sentences/s "
+                f"({engine_path.layout})"
+            )
+        else:
+            say(f"{engine_path.title}: not run: {engine_path.reason}")
+    add_pipelines(limit_result, engine_paths, shape)
     _say_limit(limit_result)
 
     binary = find_perf_analyzer()
@@ -497,15 +622,22 @@ def run(
         "limit": limit_result,
     }
     summary["ratios"] = report.compute_ratios(summary)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    (out / "table.md").write_text(report.markdown_table(summary), encoding="utf-8")
-    plot_summary(summary, out / "throughput_vs_p99.png")
-    plots = [p.name for p in plot_scaling(summary, out)]
+    summary_file = out / "summary.json"
+    summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    # Figures and the table are optional: a failure is logged and recorded, and the run still
+    # links `latest` and prints its final line. summary.json is written again with the record.
+    summary["plots"] = write_plots(summary, out)
+    summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    _, table_error = attempt(
+        "table",
+        lambda: (out / "table.md").write_text(report.markdown_table(summary), encoding="utf-8"),
+    )
     latest = results_root / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(out.name)
-    say(f"wrote {out}/summary.json, table.md, throughput_vs_p99.png, {', '.join(plots)}")
+    written = ["summary.json"] + ([] if table_error else ["table.md"]) + summary["plots"]["written"]
+    say(f"wrote {out}/: {', '.join(written)}")
     for name, target in summary["ratios"]["targets"].items():
         say(f"target {name}: {target['value']} (target {target['target']}): met {target['met']}")
     sys.stderr.flush()

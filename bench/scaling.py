@@ -11,6 +11,7 @@ belongs to both sweeps and is measured once.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.flops import ModelShape, total_flops
+from bench.flops import Call, ModelShape, total_ops, window_call
 from bench.machine import CpuMonitor, QuietGate
 from bench.perf import PerfAnalyzer, PerfLevel
 from bench.profiles import Profile
@@ -32,6 +33,8 @@ from instructner.types import Sentence
 LABEL_SOURCES: tuple[str, ...] = (CORPUS, "mit_movie", "mit_restaurant", "atis")
 SEPARATOR = "\n"
 MODEL = "instruction_ner"
+
+logger = logging.getLogger(__name__)
 
 
 def label_pool() -> list[tuple[str, str]]:
@@ -159,18 +162,14 @@ def window_ms(base_ms: int, cap_ms: int, requests_wanted: int, pass_s: float, re
 class Answers:
     """What the server returned for every document of a point (its own token counts)."""
 
-    windows: tuple[tuple[int, int, bool], ...]  # (prompt tokens, generated, ended) per window
+    windows: tuple[Call, ...]  # (prompt tokens, generated, ended) per window
     windows_per_request: float
     seconds: float  # the answer pass, at the sweep's concurrency
 
 
 def answers_from_results(results: Sequence[Any], seconds: float) -> Answers:
     """Collect the window token counts of ``ExtractionResult`` messages."""
-    windows = tuple(
-        (w.input_tokens, w.output_tokens, not w.output_limit_reached)
-        for r in results
-        for w in r.windows
-    )
+    windows = tuple(window_call(w) for r in results for w in r.windows)
     return Answers(windows, len(windows) / max(1, len(results)), seconds)
 
 
@@ -217,7 +216,7 @@ def point_record(
         "level": dict(level),
     }
     if shape is not None:
-        record["gflop_per_request"] = total_flops(shape, answers.windows) / requests / 1e9
+        record["gop_per_request"] = total_ops(shape, answers.windows) / requests / 1e9
     return record
 
 
@@ -236,11 +235,43 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
 
+def _times(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}×"
+
+
+def _counted(count: int, noun: str) -> str:
+    """Return "no length", "one length", "3 lengths"."""
+    word = {0: "no", 1: "one"}.get(count, str(count))
+    return f"{word} {noun}{'s' if count > 1 else ''}"
+
+
+def _measured(points: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], str]:
+    """Return the points with a served rate, and a note on the ones left out (if any).
+
+    A point without ``ms_per_sentence`` (no request completed: throughput 0) has no cost
+    per sentence to compare.
+    """
+    kept = [p for p in points if p.get("ms_per_sentence") is not None]
+    left = len(points) - len(kept)
+    note = (
+        f" ({left} point{'s' if left > 1 else ''} without a served rate left out)" if left else ""
+    )
+    return kept, note
+
+
 def doc_length_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Say how cost grows with sentences per request: first against last, and a line fit."""
-    ordered = sorted(points, key=lambda p: p["sentences_per_request"])
+    """Say how cost grows with sentences per request: first against last, and a line fit.
+
+    Points without a served rate are left out (and counted in ``skipped``).
+    """
+    measured, note = _measured(points)
+    ordered = sorted(measured, key=lambda p: p["sentences_per_request"])
     if len(ordered) < 2:
-        return {"text": "one document length measured: no growth to state"}
+        return {
+            "text": f"{_counted(len(ordered), 'document length')} measured: no growth to "
+            f"state{note}",
+            "skipped": len(points) - len(measured),
+        }
     first, last = ordered[0], ordered[-1]
     k0, k1 = first["sentences_per_request"], last["sentences_per_request"]
     # p50, or the mean latency of a level perf_analyzer could not stabilise (it has no p50)
@@ -257,11 +288,12 @@ def doc_length_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "p50_fit_ms": None
         if fit is None
         else {"fixed": fit[0], "per_sentence": fit[1], "points": len(known), "means": means},
+        "skipped": len(points) - len(measured),
     }
     text = (
         f"{k0} → {k1} sentences per request: {first['ms_per_sentence']:.1f} → "
         f"{last['ms_per_sentence']:.1f} ms of served throughput per sentence "
-        f"(1000 / sentences/s; {record['ms_per_sentence_ratio']:.2f}×)"
+        f"(1000 / sentences/s; {_times(record['ms_per_sentence_ratio'])})"
     )
     if first.get("p50_ms_per_sentence") is not None and last.get("p50_ms_per_sentence"):
         text += (
@@ -274,15 +306,22 @@ def doc_length_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             f"(least squares over {len(known)} points"
             + (f", {means} of them the mean latency of an unstable level)" if means else ")")
         )
-    record["text"] = text + "."
+    record["text"] = text + note + "."
     return record
 
 
 def label_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Say how cost grows with the label count: per sentence, per prompt token and in FLOPs."""
-    ordered = sorted(points, key=lambda p: p["label_count"])
+    """Say how cost grows with the label count: per sentence, per prompt token and in GOP.
+
+    Points without a served rate are left out (and counted in ``skipped``).
+    """
+    measured, note = _measured(points)
+    ordered = sorted(measured, key=lambda p: p["label_count"])
     if len(ordered) < 2:
-        return {"text": "one label count measured: no growth to state"}
+        return {
+            "text": f"{_counted(len(ordered), 'label count')} measured: no growth to state{note}",
+            "skipped": len(points) - len(measured),
+        }
     first, last = ordered[0], ordered[-1]
     fit = fit_line(
         [p["prompt_tokens_per_window"] for p in ordered], [p["ms_per_sentence"] for p in ordered]
@@ -294,21 +333,22 @@ def label_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "prompt_tokens_ratio": _ratio(
             last["prompt_tokens_per_window"], first["prompt_tokens_per_window"]
         ),
-        "gflop_ratio": _ratio(last.get("gflop_per_request"), first.get("gflop_per_request")),
+        "gop_ratio": _ratio(last.get("gop_per_request"), first.get("gop_per_request")),
         "ms_per_100_prompt_tokens": None if fit is None else fit[1] * 100,
+        "skipped": len(points) - len(measured),
     }
     text = (
         f"{first['label_count']} → {last['label_count']} labels: prompt "
         f"{first['prompt_tokens_per_window']:.0f} → {last['prompt_tokens_per_window']:.0f} "
-        f"tokens per window ({record['prompt_tokens_ratio']:.2f}×), "
+        f"tokens per window ({_times(record['prompt_tokens_ratio'])}), "
         f"{first['ms_per_sentence']:.1f} → {last['ms_per_sentence']:.1f} ms of served "
-        f"throughput per sentence ({record['ms_per_sentence_ratio']:.2f}×)"
+        f"throughput per sentence ({_times(record['ms_per_sentence_ratio'])})"
     )
-    if record["gflop_ratio"] is not None:
-        text += f", model FLOPs per request {record['gflop_ratio']:.2f}×"
+    if record["gop_ratio"] is not None:
+        text += f", model operations (GOP) per request {_times(record['gop_ratio'])}"
     if fit is not None:
         text += f"; ≈ {fit[1] * 100:.1f} ms per sentence for every 100 prompt tokens (fit)"
-    record["text"] = text + "."
+    record["text"] = text + note + "."
     return record
 
 
@@ -346,6 +386,26 @@ def sweeps(points: Sequence[Mapping[str, Any]], base_labels: int) -> dict[str, l
     }
 
 
+def failed_point(point: Point, error: BaseException) -> dict[str, Any]:
+    """Return the record of a point that could not be measured: which one, and why."""
+    return {
+        "sentences_per_request": point.sentences_per_request,
+        "label_count": point.label_count,
+        "tag": point.tag,
+        "error": f"{type(error).__name__}: {error}",
+    }
+
+
+def perf_margin_s(answers: Answers, requests: int, concurrency: int) -> float:
+    """Return the time a perf_analyzer run needs beyond its windows, from the answer pass.
+
+    Its start, and the requests still in flight when the last window closes: one request
+    takes about ``concurrency`` × the pass's time per request; twice that, plus a minute.
+    """
+    latency = answers.seconds / max(1, requests) * concurrency
+    return 60.0 + 2 * latency
+
+
 def run_scaling(
     profile: Profile,
     pool: Sequence[Sentence],
@@ -359,13 +419,17 @@ def run_scaling(
     gate: QuietGate | None = None,
     on_point: Callable[[dict[str, Any]], None] = lambda record: None,
 ) -> dict[str, Any]:
-    """Measure every point of both sweeps against the running server; return the record."""
+    """Measure every point of both sweeps against the running server; return the record.
+
+    A point that fails is recorded in ``failed`` (:func:`failed_point`) and the sweep goes on;
+    ``on_point`` gets every point's record, a failed one with its ``error``.
+    """
     from bench.served import served_results, server_statistics
 
     base = len(get_verbalizer(CORPUS).words)
     concurrency = profile.scaling_concurrency
-    records = []
-    for point in plan_points(profile.doc_lengths, profile.label_counts, base):
+
+    def measure(point: Point) -> dict[str, Any]:
         labels = label_list(point.label_count)
         documents = make_documents(pool, point.sentences_per_request, max_chars=max_text_chars)
         texts = [d.text for d in documents]
@@ -391,8 +455,19 @@ def run_scaling(
         )
         before = server_statistics(url, admin)
         monitor.start(phase)
-        level: PerfLevel = analyzer.measure(MODEL, data, concurrency, settings, tag=point.tag)
-        load = monitor.stop(phase)
+        try:
+            # an unstable point is measured again with at most the scaling cap as its window
+            level: PerfLevel = analyzer.measure(
+                MODEL,
+                data,
+                concurrency,
+                settings,
+                tag=point.tag,
+                retry_cap_ms=profile.scaling_window_cap_ms,
+                margin_s=perf_margin_s(answers, len(documents), concurrency),
+            )
+        finally:
+            load = monitor.stop(phase)
         deltas = snapshot_delta(before, server_statistics(url, admin))
         record = point_record(
             point.sentences_per_request, labels, documents, answers, level.to_dict(), shape
@@ -400,7 +475,18 @@ def run_scaling(
         engine = deltas.get("engine")
         record["engine_avg_batch"] = engine.avg_batch if engine else None
         record["load"] = load
-        records.append(record)
+        return record
+
+    records, failed = [], []
+    for point in plan_points(profile.doc_lengths, profile.label_counts, base):
+        try:
+            record = measure(point)
+        except Exception as error:  # one point's failure must not lose the others
+            logger.exception("scaling point %s failed", point.tag)
+            record = failed_point(point, error)
+            failed.append(record)
+        else:
+            records.append(record)
         on_point(record)
     split = sweeps(records, base)
     return {
@@ -416,6 +502,7 @@ def run_scaling(
         },
         "doc_length": split["doc_length"],
         "labels": split["labels"],
+        "failed": failed,
         "growth": {
             "doc_length": doc_length_growth(split["doc_length"]),
             "labels": label_growth(split["labels"]),

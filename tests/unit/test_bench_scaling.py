@@ -1,14 +1,35 @@
-"""Scaling and limit pieces of the benchmark: FLOPs, documents, label lists, records, report."""
+"""Scaling and limit pieces of the benchmark: operations, documents, labels, records, report."""
 
 import copy
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 from test_bench_report import fake_summary
 
-from bench.flops import ModelShape, call_flops, decoder_flops, encoder_flops, total_flops
-from bench.limit import layout_entry, limit_record, thread_layouts
-from bench.plot import SCALING_PLOTS, plot_scaling
+from bench.baselines import RecordingEngine
+from bench.flops import (
+    ModelShape,
+    call_ended,
+    call_ops,
+    decoder_ops,
+    encoder_ops,
+    engine_call,
+    total_ops,
+    window_call,
+)
+from bench.limit import (
+    add_pipeline,
+    best_layout,
+    layout_entry,
+    limit_record,
+    thread_layouts,
+    window_prompts,
+)
+from bench.machine import CpuMonitor
+from bench.perf import PerfError, PerfLevel
+from bench.plot import SCALING_PLOTS, plot_scaling, plot_summary, scaling_plots
+from bench.profiles import SMOKE
 from bench.report import limit_section, markdown_table, scaling_section
 from bench.scaling import (
     Document,
@@ -45,12 +66,12 @@ def _matmul(m, k, n):
     return 2 * m * k * n
 
 
-def test_flops_of_a_tiny_model_match_a_count_by_hand():
+def test_operations_of_a_tiny_model_match_a_count_by_hand():
     # encoder, 3 tokens: q, k, v, o (3x2 @ 2x2), wi (3x2 @ 2x3), wo (3x3 @ 3x2),
     # scores (3x2 @ 2x3) and weights @ values (3x3 @ 3x2)
     encoder = 4 * _matmul(3, 2, 2) + _matmul(3, 2, 3) + _matmul(3, 3, 2) + 2 * _matmul(3, 2, 3)
     assert encoder == 240
-    assert encoder_flops(TINY, 3) == encoder
+    assert encoder_ops(TINY, 3) == encoder
     # decoder, 2 steps (1 generated token + the end token); step t attends to t positions
     cross_keys_values = 2 * _matmul(3, 2, 2)
     steps = 0
@@ -63,10 +84,10 @@ def test_flops_of_a_tiny_model_match_a_count_by_hand():
         steps += projections + ffn + self_attention + cross_attention + lm_head
     decoder = cross_keys_values + steps
     assert decoder == 304
-    assert decoder_flops(TINY, 3, 2) == decoder
-    assert call_flops(TINY, 3, 1, ended=True) == 544
-    assert call_flops(TINY, 3, 2, ended=False) == 544  # same steps: no end token decoded
-    assert total_flops(TINY, [(3, 1, True), (3, 1, True)]) == 1088
+    assert decoder_ops(TINY, 3, 2) == decoder
+    assert call_ops(TINY, 3, 1, ended=True) == 544
+    assert call_ops(TINY, 3, 2, ended=False) == 544  # same steps: no end token decoded
+    assert total_ops(TINY, [(3, 1, True), (3, 1, True)]) == 1088
 
 
 def test_a_gated_feed_forward_has_a_third_matrix_and_decoder_layers_default_to_encoders():
@@ -81,10 +102,10 @@ def test_a_gated_feed_forward_has_a_third_matrix_and_decoder_layers_default_to_e
     }
     shape = ModelShape.from_config(config)
     assert shape.gated and shape.num_decoder_layers == 1
-    assert encoder_flops(shape, 3) - encoder_flops(TINY, 3) == _matmul(3, 2, 3)
+    assert encoder_ops(shape, 3) - encoder_ops(TINY, 3) == _matmul(3, 2, 3)
     assert not ModelShape.from_config({**config, "feed_forward_proj": "relu"}).gated
     with pytest.raises(ValueError, match="negative"):
-        call_flops(TINY, -1, 0)
+        call_ops(TINY, -1, 0)
 
 
 def _sentence(*tokens):
@@ -173,11 +194,11 @@ def test_a_point_gives_rates_per_request_sentence_and_word_and_the_servers_token
     assert record["prompt_tokens_per_window"] == 3.0
     assert record["output_tokens_per_window"] == 1.5
     assert record["output_limit_windows"] == 1
-    assert record["gflop_per_request"] == pytest.approx(2 * 544 / 2 / 1e9)
+    assert record["gop_per_request"] == pytest.approx(2 * 544 / 2 / 1e9)
     unstable = point_record(
         2, ["x"], documents, answers, {"throughput": 4.0, "stable": False}, None
     )
-    assert unstable["p50_ms"] is None and "gflop_per_request" not in unstable
+    assert unstable["p50_ms"] is None and "gop_per_request" not in unstable
 
 
 def test_a_line_fit_is_exact_on_a_line_and_needs_two_distinct_points():
@@ -201,7 +222,7 @@ def _doc_point(k, rate, p50):
         "prompt_tokens_per_request": 60.0 * k,
         "prompt_tokens_per_window": 60.0,
         "output_tokens_per_window": 17.0,
-        "gflop_per_request": 0.12 * k,
+        "gop_per_request": 0.12 * k,
         "engine_avg_batch": 6.0,
         "load": {"others": 0.5},
         "stable": p50 is not None,
@@ -210,7 +231,7 @@ def _doc_point(k, rate, p50):
 
 def _label_point(n, tokens, rate):
     point = _doc_point(1, rate, 1000 / rate)
-    point.update(label_count=n, prompt_tokens_per_window=tokens, gflop_per_request=tokens / 500)
+    point.update(label_count=n, prompt_tokens_per_window=tokens, gop_per_request=tokens / 500)
     return point
 
 
@@ -234,9 +255,9 @@ def test_growth_states_cost_per_sentence_at_both_ends_and_the_fit():
     labels = label_growth([_label_point(83, 316.0, 10.0), _label_point(4, 60.0, 40.0)])
     assert labels["ms_per_sentence_ratio"] == pytest.approx(4.0)
     assert labels["prompt_tokens_ratio"] == pytest.approx(316 / 60)
-    assert labels["gflop_ratio"] == pytest.approx(316 / 60)
+    assert labels["gop_ratio"] == pytest.approx(316 / 60)
     assert labels["ms_per_100_prompt_tokens"] == pytest.approx(75 / 256 * 100)
-    assert "one label count" in label_growth([_label_point(4, 60.0, 40.0)])["text"]
+    assert "one label count measured" in label_growth([_label_point(4, 60.0, 40.0)])["text"]
 
 
 def test_thread_layouts_come_from_the_core_count():
@@ -269,9 +290,8 @@ def _sweep():
 
 
 def test_the_limit_compares_achieved_rates_with_the_peak_and_the_default_layout_with_the_best():
-    record = limit_record(
-        TINY, "int8", _peak(), _sweep(), (2, 1), {"name": "pipeline", "seconds": 1.0, "gop": 5.0}
-    )
+    record = limit_record(TINY, "int8", _peak(), _sweep(), (2, 1))
+    add_pipeline(record, "pipeline", 1.0, 5.0, "the server's layout")
     sweep = record["thread_sweep"]
     assert sweep["best"] == {"inter_threads": 1, "intra_threads": 1}
     assert sweep["default_is_best"] is False
@@ -283,7 +303,9 @@ def test_the_limit_compares_achieved_rates_with_the_peak_and_the_default_layout_
     assert best["fraction_of_peak"] == pytest.approx(5440 / 2e-6 / 1e9 / 1000)
     assert "server default layout (inter 2 × intra 1, batch 8)" in default["source"]
     assert pipeline["gops"] == 5.0 and pipeline["fraction_of_peak"] == pytest.approx(0.005)
-    same = limit_record(TINY, "int8", _peak(), _sweep()[:1], (1, 1), None, "2 instances × 1")
+    assert pipeline["source"] == "pipeline (whole in-process pipeline, the server's layout)"
+    assert best_layout(record) == (1, 1)
+    same = limit_record(TINY, "int8", _peak(), _sweep()[:1], (1, 1), "2 instances × 1")
     assert same["thread_sweep"]["default_is_best"] is True and len(same["achieved"]) == 1
     assert same["thread_sweep"]["text"].startswith(
         "the server's default (inter 1 × intra 1; 2 instances × 1) is the best layout measured"
@@ -349,3 +371,118 @@ def test_the_scaling_plots_are_written_from_a_summary(tmp_path):
     assert [p.name for p in plot_scaling(fake_summary(), tmp_path / "old")] == [
         SCALING_PLOTS["concurrency"]
     ]
+    assert list(scaling_plots(fake_summary())) == [SCALING_PLOTS["concurrency"]]
+    no_points = copy.deepcopy(summary)
+    no_points["scaling"]["doc_length"] = []
+    assert SCALING_PLOTS["doc_length"] not in scaling_plots(no_points)
+    assert plot_summary(summary, tmp_path / "summary.png").stat().st_size > 1000
+
+
+def test_every_path_says_ended_the_same_way_the_engines_flag_where_it_has_one():
+    from instructner.engine import Generated
+
+    # an answer stopped by loop detection: under the limit, yet no end token
+    looped = Generated(token_ids=[5, 6, 5, 6], finished=False)
+    assert engine_call(9, looped) == (9, 4, False)
+    assert engine_call(9, Generated(token_ids=[5], finished=True)) == (9, 1, True)
+    assert call_ended(False, output_limit_reached=False) is False
+    # a served window has only output_limit_reached: not at the limit counts as ended
+    window = SimpleNamespace(input_tokens=9, output_tokens=4, output_limit_reached=False)
+    assert window_call(window) == (9, 4, True)
+    assert call_ended(None, output_limit_reached=True) is False
+
+
+def test_the_in_process_engine_records_the_engines_own_finished_flag():
+    from instructner.engine import Generated
+
+    class Fake:
+        kind, vocab_size, decoder_start_token_id, eos_token_id = "fake", 10, 0, 1
+        closed = False
+
+        def generate(self, inputs, max_new_tokens, end_id, return_log_probs=False):
+            return [Generated([2] * len(ids), finished=len(ids) > 1) for ids in inputs]
+
+        def close(self):
+            self.closed = True
+
+    engine = RecordingEngine(Fake())
+    outputs = engine.generate([[3], [3, 4]], [8, 8], 1)
+    assert [o.finished for o in outputs] == [False, True]
+    assert engine.calls == [(1, 1, False), (2, 2, True)]
+    engine.close()
+    assert engine.engine.closed
+
+
+def test_the_sweeps_prompts_are_the_servers_windows():
+    from instructner.serving.limits import Limits
+    from instructner.serving.pipeline import preprocess
+    from instructner.serving.tokenizer import PromptTokenizer
+
+    tokenizer, limits, labels = PromptTokenizer(), Limits(), ("person", "location")
+    prompts = window_prompts(
+        ["EU rejects German call .\nPeter Blackburn"], labels, tokenizer, limits
+    )
+    assert len(prompts) == 2  # a line break ends a window
+    assert prompts[1] == preprocess(tokenizer, limits, "Peter Blackburn", "ner", labels)[1]
+
+
+def test_growth_leaves_out_points_without_a_served_rate():
+    zero = _doc_point(5, 40.0, 100.0)
+    zero.update(requests_per_s=0.0, sentences_per_s=0.0, ms_per_sentence=None)
+    growth = doc_length_growth([_doc_point(20, 2.5, 4000.0), zero, _doc_point(1, 40.0, 100.0)])
+    assert growth["skipped"] == 1 and growth["from_sentences"] == 1
+    assert growth["text"].endswith("(1 point without a served rate left out).")
+    alone = doc_length_growth([zero, _doc_point(1, 40.0, 100.0)])
+    assert alone["text"].startswith("one document length measured: no growth to state")
+    assert doc_length_growth([zero])["text"].startswith("no document length measured")
+    zero_labels = _label_point(12, 120.0, 20.0)
+    zero_labels["ms_per_sentence"] = None
+    labels = label_growth([_label_point(83, 316.0, 10.0), zero_labels, _label_point(4, 60.0, 40.0)])
+    assert labels["skipped"] == 1 and labels["ms_per_sentence_ratio"] == pytest.approx(4.0)
+    assert "model operations (GOP) per request" in labels["text"]
+
+
+class _FakeAnalyzer:
+    def __init__(self, failing):
+        self.failing, self.calls = failing, []
+
+    def measure(self, model, data, concurrency, settings, tag="", retry_cap_ms=None, margin_s=None):
+        self.calls.append((tag, settings.window_ms, retry_cap_ms, margin_s))
+        if tag == self.failing:
+            raise PerfError(f"perf_analyzer {model} c={concurrency} exited 99: boom")
+        return PerfLevel(model, concurrency, throughput=4.0, p50_us=2e5, p99_us=4e5)
+
+
+def test_a_failed_point_is_recorded_and_the_other_points_are_still_measured(monkeypatch, tmp_path):
+    import bench.scaling as scaling
+    import bench.served as served
+
+    def fake_results(url, texts, labels, concurrency):
+        return [_result((60 + len(labels), 5, False)) for _ in texts]
+
+    monkeypatch.setattr(served, "served_results", fake_results)
+    monkeypatch.setattr(served, "server_statistics", lambda url, admin: {})
+    monkeypatch.setattr(scaling, "snapshot_delta", lambda before, after: {})
+    profile = replace(SMOKE, doc_lengths=(1, 2), label_counts=(4, 5), scaling_window_cap_ms=6000)
+    pool = [_sentence("A", "b"), _sentence("C"), _sentence("D", "e"), _sentence("F")]
+    analyzer = _FakeAnalyzer(failing="_doc2_labels4")
+    seen = []
+    record = scaling.run_scaling(
+        profile, pool, TINY, 1000, "url", {}, analyzer, tmp_path, CpuMonitor(), on_point=seen.append
+    )
+    assert [r["sentences_per_request"] for r in record["doc_length"]] == [1]
+    assert [r["label_count"] for r in record["labels"]] == [4, 5]
+    assert record["failed"] == [
+        {
+            "sentences_per_request": 2,
+            "label_count": 4,
+            "tag": "_doc2_labels4",
+            "error": "PerfError: perf_analyzer instruction_ner c=8 exited 99: boom",
+        }
+    ]
+    assert len(seen) == 3 and "error" in seen[1]
+    assert all(cap == 6000 and margin > 60 for _, _, cap, margin in analyzer.calls)
+    assert "one document length measured" in record["growth"]["doc_length"]["text"]
+    table = "\n".join(scaling_section({**fake_summary(), "scaling": record}))
+    assert "Not measured: 2 sentences/request with 4 labels (PerfError:" in table
+    assert table.count("Not measured") == 1  # the failed point is in the document sweep only
