@@ -92,10 +92,10 @@ def test_instruction_ner_answers_bad_requests_alone_in_a_batch(bls):
     assert responses[3].error().message().startswith("LABELS: is not used by task 'extract'")
 
 
-def test_instruction_ner_reports_a_failing_step_as_internal_and_logs_it(bls):
-    model, _ = bls
+def _run_with_engine(model, route):
+    """Answer one short request while the engine model answers through ``route``."""
     engine = pb.ROUTES["engine"]
-    pb.ROUTES["engine"] = lambda request: pb.InferenceResponse([], pb.TritonError("engine down"))
+    pb.ROUTES["engine"] = route
     pb.LOG.clear()
     try:
         (response,) = run(
@@ -103,6 +103,14 @@ def test_instruction_ner_reports_a_failing_step_as_internal_and_logs_it(bls):
         )
     finally:
         pb.ROUTES["engine"] = engine
+    return response
+
+
+def test_instruction_ner_reports_a_failing_step_as_internal_and_logs_it(bls):
+    model, _ = bls
+    response = _run_with_engine(
+        model, lambda request: pb.InferenceResponse([], pb.TritonError("engine down"))
+    )
     assert response.error().code() == pb.TritonError.INTERNAL
     assert response.error().message() == (
         "internal error in model instruction_ner (StepFailed); see the server log"
@@ -119,14 +127,7 @@ def test_instruction_ner_reports_an_engine_answer_out_of_contract_as_internal(bl
         tensors = {**pb.outputs(response), "sequence_length": np.array([[999]], dtype=np.int32)}
         return pb.InferenceResponse([pb.Tensor(k, v) for k, v in tensors.items()])
 
-    pb.ROUTES["engine"] = too_long
-    pb.LOG.clear()
-    try:
-        (response,) = run(
-            model, pb.request(TEXT=pb.strings(["EU ."]), LABELS=pb.strings(list(LABELS)))
-        )
-    finally:
-        pb.ROUTES["engine"] = engine
+    response = _run_with_engine(model, too_long)
     assert response.error().code() == pb.TritonError.INTERNAL
     assert response.error().message() == (
         "internal error in model instruction_ner (StepFailed); see the server log"
