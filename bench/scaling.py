@@ -259,19 +259,33 @@ def _measured(points: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, An
     return kept, note
 
 
+def _ordered(
+    points: Sequence[Mapping[str, Any]], key: str, noun: str
+) -> tuple[list[Mapping[str, Any]], str, int, dict[str, Any] | None]:
+    """Return the measured points sorted by ``key``, the note, and the skipped count.
+
+    The last item is the record to return instead when fewer than two points are left.
+    """
+    measured, note = _measured(points)
+    ordered = sorted(measured, key=lambda p: p[key])
+    skipped = len(points) - len(measured)
+    too_few = None
+    if len(ordered) < 2:
+        too_few = {
+            "text": f"{_counted(len(ordered), noun)} measured: no growth to state{note}",
+            "skipped": skipped,
+        }
+    return ordered, note, skipped, too_few
+
+
 def doc_length_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Say how cost grows with sentences per request: first against last, and a line fit.
 
     Points without a served rate are left out (and counted in ``skipped``).
     """
-    measured, note = _measured(points)
-    ordered = sorted(measured, key=lambda p: p["sentences_per_request"])
-    if len(ordered) < 2:
-        return {
-            "text": f"{_counted(len(ordered), 'document length')} measured: no growth to "
-            f"state{note}",
-            "skipped": len(points) - len(measured),
-        }
+    ordered, note, skipped, too_few = _ordered(points, "sentences_per_request", "document length")
+    if too_few is not None:
+        return too_few
     first, last = ordered[0], ordered[-1]
     k0, k1 = first["sentences_per_request"], last["sentences_per_request"]
     # p50, or the mean latency of a level perf_analyzer could not stabilise (it has no p50)
@@ -288,7 +302,7 @@ def doc_length_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "p50_fit_ms": None
         if fit is None
         else {"fixed": fit[0], "per_sentence": fit[1], "points": len(known), "means": means},
-        "skipped": len(points) - len(measured),
+        "skipped": skipped,
     }
     text = (
         f"{k0} → {k1} sentences per request: {first['ms_per_sentence']:.1f} → "
@@ -315,13 +329,9 @@ def label_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     Points without a served rate are left out (and counted in ``skipped``).
     """
-    measured, note = _measured(points)
-    ordered = sorted(measured, key=lambda p: p["label_count"])
-    if len(ordered) < 2:
-        return {
-            "text": f"{_counted(len(ordered), 'label count')} measured: no growth to state{note}",
-            "skipped": len(points) - len(measured),
-        }
+    ordered, note, skipped, too_few = _ordered(points, "label_count", "label count")
+    if too_few is not None:
+        return too_few
     first, last = ordered[0], ordered[-1]
     fit = fit_line(
         [p["prompt_tokens_per_window"] for p in ordered], [p["ms_per_sentence"] for p in ordered]
@@ -335,7 +345,7 @@ def label_growth(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         ),
         "gop_ratio": _ratio(last.get("gop_per_request"), first.get("gop_per_request")),
         "ms_per_100_prompt_tokens": None if fit is None else fit[1] * 100,
-        "skipped": len(points) - len(measured),
+        "skipped": skipped,
     }
     text = (
         f"{first['label_count']} → {last['label_count']} labels: prompt "
