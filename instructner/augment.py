@@ -6,6 +6,9 @@ epoch's examples are a pure function of (seed, epoch):
 
 * mention replacement: an entity is swapped for another training mention of the same type
   (Dai & Adel 2020), so context rather than the string decides the label;
+* novel mentions: an entity's words are replaced by made-up words of the same shape (letter
+  case, length, digits and punctuation kept), so the answer can only be written by copying
+  from the sentence: a model that only memorises names never finds an unseen one;
 * upper-casing: some sentences of a corpus with headlines (CoNLL-2003) are written in capitals;
 * option subsets: an NER prompt lists a random subset of the labels, and the answer keeps only
   the entities whose labels are listed, so the model reads the options instead of assuming
@@ -26,13 +29,15 @@ from instructner.types import Sentence
 class AugmentConfig:
     """Probabilities of each transform; 0 turns it off.
 
-    ``mention_replace``: per entity. ``uppercase``: per sentence, for the corpora named.
+    ``mention_replace``: per entity. ``novel_mention``: per entity, for the corpora named.
+    ``uppercase``: per sentence, for the corpora named.
     ``option_subset``: per NER example, a random label subset instead of the full list.
     ``subset_keep_gold``: per gold label of a subset example, the chance that it is listed
     even if the draw left it out (half the subsets keep most entities, half drop some).
     """
 
     mention_replace: float = 0.0
+    novel_mention: Mapping[str, float] = field(default_factory=dict)
     uppercase: Mapping[str, float] = field(default_factory=dict)
     option_subset: float = 0.0
     subset_keep_gold: float = 0.5
@@ -42,6 +47,7 @@ class AugmentConfig:
             "mention_replace": self.mention_replace,
             "option_subset": self.option_subset,
             "subset_keep_gold": self.subset_keep_gold,
+            **{f"novel_mention.{k}": v for k, v in self.novel_mention.items()},
             **{f"uppercase.{k}": v for k, v in self.uppercase.items()},
         }
         for name, value in values.items():
@@ -51,7 +57,11 @@ class AugmentConfig:
     @property
     def active(self) -> bool:
         """Whether any sentence transform is on."""
-        return self.mention_replace > 0 or any(v > 0 for v in self.uppercase.values())
+        return (
+            self.mention_replace > 0
+            or any(v > 0 for v in self.novel_mention.values())
+            or any(v > 0 for v in self.uppercase.values())
+        )
 
 
 class MentionBank:
@@ -105,6 +115,51 @@ def replace_mentions(
     return make_sentence(tokens, tags, sentence.source)
 
 
+_VOWELS = "aeiou"
+_CONSONANTS = "bcdfghjklmnprstvwz"
+
+
+def novel_word(word: str, rng: random.Random) -> str:
+    """Return a made-up word with the shape of ``word``.
+
+    Each letter becomes a random letter of the same case, consonants and vowels alternating
+    within a run of letters (pronounceable, so it splits into pieces like a real name does);
+    digits become random digits; every other character is kept.
+    """
+    out: list[str] = []
+    vowel = rng.random() < 0.5
+    for char in word:
+        if char.isalpha():
+            letter = rng.choice(_VOWELS if vowel else _CONSONANTS)
+            out.append(letter.upper() if char.isupper() else letter)
+            vowel = not vowel
+        else:
+            out.append(str(rng.randrange(10)) if char.isdigit() else char)
+            vowel = rng.random() < 0.5
+    return "".join(out)
+
+
+def novel_mentions(sentence: Sentence, probability: float, rng: random.Random) -> Sentence:
+    """Return ``sentence`` with each mention's words made up, with ``probability`` per mention.
+
+    Word counts do not change, so the tags and spans stay as they are.
+    """
+    if probability <= 0 or not sentence.spans:
+        return sentence
+    tokens = list(sentence.tokens)
+    changed = False
+    for span in sentence.spans:
+        if rng.random() < probability:
+            for index in range(span.start, span.end):
+                tokens[index] = novel_word(tokens[index], rng)
+            changed = True
+    if not changed:
+        return sentence
+    return Sentence(
+        tokens=tuple(tokens), tags=sentence.tags, spans=sentence.spans, source=sentence.source
+    )
+
+
 def uppercase(sentence: Sentence) -> Sentence:
     """Return the sentence in capitals (a headline), with the same tags and spans."""
     return Sentence(
@@ -122,9 +177,12 @@ def augment_sentence(
     config: AugmentConfig,
     rng: random.Random,
 ) -> Sentence:
-    """Apply the sentence transforms of ``config`` (mention replacement, then upper-casing)."""
+    """Apply the transforms of ``config``: mention replacement, novel mentions, upper-casing."""
     if bank is not None and config.mention_replace > 0:
         sentence = replace_mentions(sentence, bank, config.mention_replace, rng)
+    novel = config.novel_mention.get(corpus, 0.0)
+    if novel > 0:
+        sentence = novel_mentions(sentence, novel, rng)
     upper = config.uppercase.get(corpus, 0.0)
     if upper > 0 and rng.random() < upper:
         sentence = uppercase(sentence)
