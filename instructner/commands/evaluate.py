@@ -12,6 +12,7 @@ from instructner.data import FORMATS, holdout_split, load_corpus, read_sentences
 from instructner.evaluation import GenerationSettings, evaluate_sentences, write_evaluation
 from instructner.labels import CORPORA, Verbalizer, get_verbalizer
 from instructner.modeling import checkpoint_tokenizer, load_model, pick_device
+from instructner.novelty import recall_by_novelty, training_mentions
 from instructner.types import Sentence
 from instructner.typing_accuracy import evaluate_typing
 
@@ -140,6 +141,14 @@ def _load_data(args: argparse.Namespace) -> tuple[list[Sentence], Verbalizer, st
     return sentences, get_verbalizer(args.dataset), f"{args.dataset}-{args.split}"
 
 
+def _trained_on(args: argparse.Namespace) -> list[Sentence]:
+    """Return a shipped corpus's training sentences as training uses them (MIT: minus dev)."""
+    train = load_corpus(args.dataset, "train", args.data_root)
+    if args.dataset in HOLDOUT_DEV:
+        train, _ = holdout_split(train, args.holdout_fraction, args.holdout_seed)
+    return train
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write predictions and metrics, and print the metrics JSON."""
     for name in ("batch_size", "num_beams", "max_new_tokens", "max_source_length"):
@@ -188,6 +197,9 @@ def run(args: argparse.Namespace) -> int:
         "constrained": args.constrained,
         "labels": verbalizer.mapping(),
     }
+    if args.data is None:  # a shipped corpus: recall on mentions seen in training and not
+        seen = training_mentions(_trained_on(args))
+        extra["recall_by_novelty"] = recall_by_novelty(evaluation.records, seen)
     predictions, metrics = write_evaluation(evaluation, output_dir, **extra)
     logger.info("wrote %s and %s", predictions, metrics)
     sys.stdout.write(json.dumps(evaluation.metrics(**extra), indent=2) + "\n")

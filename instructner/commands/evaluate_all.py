@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             metrics = _evaluate([*argv, *ner_extra], args.work_dir / f"{corpus}-{split}")
             result[split][corpus] = {
                 **{k: metrics[k] for k in KEYS},
+                "recall_by_novelty": metrics["recall_by_novelty"],
                 "seconds": round(time.monotonic() - started, 1),
             }
             logger.info("%s %s: F1 %.4f", corpus, split, metrics["f1"])

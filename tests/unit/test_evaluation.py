@@ -319,5 +319,11 @@ def test_evaluate_all_writes_every_corpus_split_and_typing_into_the_model_metric
     metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics["dev"]) == {"conll2003", "mit_movie", "mit_restaurant", "atis"}
     assert all(m["sentences"] == 2 and 0 <= m["f1"] <= 1 for m in metrics["dev"].values())
+    for corpus in metrics["dev"].values():
+        novelty = corpus["recall_by_novelty"]
+        assert (
+            novelty["seen"]["mentions"] + novelty["unseen"]["mentions"]
+            == corpus["tp"] + corpus["fn"]
+        )
     assert metrics["typing_test"]["sentences_per_corpus"] == 2
     assert {"accuracy", "gold_entities"} <= set(metrics["typing_test"]["atis"])

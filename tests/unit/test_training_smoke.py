@@ -251,6 +251,9 @@ def test_evaluate_command_writes_predictions_and_metrics(interrupted_run, data_r
     assert {"precision", "recall", "per_type", "tp", "fp", "fn"} <= set(printed)
     assert (printed["dataset"], printed["split"], printed["sentences"]) == ("conll2003", "test", 4)
     assert printed["tp"] + printed["fn"] == 9  # 3 of the 4 test sentences have 3 mentions
+    novelty = printed["recall_by_novelty"]
+    assert novelty["seen"]["mentions"] + novelty["unseen"]["mentions"] == 9
+    assert novelty["seen"]["found"] + novelty["unseen"]["found"] == printed["tp"]
     records = _read_jsonl(eval_dir / "predictions.jsonl")
     assert len(records) == 4
     assert set(records[0]) >= {"sentence", "gold", "predicted", "answer"}
@@ -271,6 +274,7 @@ def test_evaluate_command_reads_any_bio_file_with_given_labels(interrupted_run, 
     printed = json.loads(capsys.readouterr().out)
     assert printed["labels"] == {"PER": "person", "ORG": "company", "LOC": "place"}
     assert printed["sentences"] == 2
+    assert "recall_by_novelty" not in printed  # no training set to compare a file with
     assert (output_dir / "eval-file" / "predictions.jsonl").is_file()
 
 
