@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from instructner.deploy.build import usable_cores
+
 _VERSIONED = (
     "torch",
     "transformers",
@@ -40,8 +42,14 @@ def _cpuinfo(proc: Path) -> tuple[str, set[str]]:
     return model, flags
 
 
-def machine_info(proc: Path = Path("/proc")) -> dict[str, Any]:
-    """Return CPU model, core counts, SIMD flags, memory, OS and package versions."""
+def machine_info(
+    proc: Path = Path("/proc"), cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")
+) -> dict[str, Any]:
+    """Return CPU model, core counts, SIMD flags, memory, OS and package versions.
+
+    ``usable_cpus`` is what the server sizes its threads by: the affinity, capped by a cgroup
+    quota (a container started with ``--cpus``); ``affinity_cpus`` is the affinity alone.
+    """
     model, flags = _cpuinfo(proc)
     memory_kib = 0
     for line in (proc / "meminfo").read_text().splitlines():
@@ -57,7 +65,8 @@ def machine_info(proc: Path = Path("/proc")) -> dict[str, Any]:
         "hostname": platform.node(),
         "cpu_model": model,
         "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)),
+        "usable_cpus": usable_cores(cpu_max),
+        "affinity_cpus": len(os.sched_getaffinity(0)),
         "simd": sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_vnni", "avx_vnni"}),
         "memory_gib": round(memory_kib / 1024 / 1024, 1),
         "os": platform.platform(),
@@ -128,7 +137,6 @@ class CpuMonitor:
     def __init__(self, proc: Path = Path("/proc")) -> None:
         self.proc = proc
         self.root = os.getpid()
-        self.cpus = len(os.sched_getaffinity(0))
         self.phases: dict[str, dict[str, float]] = {}
         self._open: dict[str, _Mark] = {}
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.machine import CpuMonitor, QuietGate
+from bench.machine import CpuMonitor, QuietGate, machine_info
 
 
 class FakeMonitor:
@@ -61,3 +61,16 @@ def test_monitor_splits_busy_time_between_this_process_tree_and_others(tmp_path,
     assert record["ours"] == pytest.approx(0.3)
     assert record["others"] == pytest.approx(0.45)
     assert record["loadavg_1min_end"] == 1.5
+
+
+def test_machine_info_counts_the_cores_a_cgroup_quota_leaves(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    (tmp_path / "cpuinfo").write_text("model name\t: Test CPU\nflags\t\t: fpu avx2\n")
+    (tmp_path / "meminfo").write_text("MemTotal:       2097152 kB\n")
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")  # docker --cpus=1.5
+    info = machine_info(proc=tmp_path, cpu_max=cpu_max)
+    assert (info["usable_cpus"], info["affinity_cpus"]) == (1, 4)
+    assert (info["cpu_model"], info["simd"], info["memory_gib"]) == ("Test CPU", ["avx2"], 2.0)
+    cpu_max.write_text("max 100000\n")
+    assert machine_info(proc=tmp_path, cpu_max=cpu_max)["usable_cpus"] == 4
