@@ -18,6 +18,7 @@ from instructner.augment import AugmentConfig, MentionBank, augment_sentence, op
 from instructner.labels import Verbalizer
 from instructner.prompts import (
     TASKS,
+    copy_prompt,
     extract_answer,
     extract_prompt,
     ner_answer,
@@ -126,6 +127,7 @@ def build_examples(
     augment: AugmentConfig | None = None,
     task_probability: Mapping[str, float] | None = None,
     banks: Mapping[str, MentionBank] | None = None,
+    copy_probability: float = 0.0,
 ) -> list[Example]:
     """Build the examples of several corpora, each with its own verbalizer, in input order.
 
@@ -134,8 +136,12 @@ def build_examples(
     ``shuffle_options``) transforms sentences and option lists; ``banks`` holds each corpus's
     mentions for mention replacement (built from the corpus's sentences when missing).
     ``task_probability`` gives, per task, the chance that a sentence yields an example of it
-    (1 for tasks not named), to set the share of the auxiliary tasks.
+    (1 for tasks not named), to set the share of the auxiliary tasks. ``copy_probability`` is
+    the chance that a sentence (after augmentation) also yields a copy example (task
+    ``"copy"``: :func:`instructner.prompts.copy_prompt`, answered by the sentence itself).
     """
+    if not 0.0 <= copy_probability <= 1.0:
+        raise ValueError(f"copy_probability must be in [0, 1], got {copy_probability}")
     tasks = check_tasks(tasks)
     rng = random.Random(seed) if shuffle_options else None
     probability = dict(task_probability or {})
@@ -156,11 +162,16 @@ def build_examples(
                 for t in tasks
                 if probability.get(t, 1.0) >= 1.0 or draws.random() < probability[t]
             ]
-            if not chosen:
-                continue
-            examples.extend(
-                sentence_examples(sentence, corpus.verbalizer, chosen, rng, corpus.name, augment)
-            )
+            if chosen:
+                examples.extend(
+                    sentence_examples(
+                        sentence, corpus.verbalizer, chosen, rng, corpus.name, augment
+                    )
+                )
+            # drawn only when on, so runs without copies keep their random streams
+            if copy_probability > 0 and draws.random() < copy_probability:
+                text = sentence.text
+                examples.append(Example(copy_prompt(text), text, "copy", corpus.name))
     return examples
 
 

@@ -22,6 +22,9 @@ NER_INSTRUCTION = (
 )
 EXTRACT_INSTRUCTION = "please extract entity words from the input sentence"
 TYPE_INSTRUCTION = "please typing these entity words according to sentence: "
+# A training-only auxiliary task (not served): the answer is the sentence itself, which teaches
+# a model trained from scratch to copy from its input (answers must copy entity spans).
+COPY_INSTRUCTION = "please copy the input sentence"
 
 
 def _options(labels: Sequence[str]) -> str:
@@ -38,6 +41,11 @@ def ner_prompt(sentence: str, labels: Sequence[str]) -> str:
 def extract_prompt(sentence: str) -> str:
     """Return the entity-extraction prompt (no options: spans without types)."""
     return f"Sentence: {sentence} Instruction: {EXTRACT_INSTRUCTION}"
+
+
+def copy_prompt(sentence: str) -> str:
+    """Return the copy prompt of the training-only copy task; its answer is the sentence."""
+    return f"Sentence: {sentence} Instruction: {COPY_INSTRUCTION}"
 
 
 def type_prompt(sentence: str, entities: Sequence[str], labels: Sequence[str]) -> str:

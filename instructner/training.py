@@ -121,6 +121,8 @@ class TrainConfig:
     shuffle_options: bool = True
     # per task, the chance that a sentence yields an example of it (1 when not named)
     task_probability: dict[str, float] = field(default_factory=dict)
+    # the chance that a sentence also yields a copy example (training only: teaches copying)
+    copy_probability: float = 0.0
     # instructner.augment.AugmentConfig fields: mention_replace, uppercase, option_subset, ...
     augment: dict[str, Any] = field(default_factory=dict)
     # a size preset of instructner.modeling.SIZE_PRESETS or a shape mapping (random init)
@@ -217,6 +219,11 @@ class TrainConfig:
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         self.augment_config()  # raises on unknown keys or bad probabilities
+        self._check_task_shares()
+
+    def _check_task_shares(self) -> None:
+        if not 0.0 <= float(self.copy_probability) <= 1.0:
+            raise ValueError(f"copy_probability must be in [0, 1], got {self.copy_probability}")
         for task, value in self.task_probability.items():
             if task not in self.tasks or not 0.0 <= float(value) <= 1.0:
                 raise ValueError(
@@ -351,6 +358,7 @@ class EpochBatches:
             augment=self.augment,
             task_probability=self.config.task_probability,
             banks=self.banks,
+            copy_probability=float(self.config.copy_probability),
         )
 
     def _prepare(self, epoch: int) -> None:

@@ -139,3 +139,32 @@ def test_mixed_corpora_each_use_their_own_label_words():
     assert [e.corpus for e in examples] == ["conll2003", "mit_restaurant"]
     assert _options(examples[1].prompt) == list(restaurant.words)
     assert examples[1].target == ("cheap is a price, pizza is a dish, nearby is a location.")
+
+
+def test_copy_examples_answer_with_the_sentence_itself_at_the_given_share():
+    corpus = CorpusSentences("conll2003", _many_sentences() * 20, CONLL)
+    examples = build_examples([corpus], tasks=["ner"], seed=4, copy_probability=0.3)
+    copies = [e for e in examples if e.task == "copy"]
+    assert 0.2 * len(corpus.sentences) < len(copies) < 0.4 * len(corpus.sentences)
+    for example in copies:
+        assert example.prompt == (
+            f"Sentence: {example.target} Instruction: please copy the input sentence"
+        )
+        assert example.corpus == "conll2003"
+    all_copies = build_examples([corpus], tasks=["ner"], copy_probability=1.0)
+    assert [e.target for e in all_copies if e.task == "copy"] == [s.text for s in corpus.sentences]
+
+
+def test_without_copies_the_examples_are_those_of_a_run_that_never_had_them():
+    corpus = CorpusSentences("conll2003", _many_sentences(), CONLL)
+    probability = {"extract": 0.5, "type": 0.3}
+    plain = build_examples([corpus], seed=9, task_probability=probability)
+    off = build_examples([corpus], seed=9, task_probability=probability, copy_probability=0.0)
+    assert plain == off
+
+
+@pytest.mark.parametrize("value", [-0.5, 2.0])
+def test_copy_probability_outside_zero_one_is_rejected(value):
+    corpus = CorpusSentences("conll2003", [JOHN], CONLL)
+    with pytest.raises(ValueError, match="copy_probability must be in"):
+        build_examples([corpus], copy_probability=value)

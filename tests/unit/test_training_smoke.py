@@ -166,6 +166,11 @@ def test_unknown_config_key_is_rejected_with_the_known_keys(data_root, tmp_path)
         _config(data_root, tmp_path, max_step=3)
 
 
+def test_copy_probability_outside_zero_one_is_rejected_before_training(data_root, tmp_path):
+    with pytest.raises(ValueError, match=r"copy_probability must be in \[0, 1\], got 1.5"):
+        _config(data_root, tmp_path, copy_probability=1.5)
+
+
 def test_kshot_corpus_without_k_is_rejected(data_root, tmp_path):
     with pytest.raises(ValueError, match="corpus conll2003: train 'kshot' needs a positive k"):
         _config(data_root, tmp_path, corpora=[{"name": "conll2003", "train": "kshot"}])
