@@ -52,6 +52,7 @@ from instructner.modeling import (
     pick_device,
     save_model,
 )
+from instructner.novelty import recall_by_novelty, training_mentions
 from instructner.prompts import TASKS
 from instructner.types import Sentence
 
@@ -474,6 +475,11 @@ def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[s
     return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
 
 
+def _unseen_note(novelty: Mapping[str, Mapping[str, Any]]) -> str:
+    recall = novelty["unseen"]["recall"]
+    return "" if recall is None else f" [unseen recall {recall:.3f}]"
+
+
 def _derive_seed(seed: int, purpose: str, epoch: int) -> int:
     return random.Random(f"{seed}/{purpose}/{epoch}").getrandbits(63)
 
@@ -603,6 +609,7 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(self.model, config)
         data_root = Path(config.data_root) if config.data_root else None
         self.corpora = [load_corpus_data(spec, data_root, config.seed) for spec in config.corpora]
+        self._seen: dict[str, frozenset[str]] = {}  # training mentions by corpus, for dev
         self.batches = EpochBatches(self.corpora, self.tokenizer, config)
         torch.manual_seed(config.seed)  # dropout stream of a fresh run
         if resume_state is not None:
@@ -766,6 +773,11 @@ class Trainer:
     def _has_dev(self) -> bool:
         return any(corpus.dev for corpus in self.corpora)
 
+    def _seen_mentions(self, corpus: CorpusData) -> frozenset[str]:
+        if corpus.name not in self._seen:
+            self._seen[corpus.name] = training_mentions(corpus.train)
+        return self._seen[corpus.name]
+
     def evaluate_dev(self) -> dict[str, Any]:
         """Score every corpus's dev sentences; ``f1`` is the mean over corpora."""
         settings = GenerationSettings(
@@ -787,6 +799,9 @@ class Trainer:
                 "recall": scores.recall,
                 "f1": scores.f1,
                 **evaluation.counts,
+                "recall_by_novelty": recall_by_novelty(
+                    evaluation.records, self._seen_mentions(corpus)
+                ),
             }
         self.model.train()
         mean_f1 = sum(c["f1"] for c in per_corpus.values()) / max(1, len(per_corpus))
@@ -810,7 +825,10 @@ class Trainer:
             "step %d dev F1 %.4f (%s)%s",
             state.step,
             result["f1"],
-            ", ".join(f"{name} {c['f1']:.4f}" for name, c in result["corpora"].items()),
+            ", ".join(
+                f"{name} {c['f1']:.4f}{_unseen_note(c['recall_by_novelty'])}"
+                for name, c in result["corpora"].items()
+            ),
             " new best" if improved else f", best {state.best_f1:.4f} at {state.best_step}",
         )
         return result

@@ -126,7 +126,11 @@ def test_dev_is_evaluated_every_eval_every_steps_and_where_a_call_stops(interrup
     dev = [entry for entry in read_history(output_dir) if "dev" in entry]
     assert [entry["step"] for entry in dev] == [20, 25, 40]
     assert dev[0]["best"] is True
-    assert set(dev[0]["dev"]["corpora"]["conll2003"]) >= {"precision", "recall", "f1"}
+    conll = dev[0]["dev"]["corpora"]["conll2003"]
+    assert set(conll) >= {"precision", "recall", "f1", "recall_by_novelty"}
+    novelty = conll["recall_by_novelty"]
+    assert {"seen", "unseen"} == set(novelty)
+    assert novelty["seen"]["mentions"] + novelty["unseen"]["mentions"] > 0
 
 
 def test_resumed_run_matches_the_uninterrupted_run(interrupted_run, data_root, tmp_path):
