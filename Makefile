@@ -165,14 +165,18 @@ proxy: setup setup-proxy ## front proxy on HOST:PROXY_HTTP_PORT/PROXY_GRPC_PORT 
 		--grpc-port $(PROXY_GRPC_PORT) --upstream-http-port $(HTTP_PORT) \
 		--upstream-grpc-port $(GRPC_PORT)
 
-# Training the default model (docs/training.md): the task tokenizer, then the resumable run.
-TRAIN_CONFIG ?= configs/cpu-task-vocab.yaml
+# Training the default model (docs/training.md): the task tokenizer, then the resumable runs:
+# the copy stage, then the tasks from its weights (each resumes where it stopped; a finished
+# stage returns at once).
+TRAIN_STAGES ?= configs/cpu-d128-copy-stage.yaml configs/cpu-d128-copy.yaml
 $(TOKENIZER_DIR)/tokenizer.json: | $(STAMP)
 	$(VENV)/bin/instructner tokenizer --out $(TOKENIZER_DIR)
 
 tokenizer: $(TOKENIZER_DIR)/tokenizer.json ## train the 8k task tokenizer into TOKENIZER_DIR
 
-train-default: setup tokenizer ## train (or resume) the default model's run (TRAIN_CONFIG); Ctrl-C saves
-	out=$$($(PY) -c "import yaml,sys; print(yaml.safe_load(open('$(TRAIN_CONFIG)'))['output_dir'])"); \
-	$(VENV)/bin/instructner train --config $(TRAIN_CONFIG) \
-		$$(test -f $$out/last/trainer_state.pt && echo --resume)
+train-default: setup tokenizer ## train (or resume) the default model's runs (TRAIN_STAGES, in order); Ctrl-C saves
+	for config in $(TRAIN_STAGES); do \
+		out=$$($(PY) -c "import yaml; print(yaml.safe_load(open('$$config'))['output_dir'])"); \
+		$(VENV)/bin/instructner train --config $$config \
+			$$(test -f $$out/last/trainer_state.pt && echo --resume) || exit 1; \
+	done

@@ -610,6 +610,7 @@ class Trainer:
         data_root = Path(config.data_root) if config.data_root else None
         self.corpora = [load_corpus_data(spec, data_root, config.seed) for spec in config.corpora]
         self._seen: dict[str, frozenset[str]] = {}  # training mentions by corpus, for dev
+        self.stopped_by_signal: int | None = None  # SIGTERM/SIGINT stopped the last train()
         self.batches = EpochBatches(self.corpora, self.tokenizer, config)
         torch.manual_seed(config.seed)  # dropout stream of a fresh run
         if resume_state is not None:
@@ -719,6 +720,7 @@ class Trainer:
             progress.close()
             stop.restore()
         if stop.signal is not None:
+            self.stopped_by_signal = stop.signal
             if self._saved_step != state.step:
                 self.save_last()
             return state

@@ -83,9 +83,14 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, then print the final state (step, best dev F1) as JSON."""
+    """Train, then print the final state (step, best dev F1) as JSON.
+
+    Exit code 128 + the signal number when SIGTERM/SIGINT stopped the run (its state is
+    saved): a script running stages in order must not start the next one.
+    """
     config = load_config(args.config, overrides(args))
-    state = Trainer(config, resume=args.resume).train()
+    trainer = Trainer(config, resume=args.resume)
+    state = trainer.train()
     result = {
         "output_dir": config.output_dir,
         "step": state.step,
@@ -94,4 +99,6 @@ def run(args: argparse.Namespace) -> int:
         "elapsed_s": round(state.elapsed_s, 1),
     }
     sys.stdout.write(json.dumps(result) + "\n")
+    if trainer.stopped_by_signal is not None:
+        return 128 + trainer.stopped_by_signal
     return 0

@@ -7,6 +7,8 @@ and a resume to 40 steps; a second, uninterrupted run checks that the resume was
 
 import json
 import logging
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -232,6 +234,31 @@ def test_train_command_applies_flag_and_set_overrides(data_root, tmp_path, capsy
     saved = (output_dir / "config.yaml").read_text()
     assert "- ner\n" in saved and "- extract" not in saved
     assert not (output_dir / "best").exists()
+    assert (output_dir / "last" / STATE_FILE).is_file()
+
+
+def test_train_command_stopped_by_sigterm_saves_and_exits_128_plus_the_signal(
+    data_root, tmp_path, capsys, monkeypatch
+):
+    steps = []
+    real_step = Trainer._step
+
+    def step_then_signal(self):
+        steps.append(1)
+        if len(steps) == 3:  # as `kill` or a session's end would, mid-run
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "_step", step_then_signal)
+    output_dir = tmp_path / "stopped"
+    code = main(
+        [
+            "train", "--config", str(SMOKE_CONFIG), "--data-root", str(data_root),
+            "--output-dir", str(output_dir), "--set", "eval_every=0",
+        ]
+    )  # fmt: skip
+    assert code == 128 + signal.SIGTERM  # a stage script must not go on to the next stage
+    assert json.loads(capsys.readouterr().out)["step"] == 3
     assert (output_dir / "last" / STATE_FILE).is_file()
 
 
