@@ -127,8 +127,9 @@ hostile: protos ## server memory after hostile rounds (gzip bombs, huge TEXT, ab
 evaluate-default: setup ## evaluate MODEL_DIR on every corpus (test + dev) into MODEL_DIR/metrics.json (the model card's numbers)
 	$(PY) -m instructner.cli evaluate-all --model $(MODEL_DIR)
 
-fewshot-ablation: setup $(TOKENIZER_DIR)/tokenizer.json ## few-shot ablation, NER-only vs NER+aux (trains the ATIS-only base first if missing)
-	test -f runs/fewshot-base-8k/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml
+fewshot-ablation: setup $(TOKENIZER_DIR)/tokenizer.json ## few-shot ablation, NER-only vs NER+aux (trains the copy stage and the ATIS-only base first if missing)
+	test -f runs/cpu-d128-copy-stage/last/config.json || $(VENV)/bin/instructner train --config configs/cpu-d128-copy-stage.yaml
+	test -f runs/fewshot-base-copy/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml
 	$(VENV)/bin/instructner ablate --config configs/fewshot-ablation.yaml
 
 lint: setup protos ## ruff + mypy

@@ -581,6 +581,7 @@ class Trainer:
             self.tokenizer = load_tokenizer(self.last_dir)
             resume_state = torch.load(self.last_dir / STATE_FILE, weights_only=False)
         elif config.init_from:
+            logger.info("starting from the weights of %s (a fresh optimizer)", config.init_from)
             self.model = load_model(config.init_from)
             self.tokenizer = (
                 load_tokenizer(config.tokenizer)
