@@ -127,8 +127,7 @@ def _load_data(args: argparse.Namespace) -> tuple[list[Sentence], Verbalizer, st
     if label_items:
         raise ValueError("--labels/--label go with --data; --dataset uses its own label words")
     if args.split == "dev" and args.dataset in HOLDOUT_DEV:
-        train = load_corpus(args.dataset, "train", args.data_root)
-        _, sentences = holdout_split(train, args.holdout_fraction, args.holdout_seed)
+        _, sentences = _holdout_parts(args)
         logger.info(
             "%s has no dev split: using %d sentences held out of train (fraction %s, seed %d)",
             args.dataset,
@@ -141,12 +140,17 @@ def _load_data(args: argparse.Namespace) -> tuple[list[Sentence], Verbalizer, st
     return sentences, get_verbalizer(args.dataset), f"{args.dataset}-{args.split}"
 
 
+def _holdout_parts(args: argparse.Namespace) -> tuple[list[Sentence], list[Sentence]]:
+    """Return a MIT corpus's train split as (what training keeps, the held-out dev slice)."""
+    train = load_corpus(args.dataset, "train", args.data_root)
+    return holdout_split(train, args.holdout_fraction, args.holdout_seed)
+
+
 def _trained_on(args: argparse.Namespace) -> list[Sentence]:
     """Return a shipped corpus's training sentences as training uses them (MIT: minus dev)."""
-    train = load_corpus(args.dataset, "train", args.data_root)
     if args.dataset in HOLDOUT_DEV:
-        train, _ = holdout_split(train, args.holdout_fraction, args.holdout_seed)
-    return train
+        return _holdout_parts(args)[0]
+    return load_corpus(args.dataset, "train", args.data_root)
 
 
 def run(args: argparse.Namespace) -> int:
