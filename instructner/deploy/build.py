@@ -83,9 +83,10 @@ class BuildSettings:
     templates: Path = TEMPLATES
     engines: tuple[EngineVariant, ...] = (EngineVariant(),)
     pipeline_engine: str = "engine"  # the engine model instruction_ner calls
-    # where instruction_ner builds prompts and parses answers: "inline" (in itself: one model
-    # call per window) or "models" (the preprocessing/postprocessing models, as on GPU)
-    steps: str = "inline"
+    # where instruction_ner runs the pipeline: "embedded" (the pipeline engine in its own
+    # process: no model call per window), "inline" (prompts and answers in itself, one engine
+    # model call per window) or "models" (the preprocessing/postprocessing models, as on GPU)
+    steps: str = "embedded"
     untrained_size: str = "mini"  # modeling preset of the random-init stand-in
     limits: Limits = DEFAULT_LIMITS
     max_batch_size: int = 64
@@ -98,7 +99,8 @@ class BuildSettings:
     intra_threads: int = 1  # single-threaded workers beat multi-threaded ones here
     # A BLS instance is held until its whole pipeline returns, so with few instances requests
     # queue in front of instruction_ner instead of batching at the engine (make bench: engine
-    # batch 6 at concurrency 32 with 2 instances, 11-16 with 8-16); ~40 MiB each.
+    # batch 6 at concurrency 32 with 2 instances, 11-16 with 8-16); ~40 MiB each. With steps
+    # "embedded" instruction_ner is the engine: engine_instances instances, batching there.
     bls_instances: int = 8
     step_instances: int = 1
     # No batching delay: batches form from the requests that queue while an engine instance
@@ -210,6 +212,18 @@ def repository_values(
         "max_queue_size": settings.step_max_queue_size,
         "queue_timeout_us": settings.step_queue_timeout_us,
     }
+    engines = {
+        engine.name: _engine_values(settings, engine, checkpoint, ct2_dir)
+        for engine in settings.engines
+    }
+    embedded = settings.steps == "embedded"
+    pipeline_engine = engines[settings.pipeline_engine] if embedded else {}
+    embedded_values = {
+        f"embedded_{key}": pipeline_engine.get(key, "")
+        for key in ("engine_kind", "engine_dir", "compute_type", "constrained", "intra_threads")
+    }
+    # one engine per instruction_ner instance, each decoding its own batches
+    embedded_values["embedded_inter_threads"] = 1 if embedded else ""
     models: dict[str, tuple[str, dict[str, object]]] = {
         "preprocessing": (
             "preprocessing",
@@ -221,8 +235,12 @@ def repository_values(
             {
                 "model_name": "instruction_ner",
                 "max_batch_size": settings.max_batch_size,
-                "instance_count": settings.bls_instances,
-                "max_queue_delay_us": settings.step_queue_delay_us,
+                "instance_count": (
+                    settings.engine_instances if embedded else settings.bls_instances
+                ),
+                "max_queue_delay_us": (
+                    settings.engine_queue_delay_us if embedded else settings.step_queue_delay_us
+                ),
                 "tokenizer_dir": tokenizer_dir,
                 "steps": settings.steps,
                 "preprocessing_model": "preprocessing",
@@ -236,30 +254,36 @@ def repository_values(
                 "max_windows": limits.max_windows,
                 "max_windows_in_flight": limits.max_windows_in_flight,
                 "served_tasks": ",".join(trained_tasks(checkpoint)),
+                **embedded_values,
+                "engine_batch": settings.max_batch_size,
             },
         ),
     }
-    for engine in settings.engines:
-        models[engine.name] = (
-            "engine",
-            {
-                "model_name": engine.name,
-                "max_batch_size": settings.max_batch_size,
-                "instance_count": settings.engine_instances,
-                "max_queue_delay_us": settings.engine_queue_delay_us,
-                "max_queue_size": settings.engine_max_queue_size,
-                "queue_timeout_us": settings.engine_queue_timeout_us,
-                "engine_kind": engine.kind,
-                "engine_dir": (ct2_dir if engine.kind == "ctranslate2" else checkpoint).resolve(),
-                "compute_type": engine.compute_type,
-                "constrained": "true" if engine.constrained else "false",
-                "inter_threads": settings.inter_threads,
-                "intra_threads": settings.intra_threads,
-                "max_input_tokens": limits.max_input_tokens,
-                "max_output_tokens": limits.max_output_tokens,
-            },
-        )
+    for name, values in engines.items():
+        models[name] = ("engine", values)
     return models
+
+
+def _engine_values(
+    settings: BuildSettings, engine: EngineVariant, checkpoint: Path, ct2_dir: Path
+) -> dict[str, object]:
+    limits = settings.limits
+    return {
+        "model_name": engine.name,
+        "max_batch_size": settings.max_batch_size,
+        "instance_count": settings.engine_instances,
+        "max_queue_delay_us": settings.engine_queue_delay_us,
+        "max_queue_size": settings.engine_max_queue_size,
+        "queue_timeout_us": settings.engine_queue_timeout_us,
+        "engine_kind": engine.kind,
+        "engine_dir": (ct2_dir if engine.kind == "ctranslate2" else checkpoint).resolve(),
+        "compute_type": engine.compute_type,
+        "constrained": "true" if engine.constrained else "false",
+        "inter_threads": settings.inter_threads,
+        "intra_threads": settings.intra_threads,
+        "max_input_tokens": limits.max_input_tokens,
+        "max_output_tokens": limits.max_output_tokens,
+    }
 
 
 def build_repository(settings: BuildSettings) -> BuildResult:

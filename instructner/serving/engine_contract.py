@@ -17,12 +17,13 @@ same pre/postprocessing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from instructner.engine import Engine, Generated
+from instructner.engine import Engine, Generated, load_engine
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.tensors import GetInput, batch_size, bool_per_row, int_per_row
@@ -37,6 +38,43 @@ INPUT_NAMES = (
     "return_log_probs",
 )
 OUTPUT_NAMES = ("output_ids", "sequence_length", "output_log_probs", "cum_log_probs")
+
+
+ENGINE_PARAMETERS = (
+    "engine_kind",
+    "engine_dir",
+    "compute_type",
+    "constrained",
+    "inter_threads",
+    "intra_threads",
+)
+
+
+def engine_options(parameters: Mapping[str, str]) -> dict[str, Any]:
+    """Return the engine constructor's options from model config parameters (strings)."""
+    if parameters["engine_kind"] == "ctranslate2":
+        return {
+            "compute_type": parameters.get("compute_type", "int8"),
+            "inter_threads": int(parameters.get("inter_threads", "1")),
+            "intra_threads": int(parameters.get("intra_threads", "0")),
+        }
+    return {
+        "threads": int(parameters.get("intra_threads", "0")),
+        "constrained": parameters.get("constrained", "false") == "true",
+    }
+
+
+def engine_from_parameters(parameters: Mapping[str, str]) -> Engine:
+    """Load the engine a model config names (``engine_kind``, ``engine_dir`` and options).
+
+    Raises:
+        KeyError: ``engine_kind`` or ``engine_dir`` is missing.
+        ValueError: an unknown engine kind or a non-integer thread count.
+
+    """
+    return load_engine(
+        parameters["engine_kind"], parameters["engine_dir"], **engine_options(parameters)
+    )
 
 
 @dataclass(frozen=True)

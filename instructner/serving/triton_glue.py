@@ -73,22 +73,24 @@ def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-STEP_PLACES = ("inline", "models")
+# Where instruction_ner runs the steps around and including the engine: "embedded" (the CPU
+# engine in its own process: no model call per window), "inline" (prompts and answers in it,
+# one engine model call per window) or "models" (preprocessing, engine and postprocessing
+# models: three calls per window, as around TensorRT-LLM on GPU).
+STEP_PLACES = ("embedded", "inline", "models")
 
 
-def steps_inline(parameters: Mapping[str, str]) -> bool:
-    """Return whether the BLS builds prompts and parses answers itself (``steps: inline``).
-
-    ``models``: it calls the preprocessing and postprocessing models around the engine.
+def steps_place(parameters: Mapping[str, str]) -> str:
+    """Return the model config's ``steps`` parameter, one of :data:`STEP_PLACES`.
 
     Raises:
-        ValueError: ``steps`` is neither.
+        ValueError: ``steps`` is missing or none of them.
 
     """
     steps = parameters.get("steps")
     if steps not in STEP_PLACES:
         raise ValueError(f"parameter steps is {steps!r}, expected one of {list(STEP_PLACES)}")
-    return steps == "inline"
+    return steps
 
 
 def input_getter(pb_utils: Any, request: Any) -> GetInput:

@@ -1,8 +1,9 @@
-"""The two places of the pipeline steps give the same results on a real tritonserver.
+"""The three places of the pipeline steps give the same results on a real tritonserver.
 
-The CPU default (`steps: inline`) builds prompts and parses answers inside `instruction_ner`
-(one model call per window); `steps: models` calls the preprocessing and postprocessing models
-around the engine, as the TensorRT-LLM repository does. Same checkpoint, same engine.
+The CPU default (`steps: embedded`) runs the engine inside `instruction_ner` (no model call per
+window); `steps: inline` builds prompts and parses answers there and calls the engine model
+once per window; `steps: models` calls the preprocessing and postprocessing models around the
+engine, as the TensorRT-LLM repository does. Same checkpoint, same engine.
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def models_server(
-    fixture_build: BuildResult, tmp_path_factory: pytest.TempPathFactory
+def _serve(
+    fixture_build: BuildResult, tmp_path_factory: pytest.TempPathFactory, steps: str
 ) -> Iterator[TritonServer]:
-    """The fixture checkpoint served with ``steps: models`` (the engine the default uses)."""
-    workdir = tmp_path_factory.mktemp("steps-models")
+    """The fixture checkpoint served with ``steps`` (the engine the default uses)."""
+    workdir = tmp_path_factory.mktemp(f"steps-{steps}")
     build = build_repository(
         BuildSettings(
             model_dir=fixture_build.checkpoint,
@@ -45,7 +45,7 @@ def models_server(
             inter_threads=1,
             intra_threads=1,
             bls_instances=2,
-            steps="models",
+            steps=steps,
         )
     )
     server = start_test_server(build.repository, workdir / "server")
@@ -54,6 +54,22 @@ def models_server(
     finally:
         code = server.stop()
     assert code == 0, f"tritonserver exited with {code}: {server.log_tail()}"
+
+
+@pytest.fixture(scope="module")
+def models_server(
+    fixture_build: BuildResult, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TritonServer]:
+    """``steps: models``: the step models around the engine model."""
+    yield from _serve(fixture_build, tmp_path_factory, "models")
+
+
+@pytest.fixture(scope="module")
+def inline_server(
+    fixture_build: BuildResult, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TritonServer]:
+    """``steps: inline``: prompts and answers in the BLS, the engine model once per window."""
+    yield from _serve(fixture_build, tmp_path_factory, "inline")
 
 
 def _results(url: str) -> list[dict]:
@@ -67,29 +83,42 @@ def _results(url: str) -> list[dict]:
     return results
 
 
-def _step_calls(server: TritonServer) -> dict[str, int]:
+def _calls(server: TritonServer, models: tuple[str, ...]) -> dict[str, int]:
     admin = server.config.admin.grpc_metadata()  # statistics are an admin endpoint
     with grpcclient.InferenceServerClient(url=server.config.grpc_url) as client:
         stats = client.get_inference_statistics(headers=admin, as_json=True)["model_stats"]
     return {
         s["name"]: int(s["inference_stats"]["success"].get("count", 0))
         for s in stats
-        if s["name"] in ("preprocessing", "postprocessing")
+        if s["name"] in models
     }
 
 
-def test_inline_steps_and_step_models_return_the_same_results(triton_server, models_server):
-    inline = _results(triton_server.config.grpc_url)
-    models = _results(models_server.config.grpc_url)
-    assert inline == models
-    assert [len(r["entities"]) > 0 for r in inline] == [True] * len(CASES)
+STEP_MODELS = ("preprocessing", "postprocessing")
 
 
-def test_inline_steps_call_no_step_model_and_step_models_do(triton_server, models_server):
-    before = _step_calls(triton_server)
+def test_embedded_inline_and_step_models_return_the_same_results(
+    triton_server, inline_server, models_server
+):
+    embedded = _results(triton_server.config.grpc_url)
+    assert embedded == _results(inline_server.config.grpc_url)
+    assert embedded == _results(models_server.config.grpc_url)
+    assert [len(r["entities"]) > 0 for r in embedded] == [True] * len(CASES)
+
+
+def test_embedded_engine_calls_no_other_model_and_the_other_places_do(
+    triton_server, inline_server, models_server
+):
+    every = (*STEP_MODELS, "engine")
+    before = _calls(triton_server, every)
+    inline_before = _calls(inline_server, every)
     _results(triton_server.config.grpc_url)
+    _results(inline_server.config.grpc_url)
     _results(models_server.config.grpc_url)
-    assert _step_calls(triton_server) == before
-    calls = _step_calls(models_server)
-    assert set(calls) == {"preprocessing", "postprocessing"}
+    assert _calls(triton_server, every) == before
+    inline = _calls(inline_server, every)
+    assert inline["engine"] > inline_before["engine"]
+    assert {m: inline[m] for m in STEP_MODELS} == {m: inline_before[m] for m in STEP_MODELS}
+    calls = _calls(models_server, STEP_MODELS)
+    assert set(calls) == set(STEP_MODELS)
     assert all(count > 0 for count in calls.values()), calls

@@ -186,7 +186,7 @@ def load_model(
 ) -> Any:
     """Import ``model_repository/<template_name>/1/model.py`` and return an initialized model.
 
-    ``patch`` replaces module attributes before ``initialize`` (e.g. ``load_engine``).
+    ``patch`` replaces module attributes before ``initialize`` (e.g. ``engine_from_parameters``).
     """
     install()
     path = REPO_ROOT / "model_repository" / template_name / "1" / "model.py"

@@ -28,14 +28,16 @@ def model_values(name: str) -> dict[str, object]:
 
 
 def gazetteer_patch() -> tuple[dict[str, object], list[GazetteerEngine]]:
-    """A ``load_engine`` replacement returning a GazetteerEngine, and the engines it made."""
+    """An ``engine_from_parameters`` replacement returning a GazetteerEngine, and the engines
+    it made (the engine model and the embedded BLS both load their engine through it)."""
     made: list[GazetteerEngine] = []
 
-    def load_engine(kind, path, **options):
+    def engine_from_parameters(parameters):
+        assert parameters["engine_kind"] and parameters["engine_dir"], parameters
         made.append(GazetteerEngine(PromptTokenizer()))
         return made[-1]
 
-    return {"load_engine": load_engine}, made
+    return {"engine_from_parameters": engine_from_parameters}, made
 
 
 def load(name: str, **patch):

@@ -139,7 +139,26 @@ def test_server_side_overhead_compares_the_same_requests(summary):
     overhead = compute_ratios(summary)["server_side_overhead_c1"]
     assert overhead["overhead_ms"] == pytest.approx(6.0)
     assert overhead["ratio"] == pytest.approx(1.03)
+    assert overhead["same_requests"] is True
+    assert "(same requests, so free of load drift)" in markdown_table(summary)
     assert "+6.0 ms, 1.030×" in markdown_table(summary)
+
+
+def test_server_side_overhead_with_the_engine_embedded_uses_the_engine_measured_alone(summary):
+    embedded = copy.deepcopy(summary)
+    stats = embedded["served"]["level_stats"]
+    del stats[0]["models"]["engine"]  # instruction_ner called no engine model
+    stats.append(
+        {
+            "model": "engine",
+            "concurrency": 1,
+            "models": {"engine": {"avg_batch": 1.0, "avg_compute_infer_us": 150_000.0}},
+        }
+    )
+    overhead = compute_ratios(embedded)["server_side_overhead_c1"]
+    assert overhead["same_requests"] is False
+    assert overhead["overhead_ms"] == pytest.approx(56.0)
+    assert "engine compute from the engine model measured alone" in markdown_table(embedded)
 
 
 def test_targets_are_missed_when_served_is_too_slow(summary):

@@ -217,10 +217,21 @@ def test_gpu_repository_differs_from_cpu_only_in_engine_model_and_step_place(rep
     gpu_bls = parse_config(gpu / "instruction_ner/config.pbtxt")
     assert parameters(cpu_bls)["engine_model"] == "engine"
     assert parameters(gpu_bls)["engine_model"] == "tensorrt_llm"
-    # CPU: prompts and answers in the BLS; GPU: the step models around TensorRT-LLM
-    assert (parameters(cpu_bls)["steps"], parameters(gpu_bls)["steps"]) == ("inline", "models")
+    # CPU: the engine embedded in the BLS; GPU: the step models around TensorRT-LLM
+    assert (parameters(cpu_bls)["steps"], parameters(gpu_bls)["steps"]) == ("embedded", "models")
+    embedded = {k: v for k, v in parameters(cpu_bls).items() if k.startswith("embedded_")}
+    assert embedded["embedded_engine_kind"] == "ctranslate2"
+    assert all(parameters(gpu_bls)[k] == "" for k in embedded)
+    # the embedded BLS is the engine: its instances and batching delay are the engine's
+    assert cpu_bls.instance_group[0].count == 2
     gpu_bls.parameters["engine_model"].string_value = "engine"
-    gpu_bls.parameters["steps"].string_value = "inline"
+    gpu_bls.parameters["steps"].string_value = "embedded"
+    for key, value in embedded.items():
+        gpu_bls.parameters[key].string_value = value
+    gpu_bls.instance_group[0].count = cpu_bls.instance_group[0].count
+    gpu_bls.dynamic_batching.max_queue_delay_microseconds = (
+        cpu_bls.dynamic_batching.max_queue_delay_microseconds
+    )
     assert gpu_bls == cpu_bls
 
 

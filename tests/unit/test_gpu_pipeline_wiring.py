@@ -391,7 +391,7 @@ def test_every_call_of_the_pipeline_fits_the_called_models_config(repositories, 
     # every answer token had log-probability -0.25: the engine's output_log_probs reached
     # postprocessing aligned with the tokens
     assert [round(e.score, 5) for e in result.entities] == [round(math.exp(-0.25), 5)] * 2
-    step_calls = 0 if repo == "cpu" else 1  # the CPU default runs both steps in the BLS
+    step_calls = 0 if repo == "cpu" else 1  # steps inline: both steps run in the BLS
     assert len(server.models[engine].calls) == 1
     for name in ("preprocessing", "postprocessing"):
         assert len(server.models[name].calls) == step_calls, name

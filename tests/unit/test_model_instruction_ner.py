@@ -4,17 +4,51 @@ import re
 import fake_pb_utils as pb
 import numpy as np
 import pytest
-from serving_models import LABELS, model_values, route_pipeline
+from serving_models import LABELS, gazetteer_patch, model_values, route_pipeline
 
+from instructner.serving.engine_contract import ENGINE_PARAMETERS
 from instructner.serving.protos import ExtractionResult
 
 
+def load_bls(steps, routed=None, **overrides):
+    """instruction_ner with ``steps``; returns it and the gazetteer engines that answer it.
+
+    ``embedded`` loads its own engine (the engine model's parameters); the other places call
+    the step models, routed (``routed``: the engines of :func:`route_pipeline`) to real
+    preprocessing/postprocessing models and a gazetteer.
+    """
+    values = {**model_values("instruction_ner"), "steps": steps, **overrides}
+    if steps != "embedded":
+        return pb.load_model("instruction_ner", values), routed
+    patch, embedded = gazetteer_patch()
+    engine = model_values("engine")
+    values.update({f"embedded_{k}": engine[k] for k in ENGINE_PARAMETERS})
+    values["embedded_inter_threads"] = 1
+    return pb.load_model("instruction_ner", values, patch), embedded
+
+
+@pytest.fixture(scope="module")
+def routed():
+    """One routing of the step models for the module (every call-based BLS shares it)."""
+    return route_pipeline()
+
+
+@pytest.fixture(scope="module", params=["embedded", "inline", "models"])
+def bls(request, routed):
+    """instruction_ner in the three step places; every test must hold for each."""
+    return load_bls(request.param, routed)
+
+
 @pytest.fixture(scope="module", params=["inline", "models"])
-def bls(request):
-    """instruction_ner in both step places; every test must hold for each."""
-    engines = route_pipeline()
-    values = {**model_values("instruction_ner"), "steps": request.param}
-    return pb.load_model("instruction_ner", values), engines
+def bls_calls(request, routed):
+    """instruction_ner in the two places that call the engine model once per window."""
+    return load_bls(request.param, routed)
+
+
+@pytest.fixture
+def embedded():
+    """instruction_ner with the engine embedded, engine batches of at most 8 windows."""
+    return load_bls("embedded", engine_batch="8")
 
 
 def run(model, *requests):
@@ -106,8 +140,8 @@ def _run_with_engine(model, route):
     return response
 
 
-def test_instruction_ner_reports_a_failing_step_as_internal_and_logs_it(bls):
-    model, _ = bls
+def test_instruction_ner_reports_a_failing_step_as_internal_and_logs_it(bls_calls):
+    model, _ = bls_calls
     response = _run_with_engine(
         model, lambda request: pb.InferenceResponse([], pb.TritonError("engine down"))
     )
@@ -118,8 +152,8 @@ def test_instruction_ner_reports_a_failing_step_as_internal_and_logs_it(bls):
     assert "model engine failed on window 0-4: engine down" in pb.LOG[-1][1]
 
 
-def test_instruction_ner_reports_an_engine_answer_out_of_contract_as_internal(bls):
-    model, _ = bls
+def test_instruction_ner_reports_an_engine_answer_out_of_contract_as_internal(bls_calls):
+    model, _ = bls_calls
     engine = pb.ROUTES["engine"]
 
     def too_long(request):  # sequence_length over the width of output_ids
@@ -140,8 +174,8 @@ def _sentences(count):
     return " ".join(f"Sentence {i} names the EU ." for i in range(count))
 
 
-def test_instruction_ner_stops_a_cancelled_document_before_its_next_window(bls):
-    model, engines = bls
+def test_instruction_ner_stops_a_cancelled_document_before_its_next_window(bls_calls):
+    model, engines = bls_calls
     before = sum(engines[0].batches)
     request = pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))
     request.cancel_after_checks = 5  # the caller leaves after five windows have started
@@ -153,8 +187,8 @@ def test_instruction_ner_stops_a_cancelled_document_before_its_next_window(bls):
     assert sum(engines[0].batches) - before == 5
 
 
-def test_instruction_ner_keeps_at_most_max_windows_in_flight_per_document(bls, monkeypatch):
-    model, _ = bls
+def test_instruction_ner_keeps_at_most_max_windows_in_flight_per_document(bls_calls, monkeypatch):
+    model, _ = bls_calls
     in_flight = {"now": 0, "most": 0, "calls": 0}
     exec_sync = pb.InferenceRequest.exec
 
@@ -177,10 +211,8 @@ def test_instruction_ner_keeps_at_most_max_windows_in_flight_per_document(bls, m
 
 
 def test_instruction_ner_refuses_a_document_over_the_window_limit_before_running_it(bls):
-    _, engines = bls
-    limited = pb.load_model(
-        "instruction_ner", {**model_values("instruction_ner"), "max_windows": "12"}
-    )
+    model, engines = bls
+    limited, engines = load_bls(model.place, engines, max_windows="12")
     before = sum(engines[0].batches)
     (response,) = run(
         limited, pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))
@@ -225,8 +257,8 @@ def test_instruction_ner_min_score_drops_uncertain_entities_keeping_the_order(bl
     assert [e.text for e in result_of(response).entities] == ["Peter Blackburn", "Brussels"]
 
 
-def test_instruction_ner_without_scores_asks_the_engine_for_none(bls):
-    model, _ = bls
+def test_instruction_ner_without_scores_asks_the_engine_for_none(bls_calls):
+    model, _ = bls_calls
     engine, sent = pb.ROUTES["engine"], []
 
     def recording(request):
@@ -270,3 +302,90 @@ def test_instruction_ner_refuses_to_load_with_an_unknown_step_place():
     values = {**model_values("instruction_ner"), "steps": "elsewhere"}
     with pytest.raises(ValueError, match=re.escape("parameter steps is 'elsewhere', expected")):
         pb.load_model("instruction_ner", values)
+
+
+def _document_request(count):
+    return pb.request(TEXT=pb.strings([_sentences(count)]), LABELS=pb.strings(list(LABELS)))
+
+
+def test_embedded_instruction_ner_batches_the_windows_of_every_request_together(embedded):
+    model, engines = embedded
+    responses = run(model, _document_request(3), _document_request(2), _document_request(1))
+    assert [len(result_of(r).windows) for r in responses] == [3, 2, 1]
+    assert engines[0].batches == [6]  # one engine call for the six windows of the batch
+
+
+def test_embedded_instruction_ner_runs_a_long_document_in_engine_batches_of_engine_batch(
+    embedded,
+):
+    model, engines = embedded
+    (response,) = run(model, _document_request(20))
+    assert len(result_of(response).windows) == 20
+    assert engines[0].batches == [8, 8, 4]
+    assert [e.text for e in result_of(response).entities] == ["EU"] * 20
+
+
+def test_embedded_instruction_ner_stops_a_cancelled_document_before_its_next_engine_batch(
+    embedded,
+):
+    model, engines = embedded
+    gone, staying = _document_request(20), _document_request(3)
+    gone.cancel_after_checks = 0  # the caller has left once the first engine batch runs
+    responses = run(model, gone, staying)
+    assert responses[0].error().code() == pb.TritonError.CANCELLED
+    assert responses[0].error().message() == (
+        "request cancelled by the caller after 8 of 20 windows; the rest were not run"
+    )
+    assert len(result_of(responses[1]).windows) == 3
+    # windows run shortest prompt first, in request order: the first batch is 8 of the
+    # document's, the second the other request's 3; the document's other 12 never ran
+    assert engines[0].batches == [8, 3]
+
+
+def test_embedded_instruction_ner_reports_an_engine_failure_as_internal_for_its_batch_only(
+    embedded, monkeypatch
+):
+    model, engines = embedded
+    generate = engines[0].generate
+
+    def failing_second_batch(inputs, *args, **kwargs):
+        if engines[0].batches:
+            raise RuntimeError("engine down")
+        return generate(inputs, *args, **kwargs)
+
+    monkeypatch.setattr(engines[0], "generate", failing_second_batch)
+    pb.LOG.clear()
+    short = pb.request(TEXT=pb.strings(["EU ."]), LABELS=pb.strings(list(LABELS)))
+    first, second = run(model, short, _document_request(12))
+    # the shortest prompt runs first: the short request was answered in the first batch
+    assert [e.text for e in result_of(first).entities] == ["EU"]
+    assert second.error().code() == pb.TritonError.INTERNAL
+    assert second.error().message() == (
+        "internal error in model instruction_ner (RuntimeError); see the server log"
+    )
+    assert "engine down" in pb.LOG[-1][1]
+
+
+def test_embedded_instruction_ner_without_scores_asks_the_engine_for_none(embedded, monkeypatch):
+    model, engines = embedded
+    asked = []
+    generate = engines[0].generate
+
+    def recording(inputs, max_new_tokens, end_id, return_log_probs=False):
+        asked.append(return_log_probs)
+        return generate(inputs, max_new_tokens, end_id, return_log_probs)
+
+    monkeypatch.setattr(engines[0], "generate", recording)
+    (off,) = run(model, _score_request(RETURN_SCORES=np.array([[False]])))
+    (on,) = run(model, _score_request())
+    assert not any(e.HasField("score") for e in result_of(off).entities)
+    assert all(e.HasField("score") for e in result_of(on).entities)
+    assert asked == [False, True]
+
+
+def test_embedded_instruction_ner_releases_its_engine_on_unload(embedded, monkeypatch):
+    model, engines = embedded
+    closed = []
+    monkeypatch.setattr(engines[0], "close", lambda: closed.append(True))
+    model.finalize()
+    assert closed == [True]

@@ -9,24 +9,15 @@ a dynamic batch are decoded together; a bad request gets INVALID_ARG alone.
 
 import triton_python_backend_utils as pb_utils
 
-from instructner.engine import load_engine
 from instructner.serving import triton_glue
-from instructner.serving.engine_contract import engine_outputs, read_engine_call, run_engine_calls
+from instructner.serving.engine_contract import (
+    engine_from_parameters,
+    engine_outputs,
+    read_engine_call,
+    run_engine_calls,
+)
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-
-
-def _engine_options(parameters):
-    if parameters["engine_kind"] == "ctranslate2":
-        return {
-            "compute_type": parameters.get("compute_type", "int8"),
-            "inter_threads": int(parameters.get("inter_threads", "1")),
-            "intra_threads": int(parameters.get("intra_threads", "0")),
-        }
-    return {
-        "threads": int(parameters.get("intra_threads", "0")),
-        "constrained": parameters.get("constrained", "false") == "true",
-    }
 
 
 class TritonPythonModel:
@@ -38,9 +29,7 @@ class TritonPythonModel:
         self.name = args["model_name"]
         self.limits = Limits.from_parameters(parameters)
         self.internal_key = triton_glue.internal_key()
-        self.engine = load_engine(
-            parameters["engine_kind"], parameters["engine_dir"], **_engine_options(parameters)
-        )
+        self.engine = engine_from_parameters(parameters)
         pb_utils.Logger.log_info(
             f"{self.name}: {self.engine.kind} engine from {parameters['engine_dir']} "
             f"({getattr(self.engine, 'compute_type', '')})"

@@ -11,10 +11,12 @@ dynamic batcher batches them while other callers' windows still reach it between
 request whose caller has gone (cancelled, deadline passed) stops before its next window. The
 window results are merged with their offsets shifted back into TEXT.
 
-The `steps` parameter says where prompts are built and answers parsed: `inline` (CPU default)
-does both in this model, so a window costs one model call (the engine); `models` calls the
-preprocessing and postprocessing models around the engine, as the TensorRT-LLM repository
-does (three calls per window). Both give the same results.
+The `steps` parameter says where the pipeline runs: `embedded` (CPU default) loads the CPU
+engine in this model's own process, so a window costs no model call and the windows of all
+requests of a dynamic batch share engine batches (instructner.serving.embedded); `inline`
+builds prompts and parses answers here and calls the engine model once per window; `models`
+calls the preprocessing and postprocessing models around the engine, as the TensorRT-LLM
+repository does (three calls per window). All three give the same results.
 """
 
 import asyncio
@@ -23,6 +25,8 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from instructner.serving import triton_glue
+from instructner.serving.embedded import Documents, run_batch
+from instructner.serving.engine_contract import ENGINE_PARAMETERS, engine_from_parameters
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import plan_request, prepare_window
@@ -55,12 +59,61 @@ class TritonPythonModel:
         self.preprocessing = parameters["preprocessing_model"]
         self.engine = parameters["engine_model"]
         self.postprocessing = parameters["postprocessing_model"]
-        self.inline = triton_glue.steps_inline(parameters)
+        self.place = triton_glue.steps_place(parameters)
+        self.inline = self.place == "inline"
         self.step_parameters = triton_glue.internal_parameters(triton_glue.internal_key())
+        self.embedded = None
+        if self.place == "embedded":
+            self.engine_batch = int(parameters["engine_batch"])
+            self.embedded = engine_from_parameters(
+                {key: parameters[f"embedded_{key}"] for key in ENGINE_PARAMETERS}
+            )
+            pb_utils.Logger.log_info(
+                f"{self.name}: embedded {self.embedded.kind} engine from "
+                f"{parameters['embedded_engine_dir']}"
+            )
 
     async def execute(self, requests):
-        """Answer every request of the batch concurrently; one response per request."""
+        """Answer every request of the batch; one response per request."""
+        if self.embedded is not None:
+            return self._execute_embedded(requests)
         return list(await asyncio.gather(*(self._respond(r) for r in requests)))
+
+    def _execute_embedded(self, requests):
+        batch: list[Documents | BaseException] = []
+        for request in requests:
+            try:
+                get = triton_glue.input_getter(pb_utils, request)
+                rows = requests_from_inputs(get, self.limits, self.served_tasks)
+                batch.append(Documents(rows, score_options_from_inputs(get, len(rows))))
+            except Exception as error:  # noqa: BLE001 - answered as this request's error
+                batch.append(error)
+        engine = self.embedded
+        assert engine is not None  # only called with the engine embedded
+        outcomes = run_batch(
+            engine,
+            self.tokenizer,
+            self.limits,
+            batch,
+            lambda index: requests[index].is_cancelled(),
+            self.engine_batch,
+        )
+        responses = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                responses.append(triton_glue.error_response(pb_utils, self.name, outcome))
+                continue
+            outputs = {
+                "RESULT": bytes_tensor([r.SerializeToString() for r in outcome]),
+                "GENERATED_TEXT": string_tensor([r.generated_text for r in outcome]),
+            }
+            responses.append(triton_glue.success(pb_utils, outputs))
+        return responses
+
+    def finalize(self):
+        """Release the embedded engine while the stub is still running."""
+        if self.embedded is not None:
+            self.embedded.close()
 
     async def _respond(self, request):
         try:
