@@ -1,16 +1,21 @@
-"""The public BLS model under overload of the models it calls (fake pb_utils, no server)."""
+"""The public BLS model under overload of the models it calls (fake pb_utils, no server).
+
+``steps: inline``: the BLS calls the engine model (with the engine embedded, the default on
+the CPU, there is no engine model queue to overflow; instruction_ner's own queue bound is
+tested against a real server).
+"""
 
 import asyncio
 
 import fake_pb_utils as pb
 import pytest
-from serving_models import LABELS, load, route_pipeline
+from serving_models import LABELS, model_values, route_pipeline
 
 
 @pytest.fixture(scope="module")
 def bls():
     route_pipeline()
-    return load("instruction_ner")
+    return pb.load_model("instruction_ner", {**model_values("instruction_ner"), "steps": "inline"})
 
 
 def _ner(model, text: str):

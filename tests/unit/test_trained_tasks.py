@@ -68,7 +68,7 @@ def test_a_task_the_model_was_not_trained_for_is_refused_naming_the_served_ones(
 
 
 def test_instruction_ner_refuses_an_unserved_task_as_invalid_arg():
-    values = {**model_values("instruction_ner"), "served_tasks": "ner"}
+    values = {**model_values("instruction_ner"), "served_tasks": "ner", "steps": "inline"}
     model = pb.load_model("instruction_ner", values, {})
     request = pb.request(TEXT=pb.strings(["EU met ."]), TASK=pb.strings(["extract"]))
     (response,) = asyncio.run(model.execute([request]))
