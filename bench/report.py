@@ -21,8 +21,13 @@ ENSEMBLE = "instruction_ner"
 ENGINE = "engine"
 ENSEMBLE_NO_SCORES = "instruction_ner_no_scores"
 TARGET_SCORES_COST = 0.10  # entity scores may cost at most 10% of served throughput
-TARGET_VS_BATCH1 = 5.0
-TARGET_VS_BEST = 1.5
+# the performance issue's targets: served against transformers at batch 1 and at its best
+# batch, against our engine in-process at its best batch, and the server's own time around
+# the engine and its p99 at concurrency 1
+TARGET_VS_BATCH1 = 25.0
+TARGET_VS_BEST = 3.0
+TARGET_VS_INPROCESS = 0.8
+TARGET_OVERHEAD_C1_MS = 3.0
 TARGET_P99_C1 = 1.2
 
 Summary = Mapping[str, Any]
@@ -199,6 +204,14 @@ def _targets(ratios: Mapping[str, Any], served_f1: float, engine_f1: float | Non
         "throughput_vs_transformers_best": check(
             ratios["speedup_vs_transformers_best"], TARGET_VS_BEST, at_least=True
         ),
+        "served_vs_engine_inprocess_best": check(
+            ratios["served_over_engine_inprocess_best"], TARGET_VS_INPROCESS, at_least=True
+        ),
+        "overhead_c1_ms": check(
+            (ratios.get("server_side_overhead_c1") or {}).get("overhead_ms"),
+            TARGET_OVERHEAD_C1_MS,
+            at_least=False,
+        ),
         "p99_c1_vs_engine_alone": check(
             ratios["p99_c1_instruction_ner_over_engine_model"], TARGET_P99_C1, at_least=False
         ),
@@ -345,7 +358,8 @@ PLOT = "throughput_vs_p99.png"
 
 def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
     """Return the README's performance section (markdown) for one run."""
-    ratios = summary.get("ratios") or compute_ratios(summary)
+    # recomputed from the raw measurements, so a published run is re-read with today's targets
+    ratios = compute_ratios(summary)
     machine = summary["machine"]
     load = summary.get("load", {})
     served_load = load.get("served", {})
@@ -513,12 +527,14 @@ def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
         f"(≥ {TARGET_VS_BEST}×: {verdict('throughput_vs_transformers_best')})",
         f"- served / PyPI instruction-ner: {_num(ratios['speedup_vs_pypi_package'], 2)}×",
         f"- served / our engine in-process at its best batch{_reference(ratios)}: "
-        f"{_num(ratios['served_over_engine_inprocess_best'], 2)}×",
+        f"{_num(ratios['served_over_engine_inprocess_best'], 2)}× "
+        f"(≥ {TARGET_VS_INPROCESS}×: {verdict('served_vs_engine_inprocess_best')})",
         f"- p99 at concurrency 1, instruction_ner / engine model alone: "
         f"{_num(ratios['p99_c1_instruction_ner_over_engine_model'], 2)}× "
         f"(≤ {TARGET_P99_C1}×: {verdict('p99_c1_vs_engine_alone')}); / engine in-process batch 1: "
         f"{_num(ratios['p99_c1_instruction_ner_over_engine_inprocess'], 2)}×",
-        _overhead_line(ratios.get("server_side_overhead_c1")),
+        _overhead_line(ratios.get("server_side_overhead_c1"))
+        + f" (≤ {TARGET_OVERHEAD_C1_MS:.0f} ms: {verdict('overhead_c1_ms')})",
         f"- F1 served − F1 engine in-process: "
         f"{_num(targets['same_f1_served_vs_engine']['value'], 3)} "
         f"({verdict('same_f1_served_vs_engine')}); largest F1 difference over all paths "
@@ -845,7 +861,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in (PLOT, *SCALING_PLOTS.values()):
             if (args.results / name).is_file():
                 shutil.copy2(args.results / name, args.publish / name)
-        shutil.copy2(args.results / "summary.json", args.publish / "summary.json")
+        # the published summary carries the ratios and target checks the table shows
+        published = {**summary, "ratios": compute_ratios(summary)}
+        (args.publish / "summary.json").write_text(
+            json.dumps(published, indent=2) + "\n", encoding="utf-8"
+        )
         (args.publish / "table.md").write_text(table, encoding="utf-8")
     print(table)
     return 0

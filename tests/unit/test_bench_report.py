@@ -205,8 +205,21 @@ def test_markdown_table_lists_levels_paths_and_the_reason_a_path_did_not_run(sum
     table = markdown_table(summary)
     assert "| 8 | 30.0 | 300 | 600 | 600 | 1 | 2 | 40.0 | 250 | 500 | 4.0 / 7.5 | 7 / 9 |" in table
     assert "| PyPI | – | n/a | – | – | – | – | – | not run: no network |" in table
-    assert "served / transformers best batch (24): 1.50× (≥ 1.5×: met)" in table
+    assert "served / transformers best batch (24): 1.50× (≥ 3.0×: **missed**)" in table
     assert "on AMD EPYC, 2 cores (avx2)" in table
+
+
+def test_served_against_the_engine_in_process_and_the_overhead_are_checked_against_targets(
+    summary,
+):
+    ratios = compute_ratios(summary)
+    targets = ratios["targets"]
+    inprocess = targets["served_vs_engine_inprocess_best"]
+    assert inprocess["target"] == 0.8
+    assert inprocess["value"] == ratios["served_over_engine_inprocess_best"]
+    assert inprocess["met"] is (inprocess["value"] >= 0.8)
+    assert targets["overhead_c1_ms"] == {"value": pytest.approx(6.0), "target": 3.0, "met": False}
+    assert "+6.0 ms, 1.030× (≤ 3 ms: **missed**)" in markdown_table(summary)
 
 
 def test_markdown_table_marks_unstable_levels(summary):
