@@ -242,7 +242,10 @@ def _config_line(summary: Summary) -> str:
         note = STEP_PLACES.get(str(config[key])) if key == "steps" else None
         return f"{key} {config[key]}" + (f" ({note})" if note else "")
 
-    shown = ", ".join(setting(k) for k in keys if k in config)
+    # with the engine embedded, instruction_ner has the engine's instances and calls no step
+    # model: the BLS and step instance counts are not used
+    unused = {"bls_instances", "step_instances"} if config.get("steps") == "embedded" else set()
+    shown = ", ".join(setting(k) for k in keys if k in config and k not in unused)
     overrides = summary.get("serving_overrides") or {}
     if overrides:
         changed = ", ".join(f"{k}={v}" for k, v in overrides.items())

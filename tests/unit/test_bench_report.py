@@ -305,6 +305,11 @@ def test_the_config_line_names_where_the_steps_run_and_older_summaries_lack_it(s
     )
     summary["serving_config"] = {"bls_instances": 8}
     assert "Serving settings (shipped defaults): bls_instances 8." in markdown_table(summary)
+    summary["serving_config"] = {"steps": "embedded", "engine_instances": 2, "bls_instances": 8}
+    assert (
+        "Serving settings (shipped defaults): steps embedded (the CPU engine inside the BLS "
+        "itself: no model call per window), engine_instances 2." in markdown_table(summary)
+    )
 
 
 def test_images_are_linked_only_when_the_run_wrote_them(summary):
