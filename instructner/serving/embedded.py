@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from instructner.engine import Engine
-from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import plan_request, postprocess, prepare_window
+from instructner.serving.pipeline import plan_request, postprocess, prepare_planned_window
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import ExtractionRequest, ScoreOptions
 from instructner.serving.results import keep_confident, merge_windows
@@ -64,11 +63,7 @@ def _plan(
         planned = plan_request(document, tokenizer, limits)
         state.parts.append([None] * len(planned))
         for n, window in enumerate(planned):
-            try:
-                part, ids = prepare_window(tokenizer, limits, document, window)
-            except RequestError as error:  # the planner sized it: not the caller's fault
-                where = f"window {window.start}-{window.end}"
-                raise RuntimeError(f"{where} does not fit the engine: {error}") from error
+            part, ids = prepare_planned_window(tokenizer, limits, document, window)
             windows.append(_Window(index, row, n, window.start, part, ids, options.scores))
     state.windows = len(windows)
     return state, windows

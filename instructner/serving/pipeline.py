@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from instructner.confidence import token_probs as pair_token_probs
 from instructner.engine import Engine
+from instructner.serving.errors import RequestError
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import ExtractionRequest, validate_request
@@ -48,6 +49,25 @@ def prepare_window(
         tokenizer, part.task, part.text, part.labels, part.entities, limits.max_input_tokens
     )
     return part, ids
+
+
+def prepare_planned_window(
+    tokenizer: PromptTokenizer, limits: Limits, request: ExtractionRequest, window: Window
+) -> tuple[ExtractionRequest, list[int]]:
+    """:func:`prepare_window` for a window :func:`plan_request` made for ``request``.
+
+    The planner sized the window to fit the engine, so a prompt over the limit is a fault of
+    the server, not of the caller.
+
+    Raises:
+        RuntimeError: the window's prompt is over the engine's input limit.
+
+    """
+    try:
+        return prepare_window(tokenizer, limits, request, window)
+    except RequestError as error:
+        where = f"window {window.start}-{window.end}"
+        raise RuntimeError(f"{where} does not fit the engine: {error}") from error
 
 
 def preprocess(

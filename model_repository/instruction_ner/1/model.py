@@ -29,14 +29,17 @@ from instructner.serving.embedded import Documents, run_batch
 from instructner.serving.engine_contract import ENGINE_PARAMETERS, engine_from_parameters
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import plan_request, prepare_window
-from instructner.serving.postprocessing_contract import FROM_ENGINE, answer_rows
+from instructner.serving.pipeline import plan_request, prepare_planned_window
+from instructner.serving.postprocessing_contract import (
+    FROM_ENGINE,
+    answer_rows,
+    postprocessing_outputs,
+)
 from instructner.serving.preprocessing_contract import ENGINE_INPUTS, preprocessing_outputs
 from instructner.serving.preprocessing_contract import OUTPUT_NAMES as PREPROCESSING_OUTPUTS
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import requests_from_inputs, score_options_from_inputs
 from instructner.serving.results import keep_confident, merge_windows
-from instructner.serving.tensors import bytes_tensor, string_tensor
 from instructner.serving.tokenizer import PromptTokenizer
 from instructner.serving.triton_glue import Cancelled, StepFailed
 from instructner.trained_tasks import parse_served_tasks
@@ -103,11 +106,7 @@ class TritonPythonModel:
             if isinstance(outcome, BaseException):
                 responses.append(triton_glue.error_response(pb_utils, self.name, outcome))
                 continue
-            outputs = {
-                "RESULT": bytes_tensor([r.SerializeToString() for r in outcome]),
-                "GENERATED_TEXT": string_tensor([r.generated_text for r in outcome]),
-            }
-            responses.append(triton_glue.success(pb_utils, outputs))
+            responses.append(triton_glue.success(pb_utils, postprocessing_outputs(outcome)))
         return responses
 
     def finalize(self):
@@ -128,10 +127,7 @@ class TritonPythonModel:
         results = await asyncio.gather(
             *(self._document(request, d, o) for d, o in zip(documents, options, strict=True))
         )
-        return {
-            "RESULT": bytes_tensor([r.SerializeToString() for r in results]),
-            "GENERATED_TEXT": string_tensor([r.generated_text for r in results]),
-        }
+        return postprocessing_outputs(results)
 
     async def _document(self, request, document, options):
         windows = plan_request(document, self.tokenizer, self.limits)
@@ -172,10 +168,7 @@ class TritonPythonModel:
     async def _window(self, document, window, scores):
         where = f"window {window.start}-{window.end}"
         if self.inline:
-            try:
-                part, ids = prepare_window(self.tokenizer, self.limits, document, window)
-            except RequestError as error:  # the planner sized this window: not the caller's fault
-                raise RuntimeError(f"{where} does not fit the engine: {error}") from error
+            part, ids = prepare_planned_window(self.tokenizer, self.limits, document, window)
             pre = preprocessing_outputs([ids], self.tokenizer, self.limits)
         else:
             query = {"TEXT": _strings([window.text]), "TASK": _strings([document.task])}
