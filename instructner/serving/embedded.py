@@ -50,8 +50,11 @@ class _Request:
     # per row, per window: (window start in the row's text, the window's result)
     parts: list[list[tuple[int, ExtractionResult] | None]] = field(default_factory=list)
     error: BaseException | None = None
-    windows: int = 0
-    generated: int = 0
+
+    def progress(self) -> tuple[int, int]:
+        """Return (windows answered, windows planned)."""
+        rows = self.parts
+        return sum(p is not None for row in rows for p in row), sum(len(row) for row in rows)
 
 
 def _plan(
@@ -65,7 +68,6 @@ def _plan(
         for n, window in enumerate(planned):
             part, ids = prepare_planned_window(tokenizer, limits, document, window)
             windows.append(_Window(index, row, n, window.start, part, ids, options.scores))
-    state.windows = len(windows)
     return state, windows
 
 
@@ -149,9 +151,10 @@ def _live_chunk(
         if state.error is None and is_cancelled is not None and window.request not in asked:
             asked.add(window.request)
             if is_cancelled(window.request):
+                done, planned = state.progress()
                 state.error = Cancelled(
-                    f"request cancelled by the caller after {state.generated} of "
-                    f"{state.windows} windows; the rest were not run"
+                    f"request cancelled by the caller after {done} of {planned} windows; "
+                    "the rest were not run"
                 )
         if state.error is None:
             windows.append(window)
@@ -195,7 +198,6 @@ def _generate(
                 out.log_probs if window.scores else None,
             )
             state.parts[window.row][window.index] = (window.start, result)
-            state.generated += 1
         except Exception as error:  # noqa: BLE001 - this request fails alone
             state.error = error
 
