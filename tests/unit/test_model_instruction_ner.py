@@ -52,7 +52,9 @@ def embedded():
 
 
 def run(model, *requests):
-    return asyncio.run(model.execute(list(requests)))
+    """Call execute as the stub does: a returned coroutine is run to its result."""
+    returned = model.execute(list(requests))
+    return asyncio.run(returned) if asyncio.iscoroutine(returned) else returned
 
 
 def result_of(response):
@@ -306,6 +308,21 @@ def test_instruction_ner_refuses_to_load_with_an_unknown_step_place():
 
 def _document_request(count):
     return pb.request(TEXT=pb.strings([_sentences(count)]), LABELS=pb.strings(list(LABELS)))
+
+
+def test_embedded_instruction_ner_answers_on_the_calling_thread_without_a_coroutine(embedded):
+    model, _ = embedded
+    returned = model.execute([_document_request(1)])
+    assert isinstance(returned, list)  # the stub sends a list at once, no event-loop hop
+    assert len(result_of(returned[0]).windows) == 1
+
+
+def test_instruction_ner_with_step_models_returns_a_coroutine_for_the_event_loop(bls_calls):
+    model, _ = bls_calls
+    returned = model.execute([_document_request(1)])
+    assert asyncio.iscoroutine(returned)
+    (response,) = asyncio.run(returned)
+    assert len(result_of(response).windows) == 1
 
 
 def test_embedded_instruction_ner_batches_the_windows_of_every_request_together(embedded):

@@ -76,10 +76,19 @@ class TritonPythonModel:
                 f"{parameters['embedded_engine_dir']}"
             )
 
-    async def execute(self, requests):
-        """Answer every request of the batch; one response per request."""
+    def execute(self, requests):
+        """Answer every request of the batch; one response per request.
+
+        Embedded, the responses come back at once, on the stub's main thread. The other places
+        call step models and return a coroutine, which the stub runs on its event-loop thread:
+        a coroutine for the embedded place too would cost every request two thread hand-offs
+        (main thread to loop and back) and their GIL waits.
+        """
         if self.embedded is not None:
             return self._execute_embedded(requests)
+        return self._execute_steps(requests)
+
+    async def _execute_steps(self, requests):
         return list(await asyncio.gather(*(self._respond(r) for r in requests)))
 
     def _execute_embedded(self, requests):
