@@ -545,6 +545,7 @@ def run(
             profile.quality_concurrency,
             on_level=progress,
             gate=gate,
+            c1_rounds=profile.c1_rounds,
         )
         monitor.stop("served")
         monitor.start("scaling")
@@ -605,6 +606,7 @@ def run(
         "served": {
             "levels": [lv.to_dict() for lv in served_result.levels],
             "level_stats": served_result.level_stats,
+            "c1_rounds": served_result.c1_rounds,
             "quality": served_result.quality.to_dict() if served_result.quality else None,
             "mean_output_tokens": sum(served_result.output_tokens)
             / len(served_result.output_tokens),

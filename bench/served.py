@@ -49,6 +49,8 @@ class ServedResult:
     quality: Quality | None = None
     output_tokens: list[int] = field(default_factory=list)
     windows: list[int] = field(default_factory=list)  # engine calls per sentence
+    # extra rounds of the concurrency-1 pair after the table's levels: model -> level, per round
+    c1_rounds: list[dict[str, Any]] = field(default_factory=list)
     quality_pass_s: float = 0.0
     rss_after_warmup: dict[str, Any] = field(default_factory=dict)
     rss_after_run: dict[str, Any] = field(default_factory=dict)
@@ -161,8 +163,14 @@ def run_served(
     quality_concurrency: int,
     on_level: Callable[[PerfLevel], None] = lambda level: None,
     gate: QuietGate | None = None,
+    c1_rounds: int = 1,
 ) -> ServedResult:
-    """Warm up and score through ``instruction_ner``, then measure every level of both models."""
+    """Warm up and score through ``instruction_ner``, then measure every level of both models.
+
+    With ``c1_rounds`` > 1 (and concurrency 1 among the levels), the engine alone and
+    ``instruction_ner`` are measured at concurrency 1 that many times in all, alternating, so
+    the p99 ratio rests on more than one draw.
+    """
     url = server.config.grpc_url
     admin = server.config.admin.grpc_metadata()
     assert server.pid is not None
@@ -195,5 +203,18 @@ def run_served(
                 }
             )
             on_level(level)
+    pair = [model for model in (ENGINE, ENSEMBLE) if model in inputs]
+    for extra in range(2, c1_rounds + 1 if 1 in concurrency else 0):
+        measured: dict[str, Any] = {"round": extra}
+        for model in pair:
+            phase = f"{model}_c1_round{extra}"
+            if gate:
+                gate.wait(phase)
+            monitor.start(phase)
+            level = analyzer.measure(
+                TARGETS[model], inputs[model], 1, settings, tag=f"_round{extra}"
+            )
+            measured[model] = {**replace(level, model=model).to_dict(), "load": monitor.stop(phase)}
+        result.c1_rounds.append(measured)
     result.rss_after_run = process_tree_rss(server.pid)
     return result

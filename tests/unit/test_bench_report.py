@@ -125,6 +125,33 @@ def test_p99_at_concurrency_1_is_compared_with_the_engine_model_and_in_process(s
     assert ratios["targets"]["p99_c1_vs_engine_alone"]["met"] is True
 
 
+def test_the_p99_target_is_checked_on_the_median_of_the_concurrency_1_rounds(summary):
+    summary = copy.deepcopy(summary)
+    summary["served"]["c1_rounds"] = [
+        {
+            "round": 2,
+            "engine": _level("engine", 1, 6.0, 200_000.0),
+            "instruction_ner": _level("instruction_ner", 1, 4.0, 300_000.0),
+        },
+        {
+            "round": 3,
+            "engine": _level("engine", 1, 6.0, 200_000.0),
+            "instruction_ner": _level("instruction_ner", 1, 4.0, 260_000.0),
+        },
+    ]
+    ratios = compute_ratios(summary)
+    assert ratios["p99_c1_rounds"] == pytest.approx([1.15, 1.5, 1.3])
+    assert ratios["p99_c1_instruction_ner_over_engine_model"] == pytest.approx(1.3)
+    assert ratios["targets"]["p99_c1_vs_engine_alone"]["met"] is False
+    assert "1.30× (median of 3 alternating rounds: 1.15, 1.50, 1.30)" in markdown_table(summary)
+
+
+def test_a_summary_without_extra_rounds_checks_its_single_concurrency_1_pair(summary):
+    ratios = compute_ratios(summary)
+    assert ratios["p99_c1_rounds"] == pytest.approx([1.15])
+    assert "median of" not in markdown_table(summary)
+
+
 def test_triton_overhead_is_reported_per_concurrency(summary):
     overhead = compute_ratios(summary)["triton_overhead"]
     assert [o["concurrency"] for o in overhead] == [1, 8]
