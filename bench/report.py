@@ -111,9 +111,7 @@ def p99_c1_round_ratios(summary: Summary) -> list[float]:
     pairs = [(_level(summary, ENSEMBLE, 1), _level(summary, ENGINE, 1))]
     for extra in summary["served"].get("c1_rounds", []):
         pairs.append((extra.get(ENSEMBLE), extra.get(ENGINE)))
-    ratios = [
-        _ratio(ens.get("p99_us"), eng.get("p99_us")) for ens, eng in pairs if ens and eng
-    ]
+    ratios = [_ratio(ens.get("p99_us"), eng.get("p99_us")) for ens, eng in pairs if ens and eng]
     return [r for r in ratios if r is not None]
 
 
