@@ -11,7 +11,10 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,14 +134,62 @@ class _Mark:
     ours: dict[int, int]  # pid -> ticks counted for us (own; the root adds waited children)
 
 
-class CpuMonitor:
-    """Measure the CPU share other processes took during named phases of this run."""
+_PROBE = """
+import sys, time
 
-    def __init__(self, proc: Path = Path("/proc")) -> None:
+def best_rate(seconds, tries):
+    best = 0.0
+    for _ in range(tries):
+        steps, begin = 0, time.perf_counter()
+        while time.perf_counter() < begin + seconds:
+            total = 0
+            for value in range(10_000):
+                total += value * value
+            steps += 10_000
+        best = max(best, steps / (time.perf_counter() - begin) / 1e6)
+    return best
+
+print(best_rate(float(sys.argv[1]), int(sys.argv[2])))
+"""
+
+
+def speed_probe(seconds: float = 0.05, tries: int = 3, settle_s: float = 0.2) -> float:
+    """Return this core's speed now: millions of fixed interpreter steps per second.
+
+    The quiet gate sees the other processes of this machine, not a host that slows the whole
+    VM down; a fixed single-threaded loop timed before each phase shows such drift. The loop
+    runs in a process of its own (in the bench's process it would share the GIL with the
+    bench's own threads), after ``settle_s`` (OpenMP workers of the previous phase spin for a
+    while after their last task), and the fastest of ``tries`` timings counts: a transient
+    competitor slows one timing, a slower host all of them.
+    """
+    time.sleep(settle_s)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(seconds), str(tries)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return float(done.stdout.strip())
+
+
+class CpuMonitor:
+    """Measure the CPU share other processes took during named phases of this run.
+
+    With ``probe`` (e.g. :func:`speed_probe`), every phase started with ``probe=True`` records
+    the machine's speed just before it (``speed_probe`` in its record).
+    """
+
+    def __init__(
+        self, proc: Path = Path("/proc"), probe: Callable[[], float] | None = None
+    ) -> None:
         self.proc = proc
         self.root = os.getpid()
+        self.probe = probe
         self.phases: dict[str, dict[str, float]] = {}
         self._open: dict[str, _Mark] = {}
+        self._speed: dict[str, float] = {}
 
     def _mark(self) -> _Mark:
         table = _process_ticks(self.proc)
@@ -149,8 +200,10 @@ class CpuMonitor:
         busy, total = _busy_ticks(self.proc)
         return _Mark(time.monotonic(), busy, total, ours)
 
-    def start(self, phase: str) -> None:
-        """Begin measuring ``phase``."""
+    def start(self, phase: str, probe: bool = True) -> None:
+        """Begin measuring ``phase`` (after the speed probe, if there is one and ``probe``)."""
+        if self.probe is not None and probe:
+            self._speed[phase] = round(self.probe(), 2)
         self._open[phase] = self._mark()
 
     def stop(self, phase: str) -> dict[str, float]:
@@ -167,6 +220,8 @@ class CpuMonitor:
             "others": round(others / total, 3),
             "loadavg_1min_end": float((self.proc / "loadavg").read_text().split()[0]),
         }
+        if phase in self._speed:
+            record["speed_probe"] = self._speed.pop(phase)
         self.phases[phase] = record
         return record
 
@@ -189,7 +244,7 @@ class QuietGate:
     def wait(self, name: str) -> float:
         """Return the share of the machine others took in the last sample before ``name``."""
         while True:
-            self.monitor.start(f"quiet_check_{name}")
+            self.monitor.start(f"quiet_check_{name}", probe=False)
             time.sleep(self.sample_s)
             sample = self.monitor.stop(f"quiet_check_{name}")
             self.monitor.phases.pop(f"quiet_check_{name}")

@@ -242,6 +242,54 @@ def _targets(ratios: Mapping[str, Any], served_f1: float, engine_f1: float | Non
     }
 
 
+# spread of the speed probe (10th to 90th percentile over the phases) that the table calls
+# out; the probe's own scatter on a quiet machine is about ±5%, with rare single outliers
+SPEED_DRIFT_WARNING = 0.20
+
+
+def speed_spread(load: Mapping[str, Any]) -> dict[str, float] | None:
+    """Return the speed probes of ``load``: count, lowest, 10th percentile, median, 90th.
+
+    None when no phase carries a probe (runs before the probe existed).
+    """
+    speeds = sorted(
+        r["speed_probe"] for r in load.values() if isinstance(r, Mapping) and "speed_probe" in r
+    )
+    if not speeds:
+        return None
+
+    def at(share: float) -> float:
+        return float(speeds[round(share * (len(speeds) - 1))])
+
+    return {
+        "phases": len(speeds),
+        "lowest": float(speeds[0]),
+        "p10": at(0.1),
+        "median": float(statistics.median(speeds)),
+        "p90": at(0.9),
+    }
+
+
+def _speed_note(load: Mapping[str, Any]) -> str:
+    spread = speed_spread(load)
+    if spread is None:
+        return ""
+    drift = spread["p90"] / spread["p10"] - 1 if spread["p10"] > 0 else float("inf")
+    note = (
+        f" The machine's own speed before each of {spread['phases']:.0f} phases (the best of "
+        "three 0.05 s single-threaded probes in a process of their own, `speed_probe` in "
+        "`load`; other processes cannot show a slower host): median "
+        f"{spread['median']:.1f} M steps/s, 10th–90th percentile {spread['p10']:.1f}–"
+        f"{spread['p90']:.1f} (a spread of {drift * 100:.0f}%), lowest {spread['lowest']:.1f}."
+    )
+    if drift > SPEED_DRIFT_WARNING:
+        note += (
+            f" **Its speed moved by more than {SPEED_DRIFT_WARNING * 100:.0f}% during the run: "
+            "ratios between paths measured at different times carry that drift.**"
+        )
+    return note
+
+
 def _rounds_note(rounds: Sequence[float]) -> str:
     if len(rounds) < 2:
         return ""
@@ -399,7 +447,7 @@ def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
         f"{machine['memory_gib']} GiB, no GPU; Triton {summary.get('tritonserver_version', '?')}, "
         f"{summary.get('perf_analyzer_version', 'perf_analyzer')}. Other processes used "
         f"{served_load.get('others', 0) * 100:.0f}% of the machine during the load test "
-        "(see `load` in summary.json).",
+        "(see `load` in summary.json)." + _speed_note(load),
         "",
         f"Model: {model['description']}. Workload: the first {summary['workload']['sentences']} "
         f"CoNLL-2003 test sentences ({summary['workload']['mean_prompt_tokens']:.0f} prompt "

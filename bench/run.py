@@ -422,7 +422,7 @@ def run(
     started = datetime.now(UTC)
     out = (results_root / f"{started:%Y%m%d-%H%M%S}-{profile.name}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    monitor = machine.CpuMonitor()
+    monitor = machine.CpuMonitor(probe=machine.speed_probe)
     say(f"profile {profile.name}; results in {out}")
     gate = machine.QuietGate(monitor, profile.quiet_wait_s, BUSY_SHARE)
     others = gate.wait("start")

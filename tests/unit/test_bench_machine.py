@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.machine import CpuMonitor, QuietGate, machine_info
+from bench.machine import CpuMonitor, QuietGate, machine_info, speed_probe
 
 
 class FakeMonitor:
@@ -12,8 +12,8 @@ class FakeMonitor:
         self.shares = list(shares)
         self.phases = {}
 
-    def start(self, phase):
-        pass
+    def start(self, phase, probe=True):
+        assert not probe, "the quiet gate's samples must not run the speed probe"
 
     def stop(self, phase):
         self.phases[phase] = {"others": self.shares.pop(0), "wall_s": 2.0}
@@ -61,6 +61,25 @@ def test_monitor_splits_busy_time_between_this_process_tree_and_others(tmp_path,
     assert record["ours"] == pytest.approx(0.3)
     assert record["others"] == pytest.approx(0.45)
     assert record["loadavg_1min_end"] == 1.5
+
+
+def test_monitor_records_the_speed_probe_before_a_phase_but_not_for_a_quiet_check(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr("os.getpid", lambda: 10)
+    _write_proc(tmp_path, busy=100, idle=100, processes={10: (1, 0, 0)})
+    speeds = iter([41.234, 17.0])
+    monitor = CpuMonitor(proc=tmp_path, probe=lambda: next(speeds))
+    monitor.start("measured")
+    monitor.start("quiet_check_x", probe=False)
+    assert monitor.stop("quiet_check_x").get("speed_probe") is None
+    assert monitor.stop("measured")["speed_probe"] == 41.23
+    monitor.start("next")
+    assert monitor.stop("next")["speed_probe"] == 17.0
+
+
+def test_speed_probe_returns_a_positive_rate_within_its_time():
+    assert speed_probe(0.01, tries=2, settle_s=0.0) > 0
 
 
 def test_machine_info_counts_the_cores_a_cgroup_quota_leaves(tmp_path, monkeypatch):

@@ -152,6 +152,30 @@ def test_a_summary_without_extra_rounds_checks_its_single_concurrency_1_pair(sum
     assert "median of" not in markdown_table(summary)
 
 
+def test_the_table_calls_out_a_machine_whose_speed_moved_during_the_run(summary):
+    summary = copy.deepcopy(summary)
+    speeds = [40.0] * 5 + [30.0] * 5  # half the phases a quarter slower
+    summary["load"] = {f"phase{i}": {"others": 0.0, "speed_probe": v} for i, v in enumerate(speeds)}
+    summary["load"]["quiet_check_served"] = {"others": 0.0}
+    table = markdown_table(summary)
+    assert "before each of 10 phases" in table
+    assert "median 35.0 M steps/s, 10th–90th percentile 30.0–40.0 (a spread of 33%)" in table
+    assert "**Its speed moved by more than 20% during the run" in table
+
+
+def test_one_slow_probe_among_many_does_not_call_the_run_drifting(summary):
+    summary = copy.deepcopy(summary)
+    speeds = [19.0] + [36.0] * 9 + [37.0] * 9
+    summary["load"] = {f"phase{i}": {"others": 0.0, "speed_probe": v} for i, v in enumerate(speeds)}
+    table = markdown_table(summary)
+    assert "10th–90th percentile 36.0–37.0 (a spread of 3%), lowest 19.0." in table
+    assert "moved by more than" not in table
+
+
+def test_a_run_without_speed_probes_says_nothing_of_them(summary):
+    assert "speed_probe" not in markdown_table(summary)
+
+
 def test_triton_overhead_is_reported_per_concurrency(summary):
     overhead = compute_ratios(summary)["triton_overhead"]
     assert [o["concurrency"] for o in overhead] == [1, 8]
