@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,7 @@ class _Mark:
     busy: int
     total: int
     ours: dict[int, int]  # pid -> ticks counted for us (own; the root adds waited children)
+    speed: float | None = None  # the speed probe just before the phase began
 
 
 _PROBE = """
@@ -189,7 +190,6 @@ class CpuMonitor:
         self.probe = probe
         self.phases: dict[str, dict[str, float]] = {}
         self._open: dict[str, _Mark] = {}
-        self._speed: dict[str, float] = {}
 
     def _mark(self) -> _Mark:
         table = _process_ticks(self.proc)
@@ -202,9 +202,9 @@ class CpuMonitor:
 
     def start(self, phase: str, probe: bool = True) -> None:
         """Begin measuring ``phase`` (after the speed probe, if there is one and ``probe``)."""
-        if self.probe is not None and probe:
-            self._speed[phase] = round(self.probe(), 2)
-        self._open[phase] = self._mark()
+        # the probe runs before the mark, so its own CPU time is not counted in the phase
+        speed = round(self.probe(), 2) if self.probe is not None and probe else None
+        self._open[phase] = replace(self._mark(), speed=speed)
 
     def stop(self, phase: str) -> dict[str, float]:
         """End ``phase``; return and keep its wall time, our CPU share and the others' share."""
@@ -220,8 +220,8 @@ class CpuMonitor:
             "others": round(others / total, 3),
             "loadavg_1min_end": float((self.proc / "loadavg").read_text().split()[0]),
         }
-        if phase in self._speed:
-            record["speed_probe"] = self._speed.pop(phase)
+        if begin.speed is not None:
+            record["speed_probe"] = begin.speed
         self.phases[phase] = record
         return record
 

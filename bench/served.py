@@ -182,16 +182,22 @@ def run_served(
     result.quality_pass_s = time.perf_counter() - started
     result.quality = score_entities(workload.sentences, entities, workload.verbalizer)
     result.rss_after_warmup = process_tree_rss(server.pid)
+
+    def measure(model: str, level_concurrency: int, tag: str = "") -> tuple[PerfLevel, Any]:
+        # one perf_analyzer level of one path, behind the quiet gate, with its machine load
+        phase = f"{model}_c{level_concurrency}{tag}"
+        if gate:
+            gate.wait(phase)
+        monitor.start(phase)
+        level = analyzer.measure(
+            TARGETS[model], inputs[model], level_concurrency, settings, tag=tag
+        )
+        return replace(level, model=model), monitor.stop(phase)
+
     for level_concurrency in concurrency:
         for model in (path for path in TARGETS if path in inputs):
             before = server_statistics(url, admin)
-            phase = f"{model}_c{level_concurrency}"
-            if gate:
-                gate.wait(phase)
-            monitor.start(phase)
-            level = analyzer.measure(TARGETS[model], inputs[model], level_concurrency, settings)
-            level = replace(level, model=model)
-            load = monitor.stop(phase)
+            level, load = measure(model, level_concurrency)
             deltas: dict[str, ModelDelta] = snapshot_delta(before, server_statistics(url, admin))
             result.levels.append(level)
             result.level_stats.append(
@@ -204,17 +210,12 @@ def run_served(
             )
             on_level(level)
     pair = [model for model in (ENGINE, ENSEMBLE) if model in inputs]
-    for extra in range(2, c1_rounds + 1 if 1 in concurrency else 0):
+    extra_rounds = range(2, c1_rounds + 1) if 1 in concurrency else range(0)
+    for extra in extra_rounds:
         measured: dict[str, Any] = {"round": extra}
         for model in pair:
-            phase = f"{model}_c1_round{extra}"
-            if gate:
-                gate.wait(phase)
-            monitor.start(phase)
-            level = analyzer.measure(
-                TARGETS[model], inputs[model], 1, settings, tag=f"_round{extra}"
-            )
-            measured[model] = {**replace(level, model=model).to_dict(), "load": monitor.stop(phase)}
+            level, load = measure(model, 1, tag=f"_round{extra}")
+            measured[model] = {**level.to_dict(), "load": load}
         result.c1_rounds.append(measured)
     result.rss_after_run = process_tree_rss(server.pid)
     return result
