@@ -21,6 +21,7 @@ from bench.machine import CpuMonitor, QuietGate
 from bench.paths import INPROCESS_BATCH1, INPROCESS_BATCHMAX, PathResult
 from bench.quality import score_answers, score_entities
 from bench.workload import Workload
+from instructner.confidence import served_score_method
 from instructner.engine import CTranslate2Engine, Engine, Generated
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import Pipeline, Query
@@ -199,7 +200,13 @@ def run_engine_inprocess(
             intra_threads=intra_threads,
         )
     )
-    pipeline = Pipeline(engine, PromptTokenizer(tokenizer_dir), limits)
+    # the tokenizer directory is the checkpoint: score by its calibrated formula, as served
+    pipeline = Pipeline(
+        engine,
+        PromptTokenizer(tokenizer_dir),
+        limits,
+        score_method=served_score_method(tokenizer_dir),
+    )
     labels = workload.labels
     requests = [Query(text, "ner", tuple(labels)) for text in workload.texts]
     notes = (

@@ -162,15 +162,30 @@ def threshold_table(
     return rows
 
 
+def served_method(entities: Sequence[ScoredEntity]) -> str:
+    """Return the formula to serve: the lowest expected calibration error (ties: first listed).
+
+    Without entities nothing was measured, and :data:`DEFAULT_SCORE_METHOD` stays.
+    """
+    if not entities:
+        return DEFAULT_SCORE_METHOD
+    return min(SCORE_METHODS, key=lambda method: expected_calibration_error(entities, method))
+
+
 def summarize(sets: Sequence[CalibrationSet]) -> dict[str, object]:
-    """ECE and Brier per method, per corpus and pooled; threshold tables per corpus and pooled."""
+    """ECE and Brier per method, per corpus and pooled; threshold tables per corpus and pooled.
+
+    ``served_method`` is the formula best calibrated over the pooled entities; the threshold
+    tables are in its scores.
+    """
     pooled = CalibrationSet(
         corpus="all",
         entities=[e for s in sets for e in s.entities],
         gold=sum(s.gold for s in sets),
         sentences=sum(s.sentences for s in sets),
     )
-    summary: dict[str, object] = {"default_method": DEFAULT_SCORE_METHOD, "bins": BINS}
+    served = served_method(pooled.entities)
+    summary: dict[str, object] = {"served_method": served, "bins": BINS}
     for item in [*sets, pooled]:
         summary[item.corpus] = {
             "sentences": item.sentences,
@@ -185,7 +200,7 @@ def summarize(sets: Sequence[CalibrationSet]) -> dict[str, object]:
             },
             "thresholds": [
                 {k: round(v, 4) for k, v in row.items()}
-                for row in threshold_table(item.entities, item.gold)
+                for row in threshold_table(item.entities, item.gold, served)
             ],
             "reliability": {
                 method: reliability_bins(item.entities, method) for method in SCORE_METHODS
@@ -208,7 +223,7 @@ def markdown_report(summary: dict[str, object], corpora: Sequence[str]) -> str:
     lines = [
         f"Engine: {summary.get('engine', '?')}; model: `{summary.get('model', '?')}`; "
         f"ECE over {summary['bins']} equal-width bins. Served score: "
-        f"`{summary['default_method']}`.",
+        f"`{summary['served_method']}`.",
         "",
         head + " |",
         "|" + "---|" * (4 + 2 * len(methods)),
@@ -230,7 +245,7 @@ def markdown_report(summary: dict[str, object], corpora: Sequence[str]) -> str:
     lines += [
         "",
         f"Precision of the entities kept and recall over all gold entities, by MIN_SCORE "
-        f"(`{summary['default_method']}`):",
+        f"(`{summary['served_method']}`):",
         "",
         "| MIN_SCORE | " + " | ".join(f"{n} P / R (kept)" for n in names) + " |",
         "|---|" + "---|" * len(names),

@@ -62,7 +62,7 @@ def plot_precision_recall(summary: dict[str, Any], corpora: Sequence[str], out: 
     axes[0].set_title("precision of kept entities")
     axes[1].set_title("recall over all gold entities")
     for axis in axes:
-        axis.set_xlabel(f"MIN_SCORE ({summary['default_method']})")
+        axis.set_xlabel(f"MIN_SCORE ({summary['served_method']})")
         axis.set_ylim(0, 1)
     axes[0].legend()
     figure.tight_layout()

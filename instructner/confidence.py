@@ -5,15 +5,19 @@ typed tasks, its label word ("person"). The tokens whose characters overlap thos
 ranges carry the model's decisions about the entity, and their log-probabilities (the engine's
 ``output_log_probs``) give its score. How they combine into one number in [0, 1] is a measured
 choice (``instructner calibrate``; docs/confidence.md): the geometric mean of the token
-probabilities, the smallest one, or their product.
+probabilities, the smallest one, or their product. Which one a model is served with is that
+model's own measurement: ``instructner calibrate`` writes the best-calibrated formula into the
+model directory's ``calibration/calibration.json`` and the repository build reads it from there.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from instructner.parser import LocatedEntity
 from instructner.spans import Span
@@ -45,8 +49,51 @@ SCORE_METHODS: dict[str, Callable[[Sequence[float]], float]] = {
     "minimum": _minimum,
     "product": _product,
 }
-# Chosen by expected calibration error on the dev splits (docs/confidence.md).
+# For a model without a calibration record (a random-init stand-in, a test fixture): the
+# formula best calibrated on the first, barely trained models (docs/confidence.md).
 DEFAULT_SCORE_METHOD = "geometric_mean"
+CALIBRATION_RECORD = Path("calibration") / "calibration.json"
+
+
+def parse_score_method(value: str) -> str:
+    """Return ``value`` if it names a score formula of :data:`SCORE_METHODS`.
+
+    Raises:
+        ValueError: it names none.
+
+    """
+    if value not in SCORE_METHODS:
+        raise ValueError(
+            f"unknown score method {value!r}: expected one of {', '.join(SCORE_METHODS)}"
+        )
+    return value
+
+
+def served_score_method(model_dir: str | Path) -> str:
+    """Return the score formula ``model_dir`` is served with: the one its calibration chose.
+
+    ``instructner calibrate --out MODEL/calibration`` records the formula with the lowest
+    expected calibration error on the dev splits as ``served_method``. A model directory
+    without that record is served with :data:`DEFAULT_SCORE_METHOD`.
+
+    Raises:
+        ValueError: the record cannot be read or names an unknown formula.
+
+    """
+    record = Path(model_dir) / CALIBRATION_RECORD
+    if not record.is_file():
+        return DEFAULT_SCORE_METHOD
+    try:
+        summary = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{record}: not a readable calibration record ({error})") from error
+    method = summary.get("served_method") if isinstance(summary, dict) else None
+    if method is None:
+        return DEFAULT_SCORE_METHOD  # recorded before calibration chose the served formula
+    try:
+        return parse_score_method(str(method))
+    except ValueError as error:
+        raise ValueError(f"{record}: served_method: {error}") from error
 
 
 def token_probs(spans: Sequence[Span | None], log_probs: Sequence[float]) -> list[TokenProb]:
@@ -92,11 +139,7 @@ def entity_scores(
         ValueError: ``method`` is not one of :data:`SCORE_METHODS`.
 
     """
-    combine = SCORE_METHODS.get(method)
-    if combine is None:
-        raise ValueError(
-            f"unknown score method {method!r}: expected one of {', '.join(SCORE_METHODS)}"
-        )
+    combine = SCORE_METHODS[parse_score_method(method)]
     starts = [token.start for token in tokens]
     scores: list[float | None] = []
     for entity in located:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from instructner.calibration import CalibrationSet, markdown_report, score_sentences, summarize
 from instructner.commands.evaluate import HOLDOUT_DEV
-from instructner.confidence import DEFAULT_SCORE_METHOD, SCORE_METHODS
+from instructner.confidence import SCORE_METHODS
 from instructner.data import holdout_split, load_corpus
 from instructner.engine import (
     CTranslate2Engine,
@@ -105,5 +105,6 @@ def run(args: argparse.Namespace) -> int:
         method: summary["all"]["methods"][method]  # type: ignore[index]
         for method in SCORE_METHODS
     }
-    sys.stdout.write(json.dumps({"default": DEFAULT_SCORE_METHOD, "all": table}, indent=2) + "\n")
+    served = {"served": summary["served_method"], "all": table}
+    sys.stdout.write(json.dumps(served, indent=2) + "\n")
     return 0

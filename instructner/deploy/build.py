@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from instructner.confidence import served_score_method
 from instructner.deploy.templates import fill_model
 from instructner.engine import COMPUTE_TYPES, ENGINE_KINDS, convert_to_ctranslate2
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
@@ -217,6 +218,7 @@ def repository_values(
         for engine in settings.engines
     }
     embedded = settings.steps == "embedded"
+    score_method = served_score_method(checkpoint)
     pipeline_engine = engines[settings.pipeline_engine] if embedded else {}
     embedded_values = {
         f"embedded_{key}": pipeline_engine.get(key, "")
@@ -229,7 +231,10 @@ def repository_values(
             "preprocessing",
             {**steps, "model_name": "preprocessing"},
         ),
-        "postprocessing": ("postprocessing", {**steps, "model_name": "postprocessing"}),
+        "postprocessing": (
+            "postprocessing",
+            {**steps, "model_name": "postprocessing", "score_method": score_method},
+        ),
         "instruction_ner": (
             "instruction_ner",
             {
@@ -254,6 +259,7 @@ def repository_values(
                 "max_windows": limits.max_windows,
                 "max_windows_in_flight": limits.max_windows_in_flight,
                 "served_tasks": ",".join(trained_tasks(checkpoint)),
+                "score_method": score_method,
                 **embedded_values,
                 "engine_batch": settings.max_batch_size,
             },

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from instructner.confidence import DEFAULT_SCORE_METHOD
 from instructner.engine import Engine
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import plan_request, postprocess, prepare_planned_window
@@ -78,11 +79,13 @@ def run_batch(
     batch: Sequence[Documents | BaseException],
     is_cancelled: Callable[[int], bool],
     chunk_size: int,
+    score_method: str = DEFAULT_SCORE_METHOD,
 ) -> list[list[ExtractionResult] | BaseException]:
     """Answer a batch of requests; per request, its rows' results or the error that ends it.
 
     ``batch`` holds, per Triton request, its validated documents or the error reading them
     (passed through). ``is_cancelled(i)`` says whether request ``i``'s caller has gone.
+    Entities are scored by the formula ``score_method`` (the model's calibration).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -109,7 +112,7 @@ def run_batch(
         chunk = _live_chunk(pending[done:], states, check, chunk_size)
         done += chunk.consumed
         if chunk.windows:
-            _generate(engine, tokenizer, limits, chunk.windows, states)
+            _generate(engine, tokenizer, limits, chunk.windows, states, score_method)
     for index, planned in enumerate(states):
         if planned is None:
             continue
@@ -167,6 +170,7 @@ def _generate(
     limits: Limits,
     windows: Sequence[_Window],
     states: Sequence[_Request | None],
+    score_method: str,
 ) -> None:
     limit = limits.max_output_tokens
     try:
@@ -196,6 +200,7 @@ def _generate(
                 len(window.ids),
                 limit,
                 out.log_probs if window.scores else None,
+                score_method,
             )
             state.parts[window.row][window.index] = (window.start, result)
         except Exception as error:  # noqa: BLE001 - this request fails alone

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from instructner.confidence import DEFAULT_SCORE_METHOD
 from instructner.confidence import token_probs as pair_token_probs
 from instructner.engine import Engine
 from instructner.serving.errors import RequestError
@@ -103,12 +104,13 @@ def postprocess(
     input_tokens: int = 0,
     request_output_len: int | None = None,
     log_probs: Sequence[float] | None = None,
+    score_method: str = DEFAULT_SCORE_METHOD,
 ) -> ExtractionResult:
     """Decode one window's generated ids and parse them into a window result.
 
     ``output_limit_reached`` is set when the engine generated ``request_output_len`` tokens
     (it may then have stopped before the end of its answer). With ``log_probs`` (one per
-    generated id) the entities get scores.
+    generated id) the entities get scores, by the formula ``score_method``.
     """
     probs = None
     if log_probs is None:
@@ -130,6 +132,7 @@ def postprocess(
         output_tokens=len(token_ids),
         output_limit_reached=limit_reached,
         token_probs=probs,
+        score_method=score_method,
     )
 
 
@@ -147,13 +150,15 @@ class Query:
 class Pipeline:
     """Validate, window, prompt, generate, parse and merge in one process.
 
-    ``scores``: ask the engine for log-probabilities and score every entity.
+    ``scores``: ask the engine for log-probabilities and score every entity, by the formula
+    ``score_method`` (the served model's: :func:`instructner.confidence.served_score_method`).
     """
 
     engine: Engine
     tokenizer: PromptTokenizer
     limits: Limits = DEFAULT_LIMITS
     scores: bool = True
+    score_method: str = DEFAULT_SCORE_METHOD
 
     def run(
         self,
@@ -200,6 +205,7 @@ class Pipeline:
                     len(ids),
                     limit,
                     out.log_probs if self.scores else None,
+                    self.score_method,
                 )
                 parts.append((window.start, part))
             results.append(merge_windows(request.task, request.text, parts))

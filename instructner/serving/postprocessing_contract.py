@@ -55,8 +55,11 @@ class AnswerRow:
     request_output_len: int | None
     log_probs: list[float] | None
 
-    def result(self, tokenizer: PromptTokenizer) -> ExtractionResult:
-        """Return the window's parsed result (:func:`instructner.serving.pipeline.postprocess`)."""
+    def result(self, tokenizer: PromptTokenizer, score_method: str) -> ExtractionResult:
+        """Return the window's parsed result (:func:`instructner.serving.pipeline.postprocess`).
+
+        Its entities are scored by the formula ``score_method``.
+        """
         return postprocess(
             tokenizer,
             self.window,
@@ -64,6 +67,7 @@ class AnswerRow:
             self.input_tokens,
             self.request_output_len,
             self.log_probs,
+            score_method,
         )
 
 

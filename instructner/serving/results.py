@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from instructner.confidence import TokenProb, entity_scores
+from instructner.confidence import DEFAULT_SCORE_METHOD, TokenProb, entity_scores
 from instructner.parser import locate_answer
 from instructner.serving.protos import Entity, ExtractionResult, Window
 from instructner.types import Entity as CoreEntity
@@ -24,14 +24,19 @@ def window_result(
     output_tokens: int = 0,
     output_limit_reached: bool = False,
     token_probs: Sequence[TokenProb] | None = None,
+    score_method: str = DEFAULT_SCORE_METHOD,
 ) -> ExtractionResult:
     """Parse one window's answer into a result whose offsets index ``text``.
 
     With ``token_probs`` (the answer's tokens and their log-probabilities) every entity gets
-    its score (:mod:`instructner.confidence`).
+    its score by the formula ``score_method`` (:mod:`instructner.confidence`).
     """
     found = locate_answer(task, answer, text, labels, entities)
-    scores = [None] * len(found) if token_probs is None else entity_scores(token_probs, found)
+    scores: list[float | None] = (
+        [None] * len(found)
+        if token_probs is None
+        else entity_scores(token_probs, found, score_method)
+    )
     return ExtractionResult(
         task=task,
         entities=[

@@ -74,7 +74,10 @@ def test_calibrate_writes_json_csv_and_plots_for_the_shipped_model(tmp_path, cap
     assert "| conll2003 | 8 |" in report and "| all | 8 |" in report
     assert (tmp_path / "reliability.png").stat().st_size > 1000
     assert (tmp_path / "precision-recall-threshold.png").stat().st_size > 1000
-    assert json.loads(capsys.readouterr().out)["default"] == "geometric_mean"
+    pooled = summary["all"]["methods"]
+    served = summary["served_method"]
+    assert pooled[served]["ece"] == min(method["ece"] for method in pooled.values())
+    assert json.loads(capsys.readouterr().out)["served"] == served
 
 
 def test_calibrate_refuses_an_unknown_corpus(tmp_path, caplog):

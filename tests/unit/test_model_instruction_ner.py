@@ -406,3 +406,35 @@ def test_embedded_instruction_ner_releases_its_engine_on_unload(embedded, monkey
     monkeypatch.setattr(engines[0], "close", lambda: closed.append(True))
     model.finalize()
     assert closed == [True]
+
+
+@pytest.mark.parametrize("steps", ["embedded", "inline", "models"])
+def test_instruction_ner_scores_by_the_formula_of_its_score_method_parameter(steps, routed):
+    # Peter Blackburn's mention tokens are written with p 0.5, its label's with 0.9: the
+    # minimum is 0.5, the product lies below it and the geometric mean above it.
+    scores = {}
+    saved = dict(pb.ROUTES)
+    try:
+        for method in ("geometric_mean", "minimum", "product"):
+            model, engines = load_bls(steps, routed, score_method=method)
+            if steps == "models":  # the postprocessing model scores the entities there
+                values = {**model_values("postprocessing"), "score_method": method}
+                post = pb.load_model("postprocessing", values)
+                pb.ROUTES["postprocessing"] = lambda request, m=post: m.execute([request])[0]
+            engines[0].confidence = {"Peter Blackburn": 0.5}
+            try:
+                (response,) = run(model, _score_request())
+            finally:
+                engines[0].confidence = {}
+            entities = {e.text: e.score for e in result_of(response).entities}
+            scores[method] = entities["Peter Blackburn"]
+    finally:
+        pb.ROUTES.clear()
+        pb.ROUTES.update(saved)
+    assert scores["minimum"] == pytest.approx(0.5, rel=1e-6)
+    assert scores["product"] < scores["minimum"] < scores["geometric_mean"] < 0.9
+
+
+def test_instruction_ner_refuses_to_load_with_an_unknown_score_method():
+    with pytest.raises(ValueError, match="unknown score method 'mean': expected one of"):
+        load_bls("inline", score_method="mean")

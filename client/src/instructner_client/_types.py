@@ -14,8 +14,9 @@ class Entity:
     ``start``/``end`` are end-exclusive character offsets (spaCy's ``start_char``/``end_char``),
     so ``text == sent_text[start:end]``. ``label`` is the label word as the caller passed it;
     ``None`` for the extraction task, which finds spans without types. ``score`` in [0, 1] says
-    how sure the model was (the geometric mean of the probabilities of the answer tokens that
-    wrote the entity); ``None`` when the server returned no score (an older server).
+    how sure the model was (from the probabilities of the answer tokens that wrote the entity,
+    combined by the formula the served model's calibration chose); ``None`` when the server
+    returned no score (an older server).
     """
 
     text: str

@@ -24,6 +24,7 @@ import asyncio
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from instructner.confidence import DEFAULT_SCORE_METHOD, parse_score_method
 from instructner.serving import triton_glue
 from instructner.serving.embedded import Documents, run_batch
 from instructner.serving.engine_contract import ENGINE_PARAMETERS, engine_from_parameters
@@ -59,6 +60,7 @@ class TritonPythonModel:
         self.tokenizer = PromptTokenizer(parameters["tokenizer_dir"])
         self.limits = Limits.from_parameters(parameters)
         self.served_tasks = parse_served_tasks(parameters.get("served_tasks", "ner,extract,type"))
+        self.score_method = parse_score_method(parameters.get("score_method", DEFAULT_SCORE_METHOD))
         self.preprocessing = parameters["preprocessing_model"]
         self.engine = parameters["engine_model"]
         self.postprocessing = parameters["postprocessing_model"]
@@ -109,6 +111,7 @@ class TritonPythonModel:
             batch,
             lambda index: requests[index].is_cancelled(),
             self.engine_batch,
+            self.score_method,
         )
         responses = []
         for outcome in outcomes:
@@ -202,7 +205,7 @@ class TritonPythonModel:
                 (row,) = answer_rows([part], answer.get, self.limits)
             except RequestError as error:  # as the postprocessing model would refuse it
                 raise StepFailed(f"model {self.engine} answered {where} with {error}") from error
-            return row.result(self.tokenizer)
+            return row.result(self.tokenizer, self.score_method)
         post = await self._call(self.postprocessing, {**query, **answer}, ["RESULT"], where)
         return ExtractionResult.FromString(post["RESULT"][0, 0])
 
