@@ -458,7 +458,8 @@ def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
         "**Served, perf_analyzer over gRPC, one sentence per request** (latencies in ms; "
         "queue and compute are the server's averages for the model called; others % is the "
         "share of the machine other processes took meanwhile; engine batch is the engine "
-        "model's average executed batch; both as instruction_ner / engine alone)",
+        "model's average executed batch; both as instruction_ner / engine alone, the engine "
+        "model on the same prompts, asked for log-probabilities as instruction_ner asks it)",
         "",
         _row(
             [

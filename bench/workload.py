@@ -106,8 +106,14 @@ def ensemble_input_data(workload: Workload, scores: bool = True) -> dict[str, An
     }
 
 
-def engine_input_data(workload: Workload) -> dict[str, Any]:
-    """Return the ``--input-data`` JSON for the engine model: the same prompts as token ids."""
+def engine_input_data(workload: Workload, log_probs: bool = True) -> dict[str, Any]:
+    """Return the ``--input-data`` JSON for the engine model: the same prompts as token ids.
+
+    ``log_probs`` asks for ``output_log_probs``, as ``instruction_ner`` asks its engine when it
+    serves scores (the default): the engine alone then does the engine's share of the served
+    work, and the comparisons with it measure what the server adds around the engine.
+    """
+    extra: dict[str, Any] = {"return_log_probs": [True]} if log_probs else {}
     return {
         "data": [
             {
@@ -115,6 +121,7 @@ def engine_input_data(workload: Workload) -> dict[str, Any]:
                 "input_lengths": [len(ids)],
                 "request_output_len": [workload.max_new_tokens],
                 "end_id": [workload.end_id],
+                **extra,
             }
             for ids in workload.prompt_ids
         ]

@@ -59,9 +59,13 @@ def test_input_files_hold_one_step_per_sentence_with_shapes_without_batch():
     assert step["TASK"] == ["ner"]
     assert step["LABELS"] == {"content": list(VERBALIZER.words), "shape": [4]}
     (engine_step,) = engine_input_data(workload)["data"]
+    # the engine alone is asked for log-probabilities, as instruction_ner asks it by default
     assert engine_step == {
         "input_ids": {"content": [5, 6, 1], "shape": [3]},
         "input_lengths": [3],
         "request_output_len": [24],
         "end_id": [1],
+        "return_log_probs": [True],
     }
+    (without,) = engine_input_data(workload, log_probs=False)["data"]
+    assert "return_log_probs" not in without
