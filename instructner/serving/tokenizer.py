@@ -54,6 +54,11 @@ class PromptTokenizer:
             for token in self._tokenizer.get_added_tokens_decoder().values()
             if token.special
         }
+        # The last text encoded and its ids: window planning counts a prompt's tokens, then the
+        # same prompt is encoded for the engine (one window: always); the second time is free.
+        # One entry, read and replaced as one tuple, so threads sharing the tokenizer at worst
+        # miss it.
+        self._last: tuple[str, tuple[int, ...]] | None = None
 
     def _required_id(self, token: str) -> int:
         token_id = self._tokenizer.token_to_id(token)
@@ -63,7 +68,12 @@ class PromptTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Return the token ids of ``text`` followed by the end token."""
-        return list(self._tokenizer.encode(text, add_special_tokens=True).ids)
+        last = self._last
+        if last is not None and last[0] == text:
+            return list(last[1])
+        ids = self._tokenizer.encode(text, add_special_tokens=True).ids
+        self._last = (text, tuple(ids))
+        return list(ids)
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Return :meth:`encode` of each text (one call into the tokenizer)."""

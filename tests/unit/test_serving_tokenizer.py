@@ -66,3 +66,16 @@ def test_encode_window_ends_with_the_end_token(tokenizers):
     ours, _ = tokenizers
     ids = encode_window(ours, "extract", SAMPLES[0], (), (), 512)
     assert ids[-1] == ours.eos_token_id
+
+
+def test_encoding_a_text_again_gives_the_same_ids_in_a_list_of_its_own(tokenizers):
+    ours, reference = tokenizers
+    first = ours.encode(SAMPLES[0])
+    first.append(-1)  # a caller changing its list must not change the next answer
+    assert ours.encode(SAMPLES[0]) == reference(SAMPLES[0]).input_ids
+
+
+def test_encoding_alternating_texts_gives_each_its_own_ids(tokenizers):
+    ours, reference = tokenizers
+    for text in [SAMPLES[0], SAMPLES[2], SAMPLES[0], SAMPLES[0], SAMPLES[2]]:
+        assert ours.encode(text) == reference(text).input_ids
