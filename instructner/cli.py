@@ -21,6 +21,7 @@ SUBCOMMANDS = (
     "train",
     "ablate",
     "export",
+    "average",
     "tokenizer",
 )
 # subcommand -> module whose main(argv) has its own options (the serving tools); the
