@@ -30,6 +30,7 @@ from instructner.export import (
     WEIGHT_PATTERNS,
     ExportReport,
     check_size_limits,
+    remove_stale_calibration,
 )
 from instructner.modeling import checkpoint_tokenizer, load_model, save_model
 from instructner.trained_tasks import trained_tasks
@@ -124,6 +125,7 @@ def average_checkpoints(
     for pattern in (*WEIGHT_PATTERNS, *TOKENIZER_FILES, TRAINING_CONFIG, RECORD):
         for stale in out.glob(pattern):
             stale.unlink()
+    remove_stale_calibration(out)
     save_model(model, tokenizer, out, max_shard_size=int(max_shard_bytes * SHARD_HEADROOM))
     for name in ("spiece.model", TRAINING_CONFIG):
         if (members[0] / name).is_file():

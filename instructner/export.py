@@ -5,7 +5,10 @@ most 15 MB and at most 60 MB in all (the limits of issue 6). The export casts th
 writes the shards and the tokenizer files, copies the training config beside them so that
 ``instructner train --config`` reproduces the run, and refuses a result over the limits.
 Files it does not write (the model card README.md, evaluation metrics) are left in place;
-weights of an earlier export are removed first, so no stale shard survives.
+weights of an earlier export are removed first, so no stale shard survives, and so is the
+``calibration/`` folder measured on them: the repository build reads the served score formula
+from it, and another model's measurement must not choose this one's (rerun ``instructner
+calibrate``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,23 @@ def check_size_limits(
     return shards
 
 
+CALIBRATION_DIR = "calibration"
+
+
+def remove_stale_calibration(out: Path) -> None:
+    """Remove ``out/calibration``, measured on the weights being replaced (logged)."""
+    stale = out / CALIBRATION_DIR
+    if stale.is_dir():
+        shutil.rmtree(stale)
+        logger.warning(
+            "removed %s: it was measured on the previous weights; run instructner calibrate "
+            "--model %s --out %s to serve the new ones with their own score formula",
+            stale,
+            out,
+            stale,
+        )
+
+
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -102,6 +122,7 @@ def export_checkpoint(
     for pattern in (*WEIGHT_PATTERNS, *TOKENIZER_FILES):
         for stale in out.glob(pattern):
             stale.unlink()  # a tokenizer left from another model would disagree on ids
+    remove_stale_calibration(out)
     # save_pretrained sizes shards by tensor bytes; the file header comes on top
     save_model(model, tokenizer, out, max_shard_size=int(max_shard_bytes * SHARD_HEADROOM))
     if (source / "spiece.model").is_file():  # the SentencePiece model the tokenizer came from

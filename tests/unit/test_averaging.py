@@ -90,3 +90,13 @@ def test_the_command_prints_the_shards_and_exits_2_on_a_refusal(members, tmp_pat
     with caplog.at_level(logging.ERROR):
         assert main(["average", "--models", str(members[0]), "--out", str(out)]) == 2
     assert "averaging needs at least two checkpoints" in caplog.text
+
+
+def test_the_calibration_of_the_replaced_weights_is_removed(members, tmp_path, caplog):
+    out = tmp_path / "soup"
+    (out / "calibration").mkdir(parents=True)
+    (out / "calibration" / "calibration.json").write_text('{"served_method": "minimum"}')
+    with caplog.at_level(logging.WARNING):
+        average_checkpoints(members[:2], out)
+    assert not (out / "calibration").exists()
+    assert "measured on the previous weights; run instructner calibrate" in caplog.text

@@ -1,6 +1,7 @@
 """Exporting a checkpoint as a shippable model folder: dtype, shards, limits, stale files."""
 
 import json
+import logging
 
 import pytest
 import torch
@@ -45,6 +46,16 @@ def test_export_keeps_the_model_card_and_removes_stale_shards(run_dir, tmp_path)
     export_checkpoint(run_dir / "best", out)
     assert (out / "README.md").read_text() == "card"
     assert not (out / "model-00007-of-00009.safetensors").exists()
+
+
+def test_export_removes_the_calibration_of_the_replaced_weights(run_dir, tmp_path, caplog):
+    out = tmp_path / "default"
+    (out / "calibration").mkdir(parents=True)
+    (out / "calibration" / "calibration.json").write_text('{"served_method": "minimum"}')
+    with caplog.at_level(logging.WARNING):
+        export_checkpoint(run_dir / "best", out)
+    assert not (out / "calibration").exists()
+    assert "measured on the previous weights; run instructner calibrate" in caplog.text
 
 
 def test_export_splits_weights_into_shards_under_the_limit(tmp_path):
