@@ -14,25 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from instructner.export import (
-    DTYPES,
     MAX_SHARD_BYTES,
     MAX_TOTAL_BYTES,
-    SHARD_HEADROOM,
-    TOKENIZER_FILES,
     TRAINING_CONFIG,
-    WEIGHT_PATTERNS,
     ExportReport,
-    check_size_limits,
-    remove_stale_calibration,
+    check_dtype,
+    write_model_folder,
 )
-from instructner.modeling import checkpoint_tokenizer, load_model, save_model
+from instructner.modeling import checkpoint_tokenizer, load_model
 from instructner.trained_tasks import trained_tasks
 
 logger = logging.getLogger(__name__)
@@ -103,8 +96,7 @@ def average_checkpoints(
             ``out`` among the members, or weights over a size limit.
 
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    check_dtype(dtype)
     members = [Path(s) for s in sources]
     out = Path(out)
     check_compatible(members)
@@ -119,23 +111,23 @@ def average_checkpoints(
                 raise ValueError(f"{member}: tensor {name} does not match {members[0]}")
             total[name] += tensor.float()
     model.load_state_dict({name: tensor / len(members) for name, tensor in total.items()})
-    torch.nn.Module.to(model, dtype=DTYPES[dtype])  # in place; typed call
-    tokenizer = checkpoint_tokenizer(members[0])
-    out.mkdir(parents=True, exist_ok=True)
-    for pattern in (*WEIGHT_PATTERNS, *TOKENIZER_FILES, TRAINING_CONFIG, RECORD):
-        for stale in out.glob(pattern):
-            stale.unlink()
-    remove_stale_calibration(out)
-    save_model(model, tokenizer, out, max_shard_size=int(max_shard_bytes * SHARD_HEADROOM))
-    for name in ("spiece.model", TRAINING_CONFIG):
-        if (members[0] / name).is_file():
-            shutil.copyfile(members[0] / name, out / name)
+    config = members[0] / TRAINING_CONFIG
+    shards = write_model_folder(
+        model,
+        checkpoint_tokenizer(members[0]),
+        out,
+        dtype,
+        members[0],
+        config if config.is_file() else None,
+        max_shard_bytes,
+        max_total_bytes,
+        stale_patterns=(TRAINING_CONFIG, RECORD),
+    )
     record = {
         "method": "element-wise mean of the weights, in float32",
         "dtype": dtype,
         "members": [{"path": str(m), "weights_sha256": _weights_digest(m)} for m in members],
     }
     (out / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    shards = check_size_limits(out, max_shard_bytes, max_total_bytes)
     logger.info("averaged %d checkpoints into %s", len(members), out)
     return ExportReport(out, shards)

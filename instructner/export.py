@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import PreTrainedTokenizerBase, T5ForConditionalGeneration
 
 from instructner.modeling import checkpoint_tokenizer, load_model, save_model
 
@@ -94,6 +96,54 @@ TOKENIZER_FILES = (
 )
 
 
+def check_dtype(dtype: str) -> None:
+    """Refuse a weight dtype the export cannot write.
+
+    Raises:
+        ValueError: ``dtype`` is not one of :data:`DTYPES`.
+
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+
+
+def write_model_folder(
+    model: T5ForConditionalGeneration,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
+    dtype: str,
+    tokenizer_source: Path,
+    training_config: Path | None,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    stale_patterns: Sequence[str] = (),
+) -> dict[str, int]:
+    """Write ``model`` (cast to ``dtype`` in place) and its tokenizer as a model folder.
+
+    Weights, tokenizer files, ``stale_patterns`` and the calibration of the previous weights
+    are removed first; ``tokenizer_source``'s ``spiece.model`` and ``training_config`` (if
+    given) are copied beside them. Returns the shard sizes, checked against the limits.
+
+    Raises:
+        ValueError: the written weights break a size limit.
+
+    """
+    torch.nn.Module.to(model, dtype=DTYPES[dtype])  # in place; typed call
+    out.mkdir(parents=True, exist_ok=True)
+    for pattern in (*WEIGHT_PATTERNS, *TOKENIZER_FILES, *stale_patterns):
+        for stale in out.glob(pattern):
+            stale.unlink()  # a tokenizer left from another model would disagree on ids
+    remove_stale_calibration(out)
+    # save_pretrained sizes shards by tensor bytes; the file header comes on top
+    save_model(model, tokenizer, out, max_shard_size=int(max_shard_bytes * SHARD_HEADROOM))
+    spiece = tokenizer_source / "spiece.model"
+    if spiece.is_file():  # the SentencePiece model the tokenizer came from
+        shutil.copyfile(spiece, out / "spiece.model")
+    if training_config is not None:
+        shutil.copyfile(training_config, out / TRAINING_CONFIG)
+    return check_size_limits(out, max_shard_bytes, max_total_bytes)
+
+
 def export_checkpoint(
     source: str | Path,
     out: str | Path,
@@ -112,29 +162,20 @@ def export_checkpoint(
         FileNotFoundError: ``source`` or an explicitly given training config is missing.
 
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    check_dtype(dtype)
     source, out = Path(source), Path(out)
-    model = load_model(source)
-    torch.nn.Module.to(model, dtype=DTYPES[dtype])  # in place; typed call
-    tokenizer = checkpoint_tokenizer(source)
-    out.mkdir(parents=True, exist_ok=True)
-    for pattern in (*WEIGHT_PATTERNS, *TOKENIZER_FILES):
-        for stale in out.glob(pattern):
-            stale.unlink()  # a tokenizer left from another model would disagree on ids
-    remove_stale_calibration(out)
-    # save_pretrained sizes shards by tensor bytes; the file header comes on top
-    save_model(model, tokenizer, out, max_shard_size=int(max_shard_bytes * SHARD_HEADROOM))
-    if (source / "spiece.model").is_file():  # the SentencePiece model the tokenizer came from
-        shutil.copyfile(source / "spiece.model", out / "spiece.model")
     if training_config is None:
         candidate = source.parent / "config.yaml"
-        training_config = candidate if candidate.is_file() else None
+        config = candidate if candidate.is_file() else None
     elif not Path(training_config).is_file():
         raise FileNotFoundError(f"training config {training_config} does not exist")
-    if training_config is not None:
-        shutil.copyfile(training_config, out / TRAINING_CONFIG)
-    shards = check_size_limits(out, max_shard_bytes, max_total_bytes)
+    else:
+        config = Path(training_config)
+    model = load_model(source)
+    tokenizer = checkpoint_tokenizer(source)
+    shards = write_model_folder(
+        model, tokenizer, out, dtype, source, config, max_shard_bytes, max_total_bytes
+    )
     logger.info(
         "exported %s to %s: %d shards, %d bytes", source, out, len(shards), sum(shards.values())
     )
