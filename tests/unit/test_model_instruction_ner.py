@@ -237,26 +237,29 @@ def _score_request(**extra):
     )
 
 
+def _scored_result(model, engine, confidence, **extra):
+    """Run the score request with ``engine`` writing entities at ``confidence``, then reset it."""
+    engine.confidence = confidence
+    try:
+        (response,) = run(model, _score_request(**extra))
+    finally:
+        engine.confidence = {}
+    return result_of(response)
+
+
 def test_instruction_ner_scores_every_entity_by_default(bls):
     model, engines = bls
-    engines[0].confidence = {"EU": 0.1}
-    try:
-        (response,) = run(model, _score_request())
-    finally:
-        engines[0].confidence = {}
-    scores = {e.text: e.score for e in result_of(response).entities}
+    result = _scored_result(model, engines[0], {"EU": 0.1})
+    scores = {e.text: e.score for e in result.entities}
     assert scores["EU"] < 0.5 < scores["Brussels"]
     assert all(0.0 <= s <= 1.0 for s in scores.values())
 
 
 def test_instruction_ner_min_score_drops_uncertain_entities_keeping_the_order(bls):
     model, engines = bls
-    engines[0].confidence = {"EU": 0.1}
-    try:
-        (response,) = run(model, _score_request(MIN_SCORE=np.array([[0.5]], dtype=np.float32)))
-    finally:
-        engines[0].confidence = {}
-    assert [e.text for e in result_of(response).entities] == ["Peter Blackburn", "Brussels"]
+    min_score = np.array([[0.5]], dtype=np.float32)
+    result = _scored_result(model, engines[0], {"EU": 0.1}, MIN_SCORE=min_score)
+    assert [e.text for e in result.entities] == ["Peter Blackburn", "Brussels"]
 
 
 def test_instruction_ner_without_scores_asks_the_engine_for_none(bls_calls):
@@ -421,12 +424,8 @@ def test_instruction_ner_scores_by_the_formula_of_its_score_method_parameter(ste
                 values = {**model_values("postprocessing"), "score_method": method}
                 post = pb.load_model("postprocessing", values)
                 pb.ROUTES["postprocessing"] = lambda request, m=post: m.execute([request])[0]
-            engines[0].confidence = {"Peter Blackburn": 0.5}
-            try:
-                (response,) = run(model, _score_request())
-            finally:
-                engines[0].confidence = {}
-            entities = {e.text: e.score for e in result_of(response).entities}
+            result = _scored_result(model, engines[0], {"Peter Blackburn": 0.5})
+            entities = {e.text: e.score for e in result.entities}
             scores[method] = entities["Peter Blackburn"]
     finally:
         pb.ROUTES.clear()
