@@ -6,6 +6,9 @@ epoch's examples are a pure function of (seed, epoch):
 
 * mention replacement: an entity is swapped for another training mention of the same type
   (Dai & Adel 2020), so context rather than the string decides the label;
+* name recombination: a person-like mention becomes a new name, the first word of one training
+  mention of its type and the last word of another, each distinct word equally likely, so a
+  first name seen twice (and the names a sentence pairs it with) counts as much as a common one;
 * novel mentions: an entity's words are replaced by made-up words of the same shape (letter
   case, length, digits and punctuation kept), so the answer can only be written by copying
   from the sentence: a model that only memorises names never finds an unseen one;
@@ -30,6 +33,7 @@ class AugmentConfig:
     """Probabilities of each transform; 0 turns it off.
 
     ``mention_replace``: per entity. ``novel_mention``: per entity, for the corpora named.
+    ``name_recombine``: per entity, by corpus and then tag (``{conll2003: {PER: 0.5}}``).
     ``uppercase``: per sentence, for the corpora named.
     ``option_subset``: per NER example, a random label subset instead of the full list.
     ``subset_keep_gold``: per gold label of a subset example, the chance that it is listed
@@ -38,6 +42,7 @@ class AugmentConfig:
 
     mention_replace: float = 0.0
     novel_mention: Mapping[str, float] = field(default_factory=dict)
+    name_recombine: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     uppercase: Mapping[str, float] = field(default_factory=dict)
     option_subset: float = 0.0
     subset_keep_gold: float = 0.5
@@ -50,6 +55,13 @@ class AugmentConfig:
             **{f"novel_mention.{k}": v for k, v in self.novel_mention.items()},
             **{f"uppercase.{k}": v for k, v in self.uppercase.items()},
         }
+        for corpus, by_tag in self.name_recombine.items():
+            if not isinstance(by_tag, Mapping):
+                raise ValueError(
+                    f"augment name_recombine.{corpus} must map tags to probabilities, "
+                    f"got {by_tag!r}"
+                )
+            values.update({f"name_recombine.{corpus}.{t}": v for t, v in by_tag.items()})
         for name, value in values.items():
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"augment {name} must be a probability in [0, 1], got {value}")
@@ -60,6 +72,7 @@ class AugmentConfig:
         return (
             self.mention_replace > 0
             or any(v > 0 for v in self.novel_mention.values())
+            or any(v > 0 for by_tag in self.name_recombine.values() for v in by_tag.values())
             or any(v > 0 for v in self.uppercase.values())
         )
 
@@ -76,6 +89,19 @@ class MentionBank:
             for span in sentence.spans:
                 by_tag.setdefault(span.tag, []).append(sentence.tokens[span.start : span.end])
         self.by_tag = by_tag
+        self._name_parts: dict[str, tuple[list[str], list[str]]] = {}
+
+    def name_parts(self, tag: str) -> tuple[list[str], list[str]]:
+        """Return the distinct first words (of mentions of two words or more) and last words.
+
+        Sorted, so a seeded draw does not depend on the order of the training file's sets.
+        """
+        if tag not in self._name_parts:
+            mentions = self.by_tag.get(tag, [])
+            firsts = sorted({m[0] for m in mentions if len(m) >= 2})
+            lasts = sorted({m[-1] for m in mentions if m})
+            self._name_parts[tag] = (firsts, lasts)
+        return self._name_parts[tag]
 
     def draw(self, tag: str, rng: random.Random) -> tuple[str, ...] | None:
         """Return a random mention of ``tag``, or ``None`` when the corpus has none."""
@@ -92,24 +118,58 @@ def replace_mentions(
     """
     if probability <= 0 or not sentence.spans:
         return sentence
+    mentions: list[tuple[str, ...]] = []
+    for span in sentence.spans:
+        mention = sentence.tokens[span.start : span.end]
+        if rng.random() < probability:
+            mention = bank.draw(span.tag, rng) or mention
+        mentions.append(mention)
+    return _with_mentions(sentence, mentions)
+
+
+def recombine_names(
+    sentence: Sentence,
+    bank: MentionBank,
+    probabilities: Mapping[str, float],
+    rng: random.Random,
+) -> Sentence:
+    """Return ``sentence`` with mentions of the tags in ``probabilities`` renamed.
+
+    A mention of two words or more becomes a drawn first word and a drawn last word (middle
+    words dropped); a one-word mention, usually a surname, becomes a drawn last word.
+    """
+    if not sentence.spans or not any(p > 0 for p in probabilities.values()):
+        return sentence
+    mentions: list[tuple[str, ...]] = []
+    for span in sentence.spans:
+        mention = sentence.tokens[span.start : span.end]
+        probability = probabilities.get(span.tag, 0.0)
+        if probability > 0 and rng.random() < probability:
+            firsts, lasts = bank.name_parts(span.tag)
+            if len(mention) >= 2 and firsts and lasts:
+                mention = (firsts[rng.randrange(len(firsts))], lasts[rng.randrange(len(lasts))])
+            elif len(mention) == 1 and lasts:
+                mention = (lasts[rng.randrange(len(lasts))],)
+        mentions.append(mention)
+    return _with_mentions(sentence, mentions)
+
+
+def _with_mentions(sentence: Sentence, mentions: Sequence[tuple[str, ...]]) -> Sentence:
+    """Return ``sentence`` with its spans' words replaced by ``mentions`` (tags rebuilt)."""
+    if all(
+        mention == sentence.tokens[span.start : span.end]
+        for span, mention in zip(sentence.spans, mentions, strict=True)
+    ):
+        return sentence
     tokens: list[str] = []
     tags: list[str] = []
     position = 0
-    changed = False
-    for span in sentence.spans:
+    for span, mention in zip(sentence.spans, mentions, strict=True):
         tokens.extend(sentence.tokens[position : span.start])
         tags.extend(["O"] * (span.start - position))
-        mention = sentence.tokens[span.start : span.end]
-        if rng.random() < probability:
-            drawn = bank.draw(span.tag, rng)
-            if drawn:
-                changed = changed or drawn != mention
-                mention = drawn
         tokens.extend(mention)
         tags.extend([f"B-{span.tag}"] + [f"I-{span.tag}"] * (len(mention) - 1))
         position = span.end
-    if not changed:
-        return sentence
     tokens.extend(sentence.tokens[position:])
     tags.extend(["O"] * (len(sentence.tokens) - position))
     return make_sentence(tokens, tags, sentence.source)
@@ -177,9 +237,12 @@ def augment_sentence(
     config: AugmentConfig,
     rng: random.Random,
 ) -> Sentence:
-    """Apply the transforms of ``config``: mention replacement, novel mentions, upper-casing."""
+    """Apply the transforms of ``config`` in order: replace, recombine, novel, upper-case."""
     if bank is not None and config.mention_replace > 0:
         sentence = replace_mentions(sentence, bank, config.mention_replace, rng)
+    names = config.name_recombine.get(corpus)
+    if bank is not None and names:
+        sentence = recombine_names(sentence, bank, names, rng)
     novel = config.novel_mention.get(corpus, 0.0)
     if novel > 0:
         sentence = novel_mentions(sentence, novel, rng)

@@ -152,7 +152,11 @@ def build_examples(
     examples: list[Example] = []
     for corpus in corpora:
         bank = None
-        if augment is not None and rng is not None and augment.mention_replace > 0:
+        if (
+            augment is not None
+            and rng is not None
+            and (augment.mention_replace > 0 or augment.name_recombine.get(corpus.name))
+        ):
             bank = (banks or {}).get(corpus.name) or MentionBank(corpus.sentences)
         for sentence in corpus.sentences:
             if augment is not None and rng is not None and augment.active:

@@ -13,6 +13,7 @@ from instructner.augment import (
     novel_mentions,
     novel_word,
     option_subset,
+    recombine_names,
     replace_mentions,
 )
 from instructner.data import make_sentence
@@ -92,6 +93,77 @@ def test_mention_replacement_rebuilds_tags_for_the_new_mention_length():
     assert swapped.tokens[:3] == ("Jean", "Claude", "Juncker")
     assert swapped.tags[:4] == ("B-PER", "I-PER", "I-PER", "O")
     assert swapped.tokens[3:] == SENTENCE.tokens[2:]  # other tags have no bank entry: kept
+
+
+NAME_BANK = MentionBank(
+    [
+        make_sentence(["Emmanuel", "Tetteh", "scored"], ["B-PER", "I-PER", "O"]),
+        make_sentence(["Jean", "Claude", "Juncker", "spoke"], ["B-PER", "I-PER", "I-PER", "O"]),
+        make_sentence(["Clinton", "said"], ["B-PER", "O"]),
+        make_sentence(["Jean", "Sobral", "won"], ["B-PER", "I-PER", "O"]),
+        make_sentence(["Reuters", "Holdings"], ["B-ORG", "I-ORG"]),
+    ]
+)
+
+
+def test_name_parts_are_distinct_first_words_of_long_mentions_and_all_last_words():
+    firsts, lasts = NAME_BANK.name_parts("PER")
+    assert firsts == ["Emmanuel", "Jean"]  # "Jean" twice in the bank, listed once
+    assert lasts == ["Clinton", "Juncker", "Sobral", "Tetteh"]
+    assert NAME_BANK.name_parts("LOC") == ([], [])
+
+
+def test_recombined_names_take_a_first_and_a_last_word_and_rebuild_the_tags():
+    renamed = recombine_names(SENTENCE, NAME_BANK, {"PER": 1.0}, random.Random(3))
+    first, last = renamed.tokens[:2]
+    assert first in {"Emmanuel", "Jean"} and last in {"Clinton", "Juncker", "Sobral", "Tetteh"}
+    assert renamed.tags[:2] == ("B-PER", "I-PER")
+    assert renamed.tokens[2:] == SENTENCE.tokens[2:]  # only the tags named are touched
+    assert [(s.start, s.end, s.tag) for s in renamed.spans] == [
+        (s.start, s.end, s.tag) for s in SENTENCE.spans
+    ]
+
+
+def test_recombined_names_drop_middle_words_and_keep_one_word_mentions_one_word():
+    three = make_sentence(
+        ["Jean", "Claude", "Juncker", "met", "Clinton"], ["B-PER", "I-PER", "I-PER", "O", "B-PER"]
+    )
+    renamed = recombine_names(three, NAME_BANK, {"PER": 1.0}, random.Random(0))
+    assert len(renamed.tokens) == 4
+    assert renamed.tags == ("B-PER", "I-PER", "O", "B-PER")
+    assert renamed.tokens[3] in NAME_BANK.name_parts("PER")[1]
+
+
+def test_recombined_names_draw_each_distinct_word_about_equally_often():
+    # "Jean" starts two of the three long mentions; drawn per distinct word it gets ~1/2.
+    rng = random.Random(7)
+    draws = [recombine_names(SENTENCE, NAME_BANK, {"PER": 1.0}, rng).tokens[0] for _ in range(2000)]
+    assert 0.45 < draws.count("Emmanuel") / len(draws) < 0.55
+
+
+def test_recombined_names_at_probability_zero_return_the_sentence_itself():
+    assert recombine_names(SENTENCE, NAME_BANK, {"PER": 0.0}, random.Random(0)) is SENTENCE
+
+
+def test_augment_sentence_recombines_names_only_in_the_corpora_named():
+    config = AugmentConfig(name_recombine={"conll2003": {"PER": 1.0}})
+    moved = augment_sentence(SENTENCE, "conll2003", NAME_BANK, config, random.Random(1))
+    kept = augment_sentence(SENTENCE, "mit_movie", NAME_BANK, config, random.Random(1))
+    assert moved.tokens[:2] != SENTENCE.tokens[:2]
+    assert kept is SENTENCE
+    assert config.active
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"conll2003": {"PER": 1.5}}, r"name_recombine\.conll2003\.PER must be a probability"),
+        ({"conll2003": 0.5}, r"name_recombine\.conll2003 must map tags to probabilities"),
+    ],
+)
+def test_name_recombine_values_that_are_not_tag_probabilities_are_rejected(value, message):
+    with pytest.raises(ValueError, match=message):
+        AugmentConfig(name_recombine=value)
 
 
 def test_option_subset_lists_only_known_words_and_keeps_gold_when_told():
