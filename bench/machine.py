@@ -179,7 +179,8 @@ class CpuMonitor:
     """Measure the CPU share other processes took during named phases of this run.
 
     With ``probe`` (e.g. :func:`speed_probe`), every phase started with ``probe=True`` records
-    the machine's speed just before it (``speed_probe`` in its record).
+    the machine's speed just before it and just after it (``speed_probe`` and
+    ``speed_probe_end`` in its record).
     """
 
     def __init__(
@@ -222,6 +223,9 @@ class CpuMonitor:
         }
         if begin.speed is not None:
             record["speed_probe"] = begin.speed
+            # after the end mark, so not counted in the phase: a host that changed speed
+            # within the phase shows as a start and an end that differ
+            record["speed_probe_end"] = round(self.probe(), 2) if self.probe else begin.speed
         self.phases[phase] = record
         return record
 
@@ -240,6 +244,14 @@ class QuietGate:
     busy_share: float = 0.2
     sample_s: float = 2.0
     waited_s: float = 0.0
+    # With a probe, the gate also waits while the host runs slower than the fastest speed
+    # it has seen (by more than ``slow_share``): some hosts alternate between two speeds
+    # ~1.9x apart for minutes at a time, which no other process on this machine shows.
+    speed_probe: Callable[[], float] | None = None
+    slow_share: float = 0.2
+    speed_budget_s: float = 0.0  # its own budget for the run, so the quiet gate keeps its
+    speed_waited_s: float = 0.0
+    fastest_speed: float = 0.0
 
     def wait(self, name: str) -> float:
         """Return the share of the machine others took in the last sample before ``name``."""
@@ -248,6 +260,20 @@ class QuietGate:
             time.sleep(self.sample_s)
             sample = self.monitor.stop(f"quiet_check_{name}")
             self.monitor.phases.pop(f"quiet_check_{name}")
-            if sample["others"] <= self.busy_share or self.waited_s >= self.budget_s:
+            if sample["others"] > self.busy_share and self.waited_s < self.budget_s:
+                self.waited_s += float(sample["wall_s"])
+                continue
+            if (
+                self.speed_probe is None
+                or self.speed_waited_s >= self.speed_budget_s
+                or self._fast_enough()
+            ):
                 return float(sample["others"])
-            self.waited_s += float(sample["wall_s"])
+            self.speed_waited_s += float(sample["wall_s"])
+
+    def _fast_enough(self) -> bool:
+        """Probe the host; whether it runs within ``slow_share`` of its fastest speed seen."""
+        assert self.speed_probe is not None
+        speed = self.speed_probe()
+        self.fastest_speed = max(self.fastest_speed, speed)
+        return speed >= self.fastest_speed * (1.0 - self.slow_share)

@@ -25,6 +25,9 @@ class Profile:
     transformers_batch_sizes: tuple[int, ...]  # swept to find transformers' best batch
     perf: PerfSettings
     quiet_wait_s: float = 60.0  # at most this long in all, wait for other processes to calm down
+    # at most this long in all, wait for a host running slower than its fastest speed seen
+    # (bench/machine.py QuietGate) to return to it
+    speed_wait_s: float = 60.0
     quality_concurrency: int = 8  # parallel requests of the served quality (and warm-up) pass
     # Rounds of the concurrency-1 pair (engine alone, then instruction_ner): a p99 of one
     # run of a few seconds is a noisy draw, so the p99 ratio's target is checked on the median
@@ -53,6 +56,7 @@ FULL = Profile(
     transformers_batch_sizes=(4, 8, 16, 32, 64),
     perf=PerfSettings(window_ms=5000, stability_percent=30, max_trials=20, retry_unstable=True),
     quiet_wait_s=300.0,
+    speed_wait_s=600.0,
 )
 
 SMOKE = Profile(

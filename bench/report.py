@@ -206,8 +206,39 @@ def compute_ratios(summary: Summary) -> dict[str, Any]:
         "f1_max_abs_difference": max(f1s.values()) - min(f1s.values()) if f1s else None,
     }
     # same F1: against our engine at the server's layout (the same engine configuration)
-    ratios["targets"] = _targets(ratios, served_f1, f1s.get(INPROCESS_BATCHMAX))
+    targets = _targets(ratios, served_f1, f1s.get(INPROCESS_BATCHMAX))
+    served_phase = f"{ENSEMBLE}_c{served['concurrency']}"
+    load = summary.get("load") or {}
+    for key, other in (
+        ("throughput_vs_transformers_batch1", hf1),
+        ("throughput_vs_transformers_best", best_hf),
+        ("served_vs_engine_inprocess_best", engine_max),
+    ):
+        moved = speed_moved(load, [served_phase, other["name"]] if other else [])
+        if moved is not None:
+            # a ratio of throughputs measured at two host speeds says nothing of the server
+            targets[key].update(met=None, speed_moved=list(moved))
+    ratios["targets"] = targets
     return ratios
+
+
+def speed_moved(load: Mapping[str, Any], phases: Sequence[str]) -> tuple[float, float] | None:
+    """Return (lowest, highest) speed probe around ``phases`` when they differ too much.
+
+    Every probe before and after each phase counts; None when the spread is within
+    :data:`SPEED_DRIFT_WARNING` or no phase carries a probe.
+    """
+    speeds = [
+        float(record[key])
+        for name in phases
+        if isinstance(record := load.get(name), Mapping)
+        for key in ("speed_probe", "speed_probe_end")
+        if key in record
+    ]
+    if not speeds or min(speeds) <= 0:
+        return None
+    low, high = min(speeds), max(speeds)
+    return (low, high) if high / low - 1 > SPEED_DRIFT_WARNING else None
 
 
 def _targets(ratios: Mapping[str, Any], served_f1: float, engine_f1: float | None) -> dict:
@@ -589,6 +620,12 @@ def markdown_table(summary: Summary, image_link: str = PLOT) -> str:
     targets = ratios["targets"]
 
     def verdict(key: str) -> str:
+        moved = targets[key].get("speed_moved")
+        if moved:
+            return (
+                f"**not comparable**: the host's speed probe read {moved[0]:.1f}–"
+                f"{moved[1]:.1f} around the two phases"
+            )
         met = targets[key]["met"]
         return "n/a" if met is None else ("met" if met else "**missed**")
 

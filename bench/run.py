@@ -424,7 +424,13 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     monitor = machine.CpuMonitor(probe=machine.speed_probe)
     say(f"profile {profile.name}; results in {out}")
-    gate = machine.QuietGate(monitor, profile.quiet_wait_s, BUSY_SHARE)
+    gate = machine.QuietGate(
+        monitor,
+        profile.quiet_wait_s,
+        BUSY_SHARE,
+        speed_probe=machine.speed_probe,
+        speed_budget_s=profile.speed_wait_s,
+    )
     others = gate.wait("start")
     if others > BUSY_SHARE:
         say(
@@ -590,6 +596,8 @@ def run(
         "perf_settings": asdict(profile.perf),
         "load": monitor.phases,
         "quiet_wait_s": gate.waited_s,
+        "speed_wait_s": gate.speed_waited_s,
+        "fastest_speed_probe": gate.fastest_speed,
         "model": _model_record(build, parameters),
         "generation": generation_record(
             build.trained, workload.max_new_tokens, token_counts, windows
@@ -641,7 +649,9 @@ def run(
     written = ["summary.json"] + ([] if table_error else ["table.md"]) + summary["plots"]["written"]
     say(f"wrote {out}/: {', '.join(written)}")
     for name, target in summary["ratios"]["targets"].items():
-        say(f"target {name}: {target['value']} (target {target['target']}): met {target['met']}")
+        moved = target.get("speed_moved")
+        verdict = f"not comparable (host speed {moved[0]}-{moved[1]})" if moved else target["met"]
+        say(f"target {name}: {target['value']} (target {target['target']}): met {verdict}")
     sys.stderr.flush()
     print(report.final_line(summary["ratios"]), flush=True)
     return 0

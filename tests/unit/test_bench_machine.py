@@ -38,6 +38,36 @@ def test_gate_gives_up_when_its_budget_is_spent_and_reports_the_load():
     assert len(monitor.shares) == 6
 
 
+def test_gate_with_a_speed_probe_waits_while_the_host_runs_slower_than_its_fastest_seen():
+    monitor = FakeMonitor([0.0] * 10)
+    speeds = iter([30.0, 17.0, 18.0, 29.0, 25.0])
+    gate = QuietGate(
+        monitor, budget_s=0, sample_s=0, speed_probe=lambda: next(speeds), speed_budget_s=60
+    )
+    assert gate.wait("a") == 0.0  # 30: the fastest seen so far
+    assert gate.wait("b") == 0.0  # 17, 18: slower by more than 20%, waited; 29 is near 30
+    assert gate.speed_waited_s == 4.0 and gate.waited_s == 0.0
+    assert gate.wait("c") == 0.0  # 25 is within 20% of 30
+    assert gate.fastest_speed == 30.0
+
+
+def test_gate_stops_waiting_for_a_slow_host_when_its_speed_budget_is_spent():
+    monitor = FakeMonitor([0.0] * 10)
+    gate = QuietGate(
+        monitor,
+        budget_s=60,
+        sample_s=0,
+        speed_probe=iter([30.0] + [15.0] * 9).__next__,
+        speed_budget_s=4,
+    )
+    gate.wait("a")
+    gate.wait("b")  # two samples of 2 s waited at 15, the third gives up
+    assert gate.speed_waited_s == 4.0 and gate.waited_s == 0.0
+    assert len(monitor.shares) == 6
+    gate.wait("c")  # no budget left: no probe, no wait
+    assert len(monitor.shares) == 5
+
+
 def _write_proc(root, busy, idle, processes):
     (root / "stat").write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 0 0 0 0\n")
     (root / "loadavg").write_text("1.50 1.00 0.50 1/100 123\n")
@@ -68,14 +98,17 @@ def test_monitor_records_the_speed_probe_before_a_phase_but_not_for_a_quiet_chec
 ):
     monkeypatch.setattr("os.getpid", lambda: 10)
     _write_proc(tmp_path, busy=100, idle=100, processes={10: (1, 0, 0)})
-    speeds = iter([41.234, 17.0])
+    speeds = iter([41.234, 17.0, 18.0, 36.0])
     monitor = CpuMonitor(proc=tmp_path, probe=lambda: next(speeds))
     monitor.start("measured")
     monitor.start("quiet_check_x", probe=False)
-    assert monitor.stop("quiet_check_x").get("speed_probe") is None
-    assert monitor.stop("measured")["speed_probe"] == 41.23
+    record = monitor.stop("quiet_check_x")
+    assert "speed_probe" not in record and "speed_probe_end" not in record
+    record = monitor.stop("measured")
+    assert (record["speed_probe"], record["speed_probe_end"]) == (41.23, 17.0)
     monitor.start("next")
-    assert monitor.stop("next")["speed_probe"] == 17.0
+    record = monitor.stop("next")
+    assert (record["speed_probe"], record["speed_probe_end"]) == (18.0, 36.0)
 
 
 def test_speed_probe_returns_a_positive_rate_within_its_time():

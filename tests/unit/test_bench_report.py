@@ -172,6 +172,37 @@ def test_one_slow_probe_among_many_does_not_call_the_run_drifting(summary):
     assert "moved by more than" not in table
 
 
+def test_a_speedup_whose_two_phases_ran_at_different_host_speeds_is_not_comparable(summary):
+    summary = copy.deepcopy(summary)
+    summary["load"] = {
+        "instruction_ner_c8": {"others": 0.0, "speed_probe": 30.0, "speed_probe_end": 31.0},
+        # fast when it began, slow when it ended: the host changed speed within the phase
+        "transformers_batch1": {"others": 0.0, "speed_probe": 30.0, "speed_probe_end": 17.0},
+        "transformers_batch24": {"others": 0.0, "speed_probe": 29.0, "speed_probe_end": 30.5},
+        "engine_inprocess_batchmax": {"others": 0.0, "speed_probe": 18.0},
+    }
+    targets = compute_ratios(summary)["targets"]
+    assert targets["throughput_vs_transformers_batch1"]["met"] is None
+    assert targets["throughput_vs_transformers_batch1"]["speed_moved"] == [17.0, 31.0]
+    assert targets["throughput_vs_transformers_batch1"]["value"] == pytest.approx(15.0)
+    assert "speed_moved" not in targets["throughput_vs_transformers_best"]  # 29-31: within 20%
+    assert targets["throughput_vs_transformers_best"]["met"] is False
+    assert targets["served_vs_engine_inprocess_best"]["speed_moved"] == [18.0, 31.0]
+    table = markdown_table(summary)
+    assert (
+        "(≥ 25.0×: **not comparable**: the host's speed probe read 17.0–31.0 around the two "
+        "phases)" in table
+    )
+
+
+def test_a_speedup_without_probes_around_its_phases_keeps_its_verdict(summary):
+    summary = copy.deepcopy(summary)
+    summary["load"] = {"transformers_batch1": {"others": 0.0, "speed_probe": 30.0}}
+    targets = compute_ratios(summary)["targets"]
+    assert targets["throughput_vs_transformers_batch1"]["met"] is False
+    assert "speed_moved" not in targets["throughput_vs_transformers_batch1"]
+
+
 def test_a_run_without_speed_probes_says_nothing_of_them(summary):
     assert "speed_probe" not in markdown_table(summary)
 
