@@ -221,11 +221,11 @@ class CpuMonitor:
             "others": round(others / total, 3),
             "loadavg_1min_end": float((self.proc / "loadavg").read_text().split()[0]),
         }
-        if begin.speed is not None:
+        if begin.speed is not None and self.probe is not None:  # a speed implies a probe
             record["speed_probe"] = begin.speed
             # after the end mark, so not counted in the phase: a host that changed speed
             # within the phase shows as a start and an end that differ
-            record["speed_probe_end"] = round(self.probe(), 2) if self.probe else begin.speed
+            record["speed_probe_end"] = round(self.probe(), 2)
         self.phases[phase] = record
         return record
 
