@@ -1,0 +1,79 @@
+"""The shipped default model, served as `make serve` builds it, answers the README's examples.
+
+The repository is built from ``models/default`` with the shipped settings (CTranslate2 int8,
+the embedded pipeline), so this checks what a user of a fresh clone gets, quantization
+included: the Macron example was typed right in float32 and wrong in int8 by a candidate
+model, which is why the served path is the one tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from instructner_client import InstructNERClient
+
+from instructner.deploy.build import BuildSettings, build_repository
+from instructner.deploy.server import TritonServer
+from tests.harness import start_test_server
+
+pytestmark = pytest.mark.integration
+
+MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
+LABELS = ["person", "location", "organization"]
+
+
+@pytest.fixture(scope="module")
+def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """tritonserver on free loopback ports serving the shipped model with the shipped settings."""
+    work = tmp_path_factory.mktemp("shipped")
+    result = build_repository(BuildSettings(model_dir=MODEL, out_dir=work / "build"))
+    server = start_test_server(result.repository, work / "server")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def shipped_client(shipped_server: TritonServer) -> Iterator[InstructNERClient]:
+    with InstructNERClient(shipped_server.config.grpc_url, timeout=60.0) as client:
+        yield client
+
+
+def test_shipped_model_types_merkel_and_macron_as_people_and_paris_as_a_location(
+    shipped_client: InstructNERClient,
+):
+    text = "Angela Merkel met Emmanuel Macron in Paris on Tuesday ."
+    entities = shipped_client.ner(text, labels=LABELS)
+    assert [(e.text, e.label, e.start, e.end) for e in entities] == [
+        ("Angela Merkel", "person", 0, 13),
+        ("Emmanuel Macron", "person", 18, 33),
+        ("Paris", "location", 37, 42),
+    ]
+    assert all(e.score is not None and 0.0 < e.score <= 1.0 for e in entities)
+
+
+def test_shipped_model_finds_person_location_and_organization_in_the_blackburn_sentence(
+    shipped_client: InstructNERClient,
+):
+    text = "Peter Blackburn lives in Paris and works for Reuters ."
+    entities = shipped_client.ner(text, labels=LABELS)
+    assert [(e.text, e.label) for e in entities] == [
+        ("Peter Blackburn", "person"),
+        ("Paris", "location"),
+        ("Reuters", "organization"),
+    ]
+
+
+def test_shipped_model_extracts_the_three_names_of_the_blackburn_sentence_without_labels(
+    shipped_client: InstructNERClient,
+):
+    text = "Peter Blackburn lives in Paris and works for Reuters ."
+    entities = shipped_client.extract(text)
+    assert [(e.text, e.label) for e in entities] == [
+        ("Peter Blackburn", None),
+        ("Paris", None),
+        ("Reuters", None),
+    ]
