@@ -63,6 +63,12 @@ def checkpoint(fixture_build: BuildResult) -> Path:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    server = _RUNNING.get("server")
-    if report.failed and server is not None:
-        report.sections.append(("tritonserver log (tail)", server.log_tail()))
+    if not report.failed:
+        return
+    # the session server, and any server a module fixture of the failing test started
+    servers = [_RUNNING.get("server")] + list(getattr(item, "funcargs", {}).values())
+    shown: set[int] = set()
+    for server in servers:
+        if isinstance(server, TritonServer) and id(server) not in shown:
+            shown.add(id(server))
+            report.sections.append(("tritonserver log (tail)", server.log_tail()))
