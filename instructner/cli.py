@@ -23,6 +23,8 @@ SUBCOMMANDS = (
     "export",
     "average",
     "tokenizer",
+    "robustness",
+    "aliases",
 )
 # subcommand -> module whose main(argv) has its own options (the serving tools); the
 # arguments after the subcommand go to it unchanged, --help included.

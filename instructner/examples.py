@@ -9,12 +9,12 @@ instead of reading the option words.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from instructner.augment import AugmentConfig, MentionBank, augment_sentence, option_subset
+from instructner.augment import AugmentConfig, MentionBank, augment_sentence
+from instructner.example_labels import example_labels
 from instructner.labels import Verbalizer
 from instructner.prompts import (
     TASKS,
@@ -93,28 +93,25 @@ def sentence_examples(
     tasks = check_tasks(tasks)
     text = sentence.text
     entities = sentence.char_spans()
-    pairs = [(entity.text, verbalizer.word(str(entity.label))) for entity in entities]
+    gold_tags = [str(entity.label) for entity in entities]
     examples: list[Example] = []
     for task in tasks:
         if task == "ner":
-            if augment is not None and rng is not None:
-                options = option_subset(verbalizer.words, [p[1] for p in pairs], augment, rng)
-                listed = set(options)
-                kept = [pair for pair in pairs if pair[1] in listed]
-            else:
-                options, kept = _options(verbalizer, rng), pairs
-            examples.append(Example(ner_prompt(text, options), ner_answer(kept), task, corpus))
+            labels = example_labels(verbalizer, corpus, gold_tags, augment, rng)
+            pairs = [(e.text, labels.word(t)) for e, t in zip(entities, gold_tags, strict=True)]
+            listed = set(labels.options)
+            kept = [pair for pair in pairs if pair[1] in listed]
+            examples.append(
+                Example(ner_prompt(text, labels.options), ner_answer(kept), task, corpus)
+            )
         elif task == "extract":
             answer = extract_answer([entity.text for entity in entities])
             examples.append(Example(extract_prompt(text), answer, task, corpus))
         elif entities:  # typing needs given entities
-            if augment is not None and rng is not None:
-                # every given entity's label must stay listed: only the others are dropped
-                keep_all = dataclasses.replace(augment, subset_keep_gold=1.0)
-                options = option_subset(verbalizer.words, [p[1] for p in pairs], keep_all, rng)
-            else:
-                options = _options(verbalizer, rng)
-            prompt = type_prompt(text, [pair[0] for pair in pairs], options)
+            # every given entity's label must stay listed: only the others are dropped
+            labels = example_labels(verbalizer, corpus, gold_tags, augment, rng, keep_all_gold=True)
+            pairs = [(e.text, labels.word(t)) for e, t in zip(entities, gold_tags, strict=True)]
+            prompt = type_prompt(text, [pair[0] for pair in pairs], labels.options)
             examples.append(Example(prompt, type_answer(pairs), task, corpus))
     return examples
 
@@ -177,10 +174,3 @@ def build_examples(
                 text = sentence.text
                 examples.append(Example(copy_prompt(text), text, "copy", corpus.name))
     return examples
-
-
-def _options(verbalizer: Verbalizer, rng: random.Random | None) -> list[str]:
-    options = list(verbalizer.words)
-    if rng is not None:
-        rng.shuffle(options)
-    return options

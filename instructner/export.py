@@ -122,7 +122,8 @@ def write_model_folder(
 
     Weights, tokenizer files, ``stale_patterns`` and the calibration of the previous weights
     are removed first; ``tokenizer_source``'s ``spiece.model`` and ``training_config`` (if
-    given) are copied beside them. Returns the shard sizes, checked against the limits.
+    given) are copied beside them, and the WordNet aliases of its label words written
+    (:mod:`instructner.label_aliases`). Returns the shard sizes, checked against the limits.
 
     Raises:
         ValueError: the written weights break a size limit.
@@ -141,6 +142,10 @@ def write_model_folder(
         shutil.copyfile(spiece, out / "spiece.model")
     if training_config is not None:
         shutil.copyfile(training_config, out / TRAINING_CONFIG)
+    from instructner.label_aliases import write_aliases
+    from instructner.model_info import known_words
+
+    write_aliases(out, known_words(out))  # the label words this model's training used
     return check_size_limits(out, max_shard_bytes, max_total_bytes)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from instructner.confidence import served_score_method
 from instructner.deploy.templates import fill_model
 from instructner.engine import COMPUTE_TYPES, ENGINE_KINDS, convert_to_ctranslate2
+from instructner.model_info import model_info_json, pbtxt_string
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.tokenizer import tokenizer_dir_for
 from instructner.serving.triton_glue import STEP_PLACES
@@ -260,6 +261,7 @@ def repository_values(
                 "max_windows_in_flight": limits.max_windows_in_flight,
                 "served_tasks": ",".join(trained_tasks(checkpoint)),
                 "score_method": score_method,
+                "model_info": pbtxt_string(model_info_json(checkpoint)),
                 **embedded_values,
                 "engine_batch": settings.max_batch_size,
             },

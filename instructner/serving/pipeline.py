@@ -133,6 +133,7 @@ def postprocess(
         output_limit_reached=limit_reached,
         token_probs=probs,
         score_method=score_method,
+        aliases=tokenizer.label_aliases,
     )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from instructner.confidence import DEFAULT_SCORE_METHOD, TokenProb, entity_scores
+from instructner.label_aliases import resolve_labels
 from instructner.parser import locate_answer
 from instructner.serving.protos import Entity, ExtractionResult, Window
+from instructner.textview import TextView, model_view, view_entities
 from instructner.types import Entity as CoreEntity
 
 WINDOW_SEPARATOR = "\n"  # between the answers of windows in generated_text
@@ -25,13 +27,21 @@ def window_result(
     output_limit_reached: bool = False,
     token_probs: Sequence[TokenProb] | None = None,
     score_method: str = DEFAULT_SCORE_METHOD,
+    aliases: Mapping[str, str] | None = None,
 ) -> ExtractionResult:
     """Parse one window's answer into a result whose offsets index ``text``.
 
-    With ``token_probs`` (the answer's tokens and their log-probabilities) every entity gets
-    its score by the formula ``score_method`` (:mod:`instructner.confidence`).
+    The answer is read against the model's view of ``text`` (:mod:`instructner.textview`) and
+    each entity is mapped back to the caller's characters, so ``text[start:end]`` is its
+    text. With ``token_probs`` (the answer's tokens and their log-probabilities) every entity
+    gets its score by the formula ``score_method`` (:mod:`instructner.confidence`). With
+    ``aliases`` the labels were asked as the known words they map to; each entity carries the
+    caller's label and, where it differs, the word the model answered (``model_label``).
     """
-    found = locate_answer(task, answer, text, labels, entities)
+    view = model_view(text)
+    asked = resolve_labels(aliases, labels) if aliases and labels else list(labels)
+    found = locate_answer(task, answer, view.text, asked, view_entities(entities))
+    caller_label = dict(zip(asked, labels, strict=True))
     scores: list[float | None] = (
         [None] * len(found)
         if token_probs is None
@@ -40,7 +50,7 @@ def window_result(
     return ExtractionResult(
         task=task,
         entities=[
-            _entity_message(located.entity, score)
+            _entity_message(_to_original(view, located.entity), score, caller_label)
             for located, score in zip(found, scores, strict=True)
         ],
         generated_text=answer,
@@ -57,10 +67,23 @@ def window_result(
     )
 
 
-def _entity_message(entity: CoreEntity, score: float | None = None) -> Entity:
+def _to_original(view: TextView, entity: CoreEntity) -> CoreEntity:
+    """Return ``entity`` (offsets into the view) with offsets and text of the original."""
+    if view.identity:
+        return entity
+    start, end = view.to_original(entity.start, entity.end)
+    return CoreEntity(start=start, end=end, text=view.original[start:end], label=entity.label)
+
+
+def _entity_message(
+    entity: CoreEntity, score: float | None = None, caller_label: Mapping[str, str] | None = None
+) -> Entity:
     message = Entity(text=entity.text, start=entity.start, end=entity.end)
     if entity.label is not None:
-        message.label = entity.label
+        label = (caller_label or {}).get(entity.label, entity.label)
+        message.label = label
+        if label != entity.label:
+            message.model_label = entity.label
     if score is not None:
         message.score = score
     return message
@@ -130,6 +153,7 @@ def result_to_dict(result: ExtractionResult) -> dict[str, object]:
                 "start": e.start,
                 "end": e.end,
                 "score": e.score if e.HasField("score") else None,
+                **({"model_label": e.model_label} if e.HasField("model_label") else {}),
             }
             for e in result.entities
         ],

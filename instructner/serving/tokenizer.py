@@ -9,15 +9,17 @@ in an answer stays as the model wrote it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer
 from tokenizers.decoders import DecodeStream
 
+from instructner.label_aliases import load_aliases, resolve_labels
 from instructner.prompts import build_prompt
 from instructner.serving.errors import RequestError
 from instructner.serving.windows import Measure
+from instructner.textview import model_view, view_entities
 
 SHIPPED_TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "resources" / "t5-tokenizer"
 
@@ -59,6 +61,8 @@ class PromptTokenizer:
         # One entry, read and replaced as one tuple, so threads sharing the tokenizer at worst
         # miss it.
         self._last: tuple[str, tuple[int, ...]] | None = None
+        # Callers' label words the model never saw -> words it knows (instructner.label_aliases)
+        self.label_aliases: dict[str, str] = load_aliases(directory)
 
     def _required_id(self, token: str) -> int:
         token_id = self._tokenizer.token_to_id(token)
@@ -126,10 +130,21 @@ class PromptTokenizer:
 
 
 def window_prompt(
-    task: str, text: str, labels: Sequence[str] = (), entities: Sequence[str] = ()
+    task: str,
+    text: str,
+    labels: Sequence[str] = (),
+    entities: Sequence[str] = (),
+    aliases: Mapping[str, str] | None = None,
 ) -> str:
-    """Return the prompt of one window (the core prompt builder, named for the call sites)."""
-    return build_prompt(task, text, labels, entities)
+    """Return the prompt of one window: the model reads its view of the text and entities.
+
+    :func:`instructner.textview.model_view` folds accents and splits punctuation as the
+    training corpora do; :func:`instructner.serving.results.window_result` maps the answer
+    back to the caller's text. With ``aliases``, labels the model never saw are asked with
+    the known words they map to (:func:`instructner.label_aliases.resolve_labels`).
+    """
+    prompt_labels = resolve_labels(aliases, labels) if aliases and labels else labels
+    return build_prompt(task, model_view(text).text, prompt_labels, view_entities(entities))
 
 
 def prompt_measure(tokenizer: PromptTokenizer, task: str, labels: Sequence[str]) -> Measure:
@@ -137,7 +152,8 @@ def prompt_measure(tokenizer: PromptTokenizer, task: str, labels: Sequence[str])
 
     def measure(text: str, entities: tuple[str, ...]) -> int:
         # A typing window without entities is never sent; count it with an empty list.
-        return len(tokenizer.encode(window_prompt(task, text, labels, entities or ("",))))
+        prompt = window_prompt(task, text, labels, entities or ("",), tokenizer.label_aliases)
+        return len(tokenizer.encode(prompt))
 
     return measure
 
@@ -156,7 +172,7 @@ def encode_window(
         RequestError: the prompt is over ``max_input_tokens`` (the message gives both counts).
 
     """
-    ids = tokenizer.encode(window_prompt(task, text, labels, entities))
+    ids = tokenizer.encode(window_prompt(task, text, labels, entities, tokenizer.label_aliases))
     if len(ids) > max_input_tokens:
         raise RequestError(
             "TEXT",

@@ -77,3 +77,60 @@ def test_shipped_model_extracts_the_three_names_of_the_blackburn_sentence_withou
         ("Paris", None),
         ("Reuters", None),
     ]
+
+
+# Text and label words as users write them (issue 31): punctuation attached, accented names,
+# the caller's own words for the types.
+def test_shipped_model_finds_an_accented_name_at_its_own_offsets(shipped_client: InstructNERClient):
+    text = "Jürgen Klopp left Borussia Dortmund for Liverpool in 2015."
+    entities = shipped_client.ner(text, labels=LABELS)
+    assert ("Jürgen Klopp", "person", 0, 12) in [
+        (e.text, e.label, e.start, e.end) for e in entities
+    ]
+    assert all(text[e.start : e.end] == e.text and not e.text.endswith(".") for e in entities)
+
+
+def test_shipped_model_leaves_the_sentence_period_out_of_the_last_entity(
+    shipped_client: InstructNERClient,
+):
+    text = "Angela Merkel visited Paris."
+    entities = shipped_client.ner(text, labels=["person", "location"])
+    assert [(e.text, e.label, e.start, e.end) for e in entities] == [
+        ("Angela Merkel", "person", 0, 13),
+        ("Paris", "location", 22, 27),
+    ]
+
+
+def test_shipped_model_answers_a_flight_query_with_the_callers_words(
+    shipped_client: InstructNERClient,
+):
+    text = "list flights from pittsburgh to baltimore on thursday"
+    entities = shipped_client.ner(text, labels=["city", "day", "airline"])
+    assert [(e.text, e.label) for e in entities] == [
+        ("pittsburgh", "city"),
+        ("baltimore", "city"),
+        ("thursday", "day"),
+    ]
+
+
+def test_shipped_model_tells_companies_cities_and_countries_apart(
+    shipped_client: InstructNERClient,
+):
+    text = "Sony and Nintendo unveiled new consoles in Tokyo, Japan."
+    entities = shipped_client.ner(text, labels=["company", "city", "country"])
+    assert [(e.text, e.label) for e in entities] == [
+        ("Sony", "company"),
+        ("Nintendo", "company"),
+        ("Tokyo", "city"),
+        ("Japan", "country"),
+    ]
+
+
+def test_model_info_lists_the_tasks_and_the_trained_label_words(
+    shipped_client: InstructNERClient,
+):
+    info = shipped_client.model_info()
+    assert info.tasks == ("ner", "extract", "type")
+    assert info.corpora == ("conll2003", "mit_movie", "mit_restaurant", "atis")
+    assert info.label_words["conll2003"] == ("person", "organization", "location", "miscellaneous")
+    assert {"company", "city", "country", "day"} <= info.known_words()

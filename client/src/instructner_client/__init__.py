@@ -19,7 +19,7 @@ from ._errors import (
 )
 from ._options import Keepalive, RetryPolicy, TLSConfig
 from ._sync import InstructNERClient
-from ._types import Entity, Extraction, TypedEntity, Window
+from ._types import Entity, Extraction, ModelInfo, TypedEntity, Window
 from ._validation import TASKS, Task
 from ._version import __version__ as __version__
 
@@ -33,6 +33,7 @@ __all__ = [
     "InstructNERError",
     "InvalidInputError",
     "Keepalive",
+    "ModelInfo",
     "ModelNotReadyError",
     "OverloadedError",
     "RetryPolicy",

@@ -7,6 +7,7 @@ invalid input (found by the client or rejected by the server), when no text hit 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -19,7 +20,7 @@ from ._base import DEFAULT_MAX_CONCURRENCY, DEFAULT_MODEL, DEFAULT_TIMEOUT, DEFA
 from ._errors import InstructNERError, InvalidInputError
 from ._options import TLSConfig
 from ._sync import InstructNERClient
-from ._types import Entity, Extraction
+from ._types import Entity, Extraction, ModelInfo
 from ._validation import check_min_score
 from ._version import __version__
 
@@ -143,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Type the given entity words. From stdin, each line is a JSON object "
         '{"text": ..., "entities": [...]}.',
     )
+    info = commands.add_parser(
+        "info", help="the served model's tasks and the label words it was trained on"
+    )
+    info.add_argument("--json", action="store_true", help="print the JSON object")
+    _add_connection_options(info, suppress=True)
     for sub in (ner, extract, typing):
         sub.add_argument("text", nargs="?", default="-", help="the text ('-' or none: stdin)")
         sub.add_argument(
@@ -309,8 +315,32 @@ def _exit_code(outcomes: Sequence[object]) -> int:
     return EXIT_USAGE if errors else EXIT_OK
 
 
+def _render_info(info: ModelInfo, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(dataclasses.asdict(info), ensure_ascii=False) + "\n"
+    lines = [f"tasks: {', '.join(info.tasks)}"]
+    for corpus in info.corpora:
+        lines.append(f"{corpus}:")
+        also = info.also_trained_words.get(corpus, {})
+        for word in info.label_words.get(corpus, ()):
+            extra = also.get(word, ())
+            lines.append(f"  {word}" + (f" (also: {', '.join(extra)})" if extra else ""))
+    return "\n".join(lines) + "\n"
+
+
 def run(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
     """Run the parsed command; return the exit code."""
+    if args.command == "info":
+        with InstructNERClient(
+            args.url,
+            model_name=args.model,
+            model_version=args.model_version,
+            timeout=args.timeout,
+            tls=_tls_config(args),
+            metadata=dict(args.header),
+        ) as client:
+            stdout.write(_render_info(client.model_info(), args.json))
+        return EXIT_OK
     items, from_stdin = _items(args, stdin)
     outcomes: list[object] = []
     with InstructNERClient(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -10,7 +12,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 
 from ._errors import InstructNERError
 from ._proto import ExtractionResult
-from ._types import Entity, Extraction, TypedEntity, Window
+from ._types import Entity, Extraction, ModelInfo, TypedEntity, Window
 from ._validation import InferenceRequest
 
 __all__ = ["RESULT_OUTPUT", "decode_result", "encode_request", "requested_outputs"]
@@ -105,10 +107,11 @@ def decode_result(array: np.ndarray | None, request: InferenceRequest) -> Extrac
             raise InstructNERError(
                 f"the server returned score {score} for entity {item.text!r}, outside [0, 1]"
             )
+        model_label = item.model_label if item.HasField("model_label") else None
         if label is None:
             entities.append(Entity(item.text, None, start, end, score))
         else:
-            entities.append(TypedEntity(item.text, label, start, end, score))
+            entities.append(TypedEntity(item.text, label, start, end, score, model_label))
     windows = tuple(
         Window(
             start=window.start,
@@ -142,3 +145,37 @@ def typed(entities: Iterable[Entity]) -> list[TypedEntity]:
             raise InstructNERError(f"the server returned entity {entity.text!r} without a label")
         result.append(entity)
     return result
+
+
+MODEL_INFO_PARAMETER = "model_info"
+
+
+def decode_model_info(config: Mapping[str, Any], model_name: str) -> ModelInfo:
+    """Return the ``model_info`` parameter of a model-config reply (JSON form) as ModelInfo.
+
+    Raises:
+        InstructNERError: the model's configuration carries no (valid) model information.
+
+    """
+    body = config.get("config", config)
+    raw = (body.get("parameters") or {}).get(MODEL_INFO_PARAMETER, {}).get("string_value")
+    if not raw:
+        raise InstructNERError(
+            f"model {model_name!r} publishes no model information (a server built before "
+            "model_info was added: rebuild it with `make engines`)"
+        )
+    try:
+        data = json.loads(raw)
+        return ModelInfo(
+            tasks=tuple(data["tasks"]),
+            corpora=tuple(data.get("corpora", [])),
+            label_words={c: tuple(ws) for c, ws in data.get("label_words", {}).items()},
+            also_trained_words={
+                c: {w: tuple(ws) for w, ws in by_word.items()}
+                for c, by_word in data.get("also_trained_words", {}).items()
+            },
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InstructNERError(
+            f"model {model_name!r}: unreadable model information: {error}"
+        ) from error

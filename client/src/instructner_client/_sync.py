@@ -29,7 +29,14 @@ from ._base import (
     make_settings,
     retry_delay,
 )
-from ._codec import RESULT_OUTPUT, decode_result, encode_request, requested_outputs, typed
+from ._codec import (
+    RESULT_OUTPUT,
+    decode_model_info,
+    decode_result,
+    encode_request,
+    requested_outputs,
+    typed,
+)
 from ._document import DEFAULT_PART_CHARS, document_requests, merge_parts
 from ._errors import (
     DeadlineExceededError,
@@ -40,7 +47,7 @@ from ._errors import (
     map_error,
 )
 from ._options import Keepalive, RetryPolicy, TLSConfig
-from ._types import Entity, Extraction, TypedEntity
+from ._types import Entity, Extraction, ModelInfo, TypedEntity
 from ._validation import InferenceRequest, Task, make_request
 
 __all__ = ["InstructNERClient"]
@@ -484,6 +491,29 @@ class InstructNERClient:
             max_concurrency=max_concurrency,
         )
         return list(result.entities)
+
+    def model_info(self, *, timeout: float | None = None) -> ModelInfo:
+        """Return what the served model knows: its tasks and its label words per corpus.
+
+        One model-configuration call (the ``model_info`` parameter the build writes).
+
+        Raises:
+            InstructNERError: the server is unreachable, or publishes no model information.
+
+        """
+        seconds = call_timeout(timeout, self._settings.channel.timeout)
+        self._check_open()
+        try:
+            config = self._triton.get_model_config(
+                self._settings.model_name,
+                self._settings.model_version,
+                headers=call_metadata(self._settings.channel.metadata),
+                as_json=True,
+                client_timeout=seconds,
+            )
+        except (InferenceServerException, grpc.RpcError) as raw:
+            raise map_error(raw, target=self._settings.target) from raw
+        return decode_model_info(config, self._settings.model_name)
 
     def is_ready(self, *, timeout: float | None = None) -> bool:
         """Return whether the server is reachable and the model is ready to answer.

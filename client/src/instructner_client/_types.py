@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Entity", "Extraction", "TypedEntity", "Window"]
+__all__ = ["Entity", "Extraction", "ModelInfo", "TypedEntity", "Window"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -16,7 +16,9 @@ class Entity:
     ``None`` for the extraction task, which finds spans without types. ``score`` in [0, 1] says
     how sure the model was (from the probabilities of the answer tokens that wrote the entity,
     combined by the formula the served model's calibration chose); ``None`` when the server
-    returned no score (an older server).
+    returned no score (an older server). ``model_label``: the word the model answered with when
+    the server asked it with a word it knows instead of ``label`` (a WordNet alias of a word
+    it never saw: "firm" asked as "organization"); ``None`` when it was asked with ``label``.
     """
 
     text: str
@@ -24,9 +26,10 @@ class Entity:
     start: int
     end: int
     score: float | None = None
+    model_label: str | None = None
 
-    def _key(self) -> tuple[str, str | None, int, int, float | None]:
-        return (self.text, self.label, self.start, self.end, self.score)
+    def _key(self) -> tuple[str, str | None, int, int, float | None, str | None]:
+        return (self.text, self.label, self.start, self.end, self.score, self.model_label)
 
     def __eq__(self, other: object) -> bool:
         """Compare the fields; an :class:`Entity` equals a :class:`TypedEntity` with the same."""
@@ -39,14 +42,20 @@ class Entity:
         return hash(self._key())
 
     def to_dict(self) -> dict[str, object]:
-        """Return the JSON shape used by the CLI: text, label, start, end, score."""
-        return {
+        """Return the JSON shape used by the CLI: text, label, start, end, score.
+
+        ``model_label`` is added when the model was asked with another word than ``label``.
+        """
+        shape: dict[str, object] = {
             "text": self.text,
             "label": self.label,
             "start": self.start,
             "end": self.end,
             "score": self.score,
         }
+        if self.model_label is not None:
+            shape["model_label"] = self.model_label
+        return shape
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -113,3 +122,26 @@ class Extraction:
             "generated_text": self.generated_text,
             "windows": [window.to_dict() for window in self.windows],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the served model knows (:meth:`InstructNERClient.model_info`).
+
+    ``label_words``: per training corpus, the label words the model answers with when asked
+    with them. ``also_trained_words``: per corpus, corpus word -> other words training used for
+    the same type (ask with these too). Words outside both are new to the model: it may still
+    answer them, less reliably.
+    """
+
+    tasks: tuple[str, ...]
+    corpora: tuple[str, ...]
+    label_words: dict[str, tuple[str, ...]]
+    also_trained_words: dict[str, dict[str, tuple[str, ...]]]
+
+    def known_words(self) -> set[str]:
+        """Return every label word the model was trained on, over all corpora."""
+        words = {w for ws in self.label_words.values() for w in ws}
+        for by_word in self.also_trained_words.values():
+            words.update(w for ws in by_word.values() for w in ws)
+        return words
