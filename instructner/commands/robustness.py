@@ -50,7 +50,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ctranslate2: int8, as served (default); transformers: float32 reference",
     )
     parser.add_argument("--threads", type=int, default=0, help="engine threads (0: default)")
-    parser.add_argument("--output", type=Path, help="write robustness.json and robustness.md here")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="write robustness.json, robustness.md and robustness.png (a plot) here",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a robustness.json of another model: the plot shows both, the table both F1s",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="do not evaluate: redraw the table and plot of this robustness.json",
+    )
 
 
 def _pipeline(args: argparse.Namespace, scratch: Path) -> Any:
@@ -72,8 +86,14 @@ def _pipeline(args: argparse.Namespace, scratch: Path) -> Any:
     )
 
 
-def markdown_table(results: dict[str, dict[str, dict[str, Any]]], variants: list[str]) -> str:
-    """Return F1 per variant (rows) and corpus (columns), with the gap to ``plain``."""
+Results = dict[str, dict[str, dict[str, Any]]]
+
+
+def markdown_table(results: Results, variants: list[str], baseline: Results | None = None) -> str:
+    """Return F1 per variant (rows) and corpus (columns), with the gap to ``plain``.
+
+    With ``baseline`` each cell reads ``baseline F1 -> F1 (gap to plain)``.
+    """
     corpora = list(results)
     lines = [
         "| variant | " + " | ".join(corpora) + " |",
@@ -85,9 +105,41 @@ def markdown_table(results: dict[str, dict[str, dict[str, Any]]], variants: list
             f1 = results[corpus][variant]["f1"]
             plain = results[corpus].get("plain", {}).get("f1")
             gap = "" if plain is None or variant == "plain" else f" ({f1 - plain:+.1f})"
-            cells.append(f"{f1:.1f}{gap}")
+            before = (baseline or {}).get(corpus, {}).get(variant, {}).get("f1")
+            prefix = "" if before is None else f"{before:.1f} → "
+            cells.append(f"{prefix}{f1:.1f}{gap}")
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot(results: Results, variants: list[str], path: Path, baseline: Results | None) -> None:
+    """Draw F1 per variant, one panel per corpus (baseline bars beside, when given)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    corpora = list(results)
+    figure, axes = plt.subplots(1, len(corpora), figsize=(4 * len(corpora), 4.5), sharey=True)
+    axes = [axes] if len(corpora) == 1 else list(axes)
+    for axis, corpus in zip(axes, corpora, strict=True):
+        positions = range(len(variants))
+        now = [results[corpus][v]["f1"] for v in variants]
+        if baseline and corpus in baseline:
+            before = [baseline[corpus].get(v, {}).get("f1", 0.0) for v in variants]
+            axis.barh([p + 0.2 for p in positions], before, 0.4, label="baseline", color="#bbb")
+            axis.barh([p - 0.2 for p in positions], now, 0.4, label="model", color="#2a6")
+            axis.legend(loc="lower right", fontsize=8)
+        else:
+            axis.barh(list(positions), now, 0.6, color="#2a6")
+        axis.set_yticks(list(positions), variants, fontsize=8)
+        axis.invert_yaxis()
+        axis.set_xlim(0, 100)
+        axis.set_title(corpus)
+        axis.set_xlabel("F1 (%)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,9 +151,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")
+    baseline = None
+    if args.baseline is not None:
+        baseline = json.loads(args.baseline.read_text(encoding="utf-8"))["results"]
+    if args.from_json is not None:
+        report = json.loads(args.from_json.read_text(encoding="utf-8"))
+        stored: Results = report["results"]
+        variants = [v for v in VARIANTS if v in next(iter(stored.values()))]
+        return _write(args, report, stored, variants, baseline)
     variants = list(dict.fromkeys(args.variant or VARIANTS))
     corpora = list(dict.fromkeys(args.dataset or CORPORA))
-    results: dict[str, dict[str, dict[str, Any]]] = {}
+    results: Results = {}
     with tempfile.TemporaryDirectory(prefix="instructner-robustness-") as scratch:
         pipeline = _pipeline(args, Path(scratch))
         for corpus in corpora:
@@ -117,18 +177,30 @@ def run(args: argparse.Namespace) -> int:
                 results[corpus][variant] = counts.to_dict()
                 logger.info("%s %s: F1 %.2f", corpus, variant, counts.to_dict()["f1"])
         pipeline.engine.close()
-    table = markdown_table(results, variants)
     report = {
         "model": str(args.model),
         "engine": args.engine,
         "text_view": "raw" if args.raw_text else "folded",
         "split": args.split,
         "limit": args.limit,
+        "aliases": bool(pipeline.tokenizer.label_aliases),
         "results": results,
     }
+    return _write(args, report, results, variants, baseline)
+
+
+def _write(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    results: Results,
+    variants: list[str],
+    baseline: Results | None,
+) -> int:
+    table = markdown_table(results, variants, baseline)
     if args.output is not None:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "robustness.json").write_text(json.dumps(report, indent=2) + "\n")
         (args.output / "robustness.md").write_text(table)
+        plot(results, variants, args.output / "robustness.png", baseline)
     sys.stdout.write(table)
     return 0

@@ -88,9 +88,7 @@ def test_aliases_are_written_into_and_read_from_the_model_folder(tmp_path):
 
 
 def test_model_info_describes_tasks_corpora_and_words(tmp_path):
-    (tmp_path / "training-config.yaml").write_text(
-        "tasks: [ner, type]\ncorpora: [{name: atis}]\n"
-    )
+    (tmp_path / "training-config.yaml").write_text("tasks: [ner, type]\ncorpora: [{name: atis}]\n")
     info = describe(tmp_path)
     assert info["tasks"] == ["ner", "type"] and info["corpora"] == ["atis"]
     assert "departure city" in info["label_words"]["atis"]

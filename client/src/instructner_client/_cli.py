@@ -147,7 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser(
         "info", help="the served model's tasks and the label words it was trained on"
     )
-    info.add_argument("--json", action="store_true", help="print the JSON object")
     _add_connection_options(info, suppress=True)
     for sub in (ner, extract, typing):
         sub.add_argument("text", nargs="?", default="-", help="the text ('-' or none: stdin)")
