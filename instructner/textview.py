@@ -153,6 +153,9 @@ def _fold(text: str) -> tuple[list[str], list[tuple[int, int]]]:
         if folded:
             pieces.append(folded)
             ranges.append((index, index + 1))
+        elif ranges and ranges[-1][1] == index:
+            # a combining mark belongs to the character before it: "e" + U+0301 maps to both
+            ranges[-1] = (ranges[-1][0], index + 1)
     return pieces, ranges
 
 

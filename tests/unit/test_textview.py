@@ -105,3 +105,11 @@ def test_every_view_span_maps_to_an_original_span_in_order(text):
 )
 def test_the_view_is_linear_on_adversarial_repetition(unit):
     grows_linearly(lambda n: lambda: model_view(unit * n), 400)
+
+
+def test_a_decomposed_accent_stays_with_its_letter_in_the_mapped_entity():
+    text = "Jose\u0301 Mourinho left."
+    view = model_view(text)
+    assert view.text == "Jose Mourinho left ."
+    s, e = view.to_original(0, len("Jose Mourinho"))
+    assert text[s:e] == "Jose\u0301 Mourinho"
