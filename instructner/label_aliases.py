@@ -135,14 +135,34 @@ def _reachable(wordnet: WordNet, starts: Iterable[int]) -> dict[int, int]:
     return best
 
 
+# Tag codes of common NER schemes (CoNLL, OntoNotes/spaCy) and their words.
+TAG_CODES: dict[str, tuple[str, ...]] = {
+    "per": ("person",),
+    "pers": ("person",),
+    "person": ("person",),
+    "org": ("organization",),
+    "loc": ("location",),
+    "gpe": ("location",),
+    "fac": ("location",),
+    "misc": ("miscellaneous",),
+    "norp": ("miscellaneous",),
+    "date": ("day", "year"),
+}
+
+
 def build_aliases(wordnet: WordNet, known_words: Sequence[str]) -> dict[str, list[object]]:
     """Return lemma -> [nearest known word, distance] for every noun lemma near a known word.
 
     Ties go to the word named first in ``known_words`` (callers pass corpus words first).
-    Known words themselves are left out (they need no alias).
+    Known words themselves are left out (they need no alias). Tag codes (:data:`TAG_CODES`:
+    ``PER``, ``ORG``, ``GPE``) map at distance 0 to the first of their words that is known.
     """
     table: dict[str, tuple[int, int, str]] = {}  # lemma -> (distance, rank, known word)
     known = {" ".join(w.lower().split()) for w in known_words}
+    for code, targets in TAG_CODES.items():
+        target = next((t for t in targets if t in known), None)
+        if code not in known and target is not None:
+            table[code] = (0, -1, target)
     for rank, word in enumerate(known_words):
         for synset, distance in _reachable(wordnet, word_synsets(wordnet, word)).items():
             for lemma in wordnet.lemmas.get(synset, ()):
@@ -187,23 +207,25 @@ def _lookup(aliases: Mapping[str, str], label: str) -> str | None:
     return None
 
 
-def resolve_labels(aliases: Mapping[str, str], labels: Sequence[str]) -> list[str]:
-    """Return the words to prompt with: each label, or its alias when it has one.
+def normalize_label(label: str) -> str:
+    """Return a label as training wrote label words: lower case, single spaces."""
+    return " ".join(label.lower().split())
 
-    A label keeps its own word when it is itself a known word (no alias), when its alias is
-    already asked for (or is another label's alias), so every returned word is distinct and
-    maps back to exactly one label.
+
+def resolve_labels(aliases: Mapping[str, str], labels: Sequence[str]) -> list[str]:
+    """Return the words to prompt with: each label in lower case, or its alias when it has one.
+
+    Training wrote every label word in lower case, so ``Person`` is asked as ``person``. A
+    label keeps its own word when it has no alias, or when its alias (or its lower-case form)
+    would be asked for twice in the request; every returned word is distinct, so each maps
+    back to exactly one label.
     """
-    wanted = [_lookup(aliases, label) for label in labels]
-    taken = {" ".join(label.lower().split()) for label in labels}
+    normal = [normalize_label(label) for label in labels]
+    wanted = [_lookup(aliases, label) or form for label, form in zip(labels, normal, strict=True)]
     counts: dict[str, int] = {}
-    for alias in wanted:
-        if alias is not None:
-            counts[alias] = counts.get(alias, 0) + 1
+    for word in [*wanted, *{n for n, w in zip(normal, wanted, strict=True) if n != w}]:
+        counts[word] = counts.get(word, 0) + 1
     resolved = []
-    for label, alias in zip(labels, wanted, strict=True):
-        if alias is None or alias in taken or counts[alias] > 1:
-            resolved.append(label)
-        else:
-            resolved.append(alias)
+    for label, word in zip(labels, wanted, strict=True):
+        resolved.append(word if counts[word] == 1 and word else label)
     return resolved

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from instructner.confidence import DEFAULT_SCORE_METHOD, TokenProb, entity_scores
-from instructner.label_aliases import resolve_labels
+from instructner.label_aliases import normalize_label, resolve_labels
 from instructner.parser import locate_answer
 from instructner.serving.protos import Entity, ExtractionResult, Window
 from instructner.textview import TextView, model_view, view_entities
@@ -39,7 +39,7 @@ def window_result(
     caller's label and, where it differs, the word the model answered (``model_label``).
     """
     view = model_view(text)
-    asked = resolve_labels(aliases, labels) if aliases and labels else list(labels)
+    asked = resolve_labels(aliases or {}, labels) if labels else []
     found = locate_answer(task, answer, view.text, asked, view_entities(entities))
     caller_label = dict(zip(asked, labels, strict=True))
     scores: list[float | None] = (
@@ -82,7 +82,7 @@ def _entity_message(
     if entity.label is not None:
         label = (caller_label or {}).get(entity.label, entity.label)
         message.label = label
-        if label != entity.label:
+        if normalize_label(label) != entity.label:  # an alias, not only the letter case
             message.model_label = entity.label
     if score is not None:
         message.score = score

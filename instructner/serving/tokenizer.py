@@ -143,7 +143,7 @@ def window_prompt(
     back to the caller's text. With ``aliases``, labels the model never saw are asked with
     the known words they map to (:func:`instructner.label_aliases.resolve_labels`).
     """
-    prompt_labels = resolve_labels(aliases, labels) if aliases and labels else labels
+    prompt_labels = resolve_labels(aliases or {}, labels) if labels else labels
     return build_prompt(task, model_view(text).text, prompt_labels, view_entities(entities))
 
 

@@ -105,3 +105,18 @@ def test_model_info_survives_the_pbtxt_string_escaping(tmp_path):
 @pytest.mark.parametrize("word", ["", "   "])
 def test_an_empty_label_has_no_alias(word):
     assert resolve_labels({"firm": "organization"}, [word]) == [word]
+
+
+def test_labels_are_asked_in_lower_case_and_answered_as_the_caller_wrote_them():
+    assert resolve_labels({}, ["Person", "LOCATION "]) == ["person", "location"]
+    result = window_result("ner", "Paris rocks .", "Paris is a location.", ["Location"])
+    (entity,) = result.entities
+    assert (entity.label, entity.HasField("model_label")) == ("Location", False)
+
+
+def test_tag_codes_map_to_the_known_words():
+    table = build_aliases(TOY, ["person", "organization"])
+    assert table["per"] == ["person", 0] and table["org"] == ["organization", 0]
+    assert "gpe" not in table  # location is not a known word here
+    aliases = {lemma: str(entry[0]) for lemma, entry in table.items()}
+    assert resolve_labels(aliases, ["PER", "ORG"]) == ["person", "organization"]
