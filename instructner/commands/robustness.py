@@ -176,6 +176,10 @@ def run(args: argparse.Namespace) -> int:
                     counts = score_cases(pipeline, cases, progress=f"{corpus} {variant}")
                 results[corpus][variant] = counts.to_dict()
                 logger.info("%s %s: F1 %.2f", corpus, variant, counts.to_dict()["f1"])
+                if args.output is not None:  # partial results survive an interrupted run
+                    args.output.mkdir(parents=True, exist_ok=True)
+                    partial = args.output / "robustness.partial.json"
+                    partial.write_text(json.dumps({"results": results}, indent=2) + "\n")
         pipeline.engine.close()
     report = {
         "model": str(args.model),
