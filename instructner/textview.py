@@ -50,10 +50,12 @@ _LOOSE = set(".,;:!?\"'")  # a split-off mark that never ends or starts an entit
 _CLOSERS = set(',;:!?%)]}"')
 _OPENERS = set("([{")
 _CLITICS = ("'s", "'re", "'ll", "'ve", "'m", "'d", "'S", "'RE", "'LL", "'VE", "'M", "'D")
+_WHOLE_CLITICS = frozenset({"'s", "'re", "'ll", "'ve", "'m", "'d", "n't", "'t"})
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st jr sr inc ltd co corp bros no vs etc jan feb mar apr jun jul aug "
     "sep sept oct nov dec mt ft gen col lt sgt capt gov sen rep rev dept univ assn est approx "
-    "a.m p.m u.s u.k e.g i.e".split()
+    "a.m p.m u.s u.k e.g i.e ala ariz ark calif colo conn fla ga ill ind kan ky md mass mich "
+    "minn miss mo mont neb nev okla ore pa tenn tex va vt wash wis wyo".split()
 )
 
 
@@ -163,6 +165,7 @@ def _is_abbreviation(word: str) -> bool:
     """Whether ``word`` (without its final period) keeps the period: ``U.S``, ``Inc``, ``J``."""
     if len(word) > 24:
         return False  # bounded, so a word of many periods is split in linear time
+    word = word.rsplit("-", 1)[-1]  # "then-U.S."
     if word.lower() in _ABBREVIATIONS:
         return True
     if len(word) == 1 and word.isalpha():
@@ -171,12 +174,18 @@ def _is_abbreviation(word: str) -> bool:
     return len(parts) > 1 and all(len(p) == 1 and p.isalpha() for p in parts)
 
 
-def _split_word(word: str) -> list[tuple[int, int]]:
+def _split_word(word: str, first: bool = False) -> list[tuple[int, int]]:
     """Return the token ranges of one space-free ``word`` (ASCII punctuation split off).
+
+    ``first``: the word opens the text or a line, where ``1.`` numbers a list item.
 
     Linear: opening brackets/quotes are peeled from the front and closing punctuation from
     the back, each by one pointer move.
     """
+    if word.lower() in _WHOLE_CLITICS:
+        return [(0, len(word))]  # already split off its word, as the corpora write it
+    if first and 2 <= len(word) <= 4 and word[-1] == "." and word[:-1].isdigit():
+        return [(0, len(word))]  # a list item's number
     start, end = 0, len(word)
     head: list[tuple[int, int]] = []
     while start < end - 1 and (word[start] in _OPENERS or word[start] in "\"'"):
@@ -242,10 +251,13 @@ def model_view(text: str) -> TextView:
     writer = _Writer()
     word: list[str] = []  # folded characters of the current space-free word
     word_ranges: list[tuple[int, int]] = []  # their original ranges, one per character
+    line_start = True  # the next word opens the text or a line
 
     def flush() -> None:
+        nonlocal line_start
         folded = "".join(word)
-        for token_start, token_end in _split_word(folded):
+        opens_line, line_start = line_start, False
+        for token_start, token_end in _split_word(folded, first=opens_line):
             writer.space(word_ranges[token_start][0])
             for position in range(token_start, token_end):
                 lo, hi = word_ranges[position]
@@ -259,6 +271,7 @@ def model_view(text: str) -> TextView:
                 if word:
                     flush()
                 writer.space(lo)
+                line_start = line_start or text[lo] == "\n"
             else:
                 word.append(char)
                 word_ranges.append((lo, hi))

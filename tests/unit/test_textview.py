@@ -22,6 +22,12 @@ from tests.unit.test_reliability_linear import grows_linearly
         ),
         ("“Sony” 🎮 and Nintendo", '" Sony " and Nintendo'),
         ("don't", "do n't"),
+        ("Germany 's rate , it 's n't", "Germany 's rate , it 's n't"),
+        (
+            "1. Ryan ( Canada ) 24.57\n2. Jean won in 2015.",
+            "1. Ryan ( Canada ) 24.57 2. Jean won in 2015 .",
+        ),
+        ("Tampa, Fla. and then-U.S. envoy", "Tampa , Fla. and then-U.S. envoy"),
         ("Mr. Smith met J. Doe in St. Louis.", "Mr. Smith met J. Doe in St. Louis ."),
         ("Paris\u00a0Hilton\u2009arrived", "Paris Hilton arrived"),
         ("日本 東京", "日本 東京"),
