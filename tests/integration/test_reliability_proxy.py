@@ -50,7 +50,9 @@ def proxy(
 
 
 def _infer_body(text: str = TEXT) -> dict[str, object]:
+    # RESULT is a serialized protobuf, not UTF-8 text: JSON carries only GENERATED_TEXT
     return {
+        "outputs": [{"name": "GENERATED_TEXT"}],
         "inputs": [
             {"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": [text]},
             {
