@@ -61,7 +61,7 @@ def _infer_body(text: str = TEXT) -> dict[str, object]:
                 "datatype": "BYTES",
                 "data": list(FIXTURE_LABELS),
             },
-        ]
+        ],
     }
 
 
