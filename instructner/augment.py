@@ -150,7 +150,7 @@ def replace_mentions(
         if rng.random() < probability:
             mention = bank.draw(span.tag, rng) or mention
         mentions.append(mention)
-    return _with_mentions(sentence, mentions)
+    return with_mentions(sentence, mentions)
 
 
 def recombine_names(
@@ -177,10 +177,10 @@ def recombine_names(
             elif len(mention) == 1 and lasts:
                 mention = (lasts[rng.randrange(len(lasts))],)
         mentions.append(mention)
-    return _with_mentions(sentence, mentions)
+    return with_mentions(sentence, mentions)
 
 
-def _with_mentions(
+def with_mentions(
     sentence: Sentence,
     mentions: Sequence[tuple[str, ...]],
     span_tags: Sequence[str] | None = None,
@@ -310,7 +310,7 @@ def packaged_names(
         tags.append(tag)
     if not changed:
         return sentence
-    return _with_mentions(sentence, mentions, tags)
+    return with_mentions(sentence, mentions, tags)
 
 
 def augment_sentence(

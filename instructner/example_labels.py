@@ -11,6 +11,7 @@ sentence whose people are "person", since either answer would be right.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,8 +138,6 @@ def example_labels(
 
 
 def _keep_gold(augment: AugmentConfig) -> AugmentConfig:
-    import dataclasses
-
     return dataclasses.replace(augment, subset_keep_gold=1.0)
 
 

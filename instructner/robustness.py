@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from instructner import augment
 from instructner.example_labels import distractor_pool
 from instructner.label_words import caller_word, eval_words
 from instructner.labels import CORPORA, get_verbalizer
@@ -160,26 +161,17 @@ def accents(sentence: Sentence, rng: random.Random) -> _Rendered:
         if index not in in_mention and rng.random() < 0.2:
             tokens[index] = _accent_word(tokens[index])
     # person mentions become real accented names; other mentions take diacritics
-    rebuilt: list[str] = []
-    tags: list[str] = []
-    position = 0
+    mentions: list[tuple[str, ...]] = []
     for span in spans:
-        rebuilt.extend(tokens[position : span.start])
-        tags.extend(["O"] * (span.start - position))
         mention = tokens[span.start : span.end]
         if span.tag in _PERSON_TAGS:
             name = ACCENTED_NAMES[rng.randrange(len(ACCENTED_NAMES))]
             mention = name.lower().split() if " ".join(mention).islower() else name.split()
         else:
             mention = [_accent_word(word) for word in mention]
-        rebuilt.extend(mention)
-        tags.extend([f"B-{span.tag}"] + [f"I-{span.tag}"] * (len(mention) - 1))
-        position = span.end
-    rebuilt.extend(tokens[position:])
-    tags.extend(["O"] * (len(tokens) - position))
-    from instructner.data import make_sentence
-
-    rendered = natural(make_sentence(rebuilt, tags, sentence.source))
+        mentions.append(tuple(mention))
+    accented = Sentence(tuple(tokens), sentence.tags, sentence.spans, sentence.source)
+    rendered = natural(augment.with_mentions(accented, mentions))
     return _decorate(rendered, rng)
 
 
@@ -215,9 +207,7 @@ def _decorate(rendered: _Rendered, rng: random.Random) -> _Rendered:
 
 def recase(sentence: Sentence, case: str) -> _Rendered:
     """Return the corpus text in ``lower``, ``upper`` or ``title`` case (lengths kept)."""
-    change = {"lower": str.lower, "upper": str.upper, "title": str.capitalize}[case]
-    tokens = [change(t) if len(change(t)) == len(t) else t for t in sentence.tokens]
-    return _render(tokens, sentence, " ".join(tokens))
+    return plain(augment.recase(sentence, case))
 
 
 def _case(rendered: _Rendered, words: dict[str, str], requests: list[list[str]]) -> Case:

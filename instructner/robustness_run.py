@@ -62,7 +62,7 @@ def _chunks(items: Sequence[Case], size: int) -> Iterable[Sequence[Case]]:
         yield items[start : start + size]
 
 
-def _predict(pipeline: Pipeline, case: Case) -> list[Query]:
+def _queries(case: Case) -> list[Query]:
     return [Query(case.text, "ner", labels) for labels in case.requests]
 
 
@@ -76,7 +76,7 @@ def score_cases(
     counts = Counts()
     bar = tqdm(total=len(cases), desc=progress, disable=progress is None, leave=False)
     for chunk in _chunks(cases, batch):
-        queries = [query for case in chunk for query in _predict(pipeline, case)]
+        queries = [query for case in chunk for query in _queries(case)]
         try:
             results = pipeline.run_many(queries)
         except RequestError:

@@ -314,6 +314,19 @@ def _exit_code(outcomes: Sequence[object]) -> int:
     return EXIT_USAGE if errors else EXIT_OK
 
 
+def _client(args: argparse.Namespace) -> InstructNERClient:
+    """Return the client the connection options describe."""
+    return InstructNERClient(
+        args.url,
+        model_name=args.model,
+        model_version=args.model_version,
+        timeout=args.timeout,
+        tls=_tls_config(args),
+        metadata=dict(args.header),
+        max_concurrency=args.concurrency,
+    )
+
+
 def _render_info(info: ModelInfo, as_json: bool) -> str:
     if as_json:
         return json.dumps(dataclasses.asdict(info), ensure_ascii=False) + "\n"
@@ -330,27 +343,12 @@ def _render_info(info: ModelInfo, as_json: bool) -> str:
 def run(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
     """Run the parsed command; return the exit code."""
     if args.command == "info":
-        with InstructNERClient(
-            args.url,
-            model_name=args.model,
-            model_version=args.model_version,
-            timeout=args.timeout,
-            tls=_tls_config(args),
-            metadata=dict(args.header),
-        ) as client:
+        with _client(args) as client:
             stdout.write(_render_info(client.model_info(), args.json))
         return EXIT_OK
     items, from_stdin = _items(args, stdin)
     outcomes: list[object] = []
-    with InstructNERClient(
-        args.url,
-        model_name=args.model,
-        model_version=args.model_version,
-        timeout=args.timeout,
-        tls=_tls_config(args),
-        metadata=dict(args.header),
-        max_concurrency=args.concurrency,
-    ) as client:
+    with _client(args) as client:
         bar, on_done = _progress(len(items), from_stdin and not args.no_progress)
         with bar:
             for chunk in _chunks(items, CHUNK_LINES):
