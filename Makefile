@@ -150,14 +150,20 @@ integration: setup protos setup-proxy ## integration tests (real tritonserver an
 test: setup protos lint setup-proxy ## everything CI runs: lint, unit and integration tests
 	$(PY) -m pytest tests -q -ra
 
-# The reference front proxy (deploy/nginx) runs Debian's nginx; the integration tests start it.
-setup-proxy: ## install nginx (Debian package nginx-light) for the front proxy and its tests
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
-		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light \
+# The reference front proxy (deploy/nginx) runs Debian's nginx with its stream module (connections
+# counted per caller at accept) and njs (HTTP inference bodies checked); the integration tests
+# start it.
+PROXY_PACKAGES := nginx-light libnginx-mod-stream libnginx-mod-http-js
+PROXY_READY := { command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } && \
+	test -f /usr/lib/nginx/modules/ngx_stream_module.so && \
+	test -f /usr/lib/nginx/modules/ngx_http_js_module.so
+setup-proxy: ## install nginx with its stream and njs modules (Debian packages) for the front proxy and its tests
+	@$(PROXY_READY) || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(PROXY_PACKAGES) \
 		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends nginx-light; }; } >/dev/null
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
-		{ echo "nginx is missing: install the Debian package nginx-light (needs root)"; exit 1; }
+		--no-install-recommends $(PROXY_PACKAGES); }; } >/dev/null
+	@$(PROXY_READY) || \
+		{ echo "the front proxy needs the Debian packages $(PROXY_PACKAGES) (install needs root)"; exit 1; }
 
 PROXY_HTTP_PORT ?= 8080
 PROXY_GRPC_PORT ?= 8081

@@ -25,10 +25,11 @@ from pathlib import Path
 from instructner.confidence import served_score_method
 from instructner.deploy.templates import fill_model
 from instructner.engine import COMPUTE_TYPES, ENGINE_KINDS, convert_to_ctranslate2
+from instructner.label_aliases import ALIASES_FILE
 from instructner.model_info import model_info_json, pbtxt_string
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.tokenizer import tokenizer_dir_for
-from instructner.serving.triton_glue import STEP_PLACES
+from instructner.serving.triton_glue import PATH_PARAMETERS, STEP_PLACES
 from instructner.trained_tasks import trained_tasks
 
 logger = logging.getLogger(__name__)
@@ -272,6 +273,47 @@ def repository_values(
     return models
 
 
+# What the served models read from a model folder at run time (PromptTokenizer).
+SERVING_TOKENIZER_FILES = ("tokenizer.json", ALIASES_FILE)
+
+
+def copy_serving_tokenizer(checkpoint: Path, out_dir: Path) -> Path:
+    """Copy the checkpoint's tokenizer files the served models read into ``out_dir/tokenizer``.
+
+    The repository then names its tokenizer inside the build output, not the checkpoint's
+    place on disk.
+    """
+    source = tokenizer_dir_for(checkpoint)
+    target = out_dir / "tokenizer"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SERVING_TOKENIZER_FILES:
+        stale = target / name
+        if (source / name).is_file():
+            shutil.copy2(source / name, stale)
+        elif stale.exists():
+            stale.unlink()
+    return target
+
+
+def repository_relative(
+    values: dict[str, object], repository: Path, tokenizer_dir: Path
+) -> dict[str, object]:
+    """Return ``values`` naming ``tokenizer_dir``, every folder relative to ``repository``.
+
+    Triton shows a model's config to anyone who asks (``GET /v2/models/<name>/config``), so the
+    written configs never hold absolute paths; the models resolve them back
+    (:func:`instructner.serving.triton_glue.model_parameters`).
+    """
+    out = dict(values)
+    if "tokenizer_dir" in out:
+        out["tokenizer_dir"] = tokenizer_dir
+    for key in PATH_PARAMETERS:
+        value = out.get(key)
+        if value:  # "" is an unused embedded engine
+            out[key] = os.path.relpath(Path(str(value)).resolve(), repository.resolve())
+    return out
+
+
 def _engine_values(
     settings: BuildSettings, engine: EngineVariant, checkpoint: Path, ct2_dir: Path
 ) -> dict[str, object]:
@@ -318,11 +360,13 @@ def build_repository(settings: BuildSettings) -> BuildResult:
     repository = out / "model_repository"
     repository.mkdir(exist_ok=True)
     models = repository_values(settings, checkpoint, ct2_dir)
+    tokenizer_dir = copy_serving_tokenizer(checkpoint, out)
     for stale in repository.iterdir():
         if stale.is_dir() and stale.name not in models:
             shutil.rmtree(stale)
     for name, (template, values) in models.items():
-        fill_model(settings.templates / template, repository / name, values)
+        filled = repository_relative(values, repository, tokenizer_dir)
+        fill_model(settings.templates / template, repository / name, filled)
     manifest: dict[str, object] = {
         "model_dir": str(settings.model_dir),
         "checkpoint": str(checkpoint.resolve()),

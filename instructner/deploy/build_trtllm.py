@@ -41,8 +41,10 @@ from instructner.deploy.build import (
     BuildSettings,
     add_model_and_out_arguments,
     add_templates_argument,
+    copy_serving_tokenizer,
     fingerprint,
     has_checkpoint,
+    repository_relative,
     repository_values,
 )
 from instructner.deploy.templates import fill_model
@@ -390,8 +392,10 @@ def write_repository(settings: TrtllmSettings, checkpoint: Path) -> dict[str, Pa
     repository = settings.repository
     repository.mkdir(parents=True, exist_ok=True)
     steps = repository_values(settings.steps(), checkpoint, settings.out_dir)
+    tokenizer_dir = copy_serving_tokenizer(checkpoint, settings.out_dir)
     models: dict[str, tuple[Path, dict[str, object]]] = {
-        name: (settings.templates / template, values) for name, (template, values) in steps.items()
+        name: (settings.templates / template, repository_relative(v, repository, tokenizer_dir))
+        for name, (template, v) in steps.items()
     }
     models[settings.engine_model] = (
         settings.trtllm_templates / "tensorrt_llm",

@@ -29,8 +29,42 @@ from instructner.deploy.server import stop_process
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "instructner.conf.template"
+NGINX_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nginx"
+TEMPLATE = NGINX_DIR / "instructner.conf.template"
+INFER_CHECK = NGINX_DIR / "infer_request.js"  # njs: malformed HTTP inference bodies -> 400
+GRPC_CHECK = NGINX_DIR / "grpc_request.js"  # njs: gRPC calls to the public model, names bounded
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+# Dynamic modules of Debian's nginx: the stream module (libnginx-mod-stream) and njs
+# (libnginx-mod-http-js).
+MODULE_DIRS = (Path("/usr/lib/nginx/modules"), Path("/usr/share/nginx/modules"))
+MODULES = {"stream_module": "ngx_stream_module.so", "js_module": "ngx_http_js_module.so"}
+# Each caller connection takes up to four in a worker: its own, the hop to the http server,
+# the http side and a connection to Triton.
+CONNECTIONS_PER_CALLER = 4
+
+
+def find_module(file_name: str, dirs: tuple[Path, ...] = MODULE_DIRS) -> Path:
+    """Return the path of an nginx dynamic module.
+
+    Raises:
+        ProxyError: it is not installed (``make setup-proxy`` installs it).
+
+    """
+    for directory in dirs:
+        if (directory / file_name).is_file():
+            return directory / file_name
+    raise ProxyError(
+        f"nginx module {file_name} is not installed in {', '.join(map(str, dirs))}: "
+        "`make setup-proxy` (apt-get install libnginx-mod-stream libnginx-mod-http-js)"
+    )
+
+
+def open_files_limit() -> int:
+    """Return the hard limit of open files of this process (what nginx may raise itself to)."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1_048_576 if hard == resource.RLIM_INFINITY else int(hard)
 
 
 class ProxyError(RuntimeError):
@@ -52,13 +86,29 @@ class ProxyConfig:
     idle_timeout_s: int = 30  # an idle keep-alive or HTTP/2 connection
     request_timeout_s: int = 60  # waiting for Triton's answer
     max_body_bytes: int = 1_048_576
-    max_connections_per_client: int = 64
+    max_connections_per_client: int = 64  # per address and port, counted at accept
+    max_callers: int = 4096  # connections the workers hold together (0: from the open-files limit)
+    workers: int = 0  # 0: one per CPU core
+
+    def worker_connections(self) -> int:
+        """Return each worker's connection slots: ``max_callers`` spread over the workers."""
+        workers = self.workers or (os.cpu_count() or 1)
+        return max(512, self.max_callers * CONNECTIONS_PER_CALLER // workers)
 
     def values(self) -> dict[str, object]:
         """Return the template's fill values."""
         # As root, nginx runs its workers as nobody; they must reach the prefix's files.
         user = "user root;" if os.geteuid() == 0 else ""
+        connections = self.worker_connections()
         return {
+            "stream_module": find_module(MODULES["stream_module"]),
+            "js_module": find_module(MODULES["js_module"]),
+            "infer_check": INFER_CHECK,
+            "grpc_check": GRPC_CHECK,
+            "workers": self.workers or "auto",
+            "worker_connections": connections,
+            "max_open_files": min(open_files_limit(), 2 * connections + 64),
+            "stream_timeout_s": self.request_timeout_s + self.idle_timeout_s,
             "prefix": self.prefix.resolve(),
             "user_directive": user,
             "listen_host": self.listen_host,

@@ -515,6 +515,7 @@ def running_server(
 def main(argv: Sequence[str] | None = None) -> int:
     """Build the repository if needed, serve it until interrupted; returns the exit code."""
     from instructner.deploy.build import add_build_arguments, ensure_repository, settings_from_args
+    from instructner.deploy.supervise import RestartPolicy, Supervisor
 
     parser = argparse.ArgumentParser(description="Serve InstructionNER with tritonserver.")
     add_build_arguments(parser)
@@ -551,6 +552,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=300.0,
         help="seconds to wait for the models to load (default 300)",
     )
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=5,
+        help="restart tritonserver when it or a model process dies, at most this many times "
+        "within --restart-window seconds, then exit 1 (default 5; 0 exits at the first death)",
+    )
+    parser.add_argument("--restart-window", type=float, default=600.0, help="seconds (600)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -581,6 +590,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls=tls,
     )
     server = TritonServer(config)
+    supervisor = Supervisor(
+        server,
+        ["instruction_ner"],
+        RestartPolicy(args.max_restarts, args.restart_window),
+        ready_timeout_s=args.ready_timeout,
+    )
     stop = {"signal": 0}
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -588,9 +603,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server.start()
     try:
-        took = server.wait_ready(args.ready_timeout, ["instruction_ner"])
+        took = supervisor.start()
         logger.info(
             "ready in %.1f s: gRPC %s, HTTP %s, metrics %s:%d; model instruction_ner "
             "(log: %s; Ctrl-C stops)",
@@ -603,21 +617,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if build.warning:
             _shout(build.warning)
-        while not stop["signal"] and server.process and server.process.poll() is None:
-            time.sleep(0.5)
-        if server.process and server.process.poll() is not None:
-            logger.error(
-                "tritonserver exited with code %s; log:\n%s",
-                server.process.returncode,
-                server.log_tail(),
-            )
-            return 1
+        supervisor.run(lambda: bool(stop["signal"]))
         return 0
     except ServerError as error:
         logger.error("%s", error)
         return 1
     finally:
-        server.stop()
+        supervisor.stop()
 
 
 def _security_from_args(

@@ -14,11 +14,12 @@ import json
 import os
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from instructner.serving.errors import RequestError
+from instructner.serving.errors import RequestError, bounded_message
 from instructner.serving.tensors import GetInput
 
 Outputs = Mapping[str, np.ndarray]
@@ -65,12 +66,27 @@ def refuse_direct_call(pb_utils: Any, model: str, request: Any, key: str | None)
     )
 
 
+# Parameters naming folders; the build writes them relative to the model repository (a
+# model's config is public), see instructner.deploy.build.PATH_PARAMETERS.
+PATH_PARAMETERS = ("tokenizer_dir", "engine_dir", "embedded_engine_dir")
+
+
 def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
-    """Return the ``parameters`` of the model config that Triton passes to ``initialize``."""
+    """Return the ``parameters`` of the model config that Triton passes to ``initialize``.
+
+    A relative folder parameter is resolved against the model repository (the parent of the
+    model's own folder, which Triton passes as ``model_repository``).
+    """
     config = json.loads(args["model_config"])
-    return {
+    parameters = {
         key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()
     }
+    repository = Path(args["model_repository"]).parent if args.get("model_repository") else None
+    for key in PATH_PARAMETERS:
+        value = parameters.get(key)
+        if value and repository is not None and not Path(value).is_absolute():
+            parameters[key] = str((repository / value).resolve())
+    return parameters
 
 
 # Where instruction_ner runs the steps around and including the engine: "embedded" (the CPU
@@ -114,7 +130,7 @@ def invalid(pb_utils: Any, error: RequestError) -> Any:
     """Return the INVALID_ARG response for a bad request."""
     return pb_utils.InferenceResponse(
         output_tensors=[],
-        error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG),
+        error=pb_utils.TritonError(bounded_message(str(error)), pb_utils.TritonError.INVALID_ARG),
     )
 
 
@@ -211,6 +227,8 @@ def error_response(pb_utils: Any, model: str, error: BaseException) -> Any:
         if isinstance(error, kind):
             return pb_utils.InferenceResponse(
                 output_tensors=[],
-                error=pb_utils.TritonError(str(error), getattr(pb_utils.TritonError, code)),
+                error=pb_utils.TritonError(
+                    bounded_message(str(error)), getattr(pb_utils.TritonError, code)
+                ),
             )
     return internal(pb_utils, model, error)

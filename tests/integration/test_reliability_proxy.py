@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -203,3 +204,226 @@ def test_an_idle_keep_alive_connection_is_closed(proxy: NginxProxy):
         started = time.monotonic()
         closed, _ = _closed_within(sock, IDLE_S + 5)
         assert closed and time.monotonic() - started < IDLE_S + 3
+
+
+# Malformed HTTP inference bodies: Triton 2.51 answers them with 500 (and a deeply nested one
+# crashes it); the front checks them (deploy/nginx/infer_request.js) and answers 400.
+_TEXT_INPUT = '{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": [%s]}'
+MALFORMED_BODIES = {
+    "truncated": (b"{", "not valid JSON"),
+    "trailing garbage": (b'{"inputs": []} trailing', "not valid JSON"),
+    "number as BYTES data": (
+        ('{"inputs": [%s]}' % (_TEXT_INPUT % "5")).encode(),
+        'input \\"TEXT\\": data elements must be strings for datatype BYTES',
+    ),
+    "lone surrogate": (
+        ('{"inputs": [%s]}' % (_TEXT_INPUT % '"a\\ud800b"')).encode(),
+        "unpaired UTF-16 surrogate escape",
+    ),
+    "lone low surrogate after escaped backslashes": (
+        ('{"inputs": [%s]}' % (_TEXT_INPUT % '"\\\\\\\\\\udc00"')).encode(),
+        "unpaired UTF-16 surrogate escape",
+    ),
+    "nested 200,000 deep": (b"[" * 200_000 + b"]" * 200_000, "Nested too deep"),
+    "not UTF-8": (
+        ('{"inputs": [%s]}' % (_TEXT_INPUT % '"caf\xe9"')).encode("latin-1"),
+        "not valid UTF-8",
+    ),
+    "not an object": (b"[1, 2]", "must be a JSON object"),
+    "no inputs": (b'{"inputs": []}', "inputs must be a non-empty array"),
+    "unknown field": (
+        ('{"inputs": [%s], "extra": 1}' % (_TEXT_INPUT % '"a"')).encode(),
+        'unknown request field \\"extra\\"',
+    ),
+    "unknown datatype": (
+        b'{"inputs": [{"name": "TEXT", "shape": [1], "datatype": "STRING", "data": ["a"]}]}',
+        "unknown datatype",
+    ),
+    "negative shape": (
+        b'{"inputs": [{"name": "TEXT", "shape": [-1], "datatype": "BYTES", "data": ["a"]}]}',
+        "shape must be an array of integers >= 0",
+    ),
+    "object parameter": (
+        ('{"inputs": [%s], "parameters": {"p": {}}}' % (_TEXT_INPUT % '"a"')).encode(),
+        "must be a string, a number or a boolean",
+    ),
+    "100,000-character input name": (
+        (
+            '{"inputs": [{"name": "%s", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}'
+            % ("n" * 100_000)
+        ).encode(),
+        "name is longer than 128 characters",
+    ),
+    "10,000 inputs": (
+        ('{"inputs": [' + ", ".join([_TEXT_INPUT % '"a"'] * 10_000) + "]}").encode(),
+        "at most 64 inputs, got 10000",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_BODIES))
+def test_a_malformed_http_body_is_answered_400_with_the_reason(proxy: NginxProxy, case: str):
+    body, reason = MALFORMED_BODIES[case]
+    status, answer = _http(proxy, "POST", f"/v2/models/{MODEL}/infer", body)
+    assert status == 400, answer[:300]
+    assert reason in answer.decode(), answer[:300]
+    assert len(answer) < 1000
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [("5", "not valid JSON"), ("99999999", "within the body"), ("x", "within the body")],
+)
+def test_a_wrong_inference_header_length_is_answered_400(
+    proxy: NginxProxy, header: str, reason: str
+):
+    body = json.dumps(_infer_body()).encode()
+    status, answer = _http(
+        proxy,
+        "POST",
+        f"/v2/models/{MODEL}/infer",
+        body,
+        **{"Inference-Header-Content-Length": header},
+    )
+    assert status == 400 and reason in answer.decode(), answer
+
+
+def test_binary_tensor_data_passes_the_check(proxy: NginxProxy):
+    import numpy as np
+    import tritonclient.http as httpclient
+
+    text = httpclient.InferInput("TEXT", [1, 1], "BYTES")
+    text.set_data_from_numpy(np.array([[TEXT.encode()]], dtype=object), binary_data=True)
+    labels = httpclient.InferInput("LABELS", [1, len(FIXTURE_LABELS)], "BYTES")
+    labels.set_data_from_numpy(
+        np.array([[w.encode() for w in FIXTURE_LABELS]], dtype=object), binary_data=True
+    )
+    with httpclient.InferenceServerClient(f"127.0.0.1:{proxy.config.http_port}") as client:
+        result = client.infer(
+            MODEL,
+            [text, labels],
+            outputs=[httpclient.InferRequestedOutput("GENERATED_TEXT", binary_data=True)],
+        )
+    assert result.as_numpy("GENERATED_TEXT")[0, 0].decode().startswith("EU is an organization")
+
+
+def test_the_body_check_is_linear_on_adversarial_bodies(proxy: NginxProxy):
+    # ~1 MB of the escapes the surrogate walk visits; a quadratic walk takes minutes here
+    for text in ("\\ud83d\\ude00" * 80_000, "\\\\" * 300_000 + "\\ud800", "\\\\u" * 200_000):
+        body = ('{"inputs": [%s]}' % (_TEXT_INPUT % f'"{text}"')).encode()
+        started = time.monotonic()
+        status, _ = _http(proxy, "POST", f"/v2/models/{MODEL}/infer", body)
+        assert status == 400
+        assert time.monotonic() - started < 10
+
+
+def _grpc_error(call) -> InferenceServerException:
+    with pytest.raises(InferenceServerException) as caught:
+        call()
+    return caught.value
+
+
+def test_grpc_calls_that_triton_would_echo_without_bound_get_a_status(proxy: NginxProxy):
+    from tests.harness import bytes_input
+
+    huge = "m" * 100_000
+    with _grpc(proxy) as client:
+        inputs = ner_inputs(TEXT, FIXTURE_LABELS)
+        unknown = [bytes_input(f"unknown_input_{i}", [[b"x"]]) for i in range(10_000)]
+        cases = {
+            "10,000 unknown inputs": (
+                lambda: client.infer(MODEL, inputs + unknown, client_timeout=30),
+                "StatusCode.INVALID_ARGUMENT",
+                "more than 64 inputs",
+            ),
+            "100 KB model name": (
+                lambda: client.infer(huge, inputs, client_timeout=30),
+                "StatusCode.INVALID_ARGUMENT",
+                "the model name is 100000 bytes long, over 128",
+            ),
+            "100 KB input name": (
+                lambda: client.infer(
+                    MODEL, inputs + [bytes_input(huge, [[b"x"]])], client_timeout=30
+                ),
+                "StatusCode.INVALID_ARGUMENT",
+                "an input name is 100000 bytes long",
+            ),
+            "100 KB version": (
+                lambda: client.get_model_metadata(MODEL, "9" * 100_000, client_timeout=30),
+                "StatusCode.INVALID_ARGUMENT",
+                "the model version is 100000 bytes long",
+            ),
+            "metadata of an internal step": (
+                lambda: client.get_model_metadata("engine", client_timeout=30),
+                "StatusCode.NOT_FOUND",
+                'model "engine" is not served here; send requests to instruction_ner',
+            ),
+        }
+        for name, (call, status, reason) in cases.items():
+            error = _grpc_error(call)
+            assert error.status() == status, (name, error)
+            assert reason in (error.message() or ""), (name, error)
+        assert client.is_model_ready(MODEL)
+
+
+def _hold_partial_connections(
+    port: int, count: int, stop: threading.Event, opened: list[int], renew_s: float = 9.0
+) -> None:
+    """From 127.0.0.2, keep ``count`` connections open that never finish their headers."""
+    while not stop.is_set():
+        sockets = []
+        for _ in range(count):
+            sock = socket.socket()
+            sock.settimeout(2)
+            try:
+                sock.bind(("127.0.0.2", 0))
+                sock.connect(("127.0.0.1", port))
+                sock.sendall(b"POST /v2/models/instruction_ner/infer HTTP/1.1\r\nHost: x\r\n")
+                sockets.append(sock)
+            except OSError:
+                sock.close()
+        opened.append(len(sockets))
+        stop.wait(renew_s)
+        for sock in sockets:
+            sock.close()
+
+
+def test_one_address_holding_1100_half_open_connections_does_not_lock_others_out(
+    proxy: NginxProxy,
+):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096 <= hard or hard == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    stop = threading.Event()
+    opened: list[int] = []
+    attackers = [
+        threading.Thread(target=_hold_partial_connections, args=(port, 1100, stop, opened))
+        for port in (proxy.config.http_port, proxy.config.grpc_port)
+    ]
+    outcomes = {"http": [0, 0], "grpc": [0, 0]}  # [answered, failed]
+    body = json.dumps(_infer_body()).encode()
+    deadline = time.monotonic() + 40
+    try:
+        for attacker in attackers:
+            attacker.start()
+        time.sleep(2)
+        with _grpc(proxy) as client:
+            while time.monotonic() < deadline:
+                status, _ = _http(proxy, "POST", f"/v2/models/{MODEL}/infer", body)
+                outcomes["http"][status != 200] += 1
+                try:
+                    client.infer(MODEL, ner_inputs(TEXT, FIXTURE_LABELS), client_timeout=10)
+                    outcomes["grpc"][0] += 1
+                except InferenceServerException:
+                    outcomes["grpc"][1] += 1
+                time.sleep(0.05)
+    finally:
+        stop.set()
+        for attacker in attackers:
+            attacker.join(60)
+    for kind, (answered, failed) in outcomes.items():
+        assert answered >= 99 * (answered + failed) / 100 and answered > 20, (kind, outcomes)
+    # the attacker got no more than its allowance on each port, counted at accept
+    assert "limiting connections by zone" in proxy.log_tail(100_000)

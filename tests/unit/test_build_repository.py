@@ -33,7 +33,7 @@ def test_build_without_a_checkpoint_serves_a_random_model_and_says_so(built):
     assert manifest["trained"] is False
 
 
-def test_build_writes_filled_configs_whose_paths_exist(built):
+def test_build_writes_configs_whose_folders_are_relative_to_the_repository_and_exist(built):
     _, result = built
     names = sorted(p.name for p in result.repository.iterdir())
     assert names == ["engine", "instruction_ner", "postprocessing", "preprocessing"]
@@ -43,7 +43,9 @@ def test_build_writes_filled_configs_whose_paths_exist(built):
         assert (result.repository / name / "1" / "model.py").is_file()
         for key in ("engine_dir", "tokenizer_dir"):
             if key in config.parameters:
-                assert Path(config.parameters[key].string_value).is_dir()
+                value = config.parameters[key].string_value
+                assert not Path(value).is_absolute(), value
+                assert (result.repository / value).resolve().is_dir()
 
 
 def test_ensure_repository_reuses_a_current_build(built):

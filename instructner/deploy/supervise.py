@@ -1,0 +1,244 @@
+"""Keep a served tritonserver whole: notice a dead model process and restart the server.
+
+Triton's python backend runs every model instance in its own stub process. When one dies
+(``kill -9``, the kernel's OOM killer, a crash in native code) Triton neither restarts it nor
+reports it: the requests routed to that instance fail with INTERNAL "Stub process ... is not
+healthy" for ever, health endpoints stay 200, and shutdown hangs for the exit timeout. The
+launcher therefore watches the server and each stub by PID (from ``/proc``, every
+``poll_s``) and, when one is gone, stops the server at once (SIGTERM, then SIGKILL after a
+short grace), removes the shared-memory regions the dead processes left in ``/dev/shm`` and
+starts it again on the same ports. While it restarts, the ports are closed, so readiness
+fails and clients see UNAVAILABLE (which :mod:`instructner_client` retries). A
+:class:`RestartPolicy` bounds the restarts; past it the launcher exits non-zero so that the
+container runtime or Kubernetes restarts it loudly instead of a silent partial outage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from instructner.deploy.server import (
+    PYTHON_BACKEND_SHM_PREFIX,
+    ServerError,
+    TritonServer,
+    descendants,
+)
+
+logger = logging.getLogger(__name__)
+
+STUB_BINARY = "triton_python_backend_stub"
+
+
+@dataclass(frozen=True)
+class StubProcess:
+    """One python-backend stub: a model instance in its own process."""
+
+    pid: int
+    instance: str  # e.g. engine_0_1
+    region: str  # its /dev/shm region's name
+
+
+def python_stubs(server_pid: int, proc: Path = Path("/proc")) -> list[StubProcess]:
+    """Return the python-backend stubs below ``server_pid``, from their command lines.
+
+    A stub's command line is ``<stub> <model.py> <shm region> <sizes...> <parent pid>
+    <backend dir> <ipc handle> <instance name> <kind>`` (python_backend r24.x).
+    """
+    stubs = []
+    for pid in descendants(server_pid, proc):
+        try:
+            args = (proc / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode("utf-8", "replace") for a in args]
+        if len(words) < 9 or not words[0].endswith(STUB_BINARY):
+            continue
+        region = words[2].lstrip("/")
+        if region.startswith(PYTHON_BACKEND_SHM_PREFIX):
+            stubs.append(StubProcess(pid, words[8], region))
+    return stubs
+
+
+def process_alive(pid: int, proc: Path = Path("/proc")) -> bool:
+    """Return whether ``pid`` runs (a zombie, dead and waiting to be reaped, does not)."""
+    try:
+        state = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X", "x")
+
+
+def mapped_shared_memory(pid: int, proc: Path = Path("/proc")) -> set[str]:
+    """Return the names of the python backend's /dev/shm regions that ``pid`` has mapped."""
+    try:
+        maps = (proc / str(pid) / "maps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    names = set()
+    for line in maps.splitlines():
+        path = line.split()[-1] if line.split() else ""
+        if path.startswith("/dev/shm/" + PYTHON_BACKEND_SHM_PREFIX):
+            names.add(path.removeprefix("/dev/shm/").removesuffix(" (deleted)"))
+    return names
+
+
+def remove_regions(names: Sequence[str] | set[str], shm: Path = Path("/dev/shm")) -> list[Path]:
+    """Delete the named python-backend regions that still exist; return those deleted."""
+    removed = []
+    for name in sorted(names):
+        if not name.startswith(PYTHON_BACKEND_SHM_PREFIX) or "/" in name:
+            continue  # only the backend's own regions, never a path
+        with contextlib.suppress(FileNotFoundError):
+            (shm / name).unlink()
+            removed.append(shm / name)
+    return removed
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """At most ``max_restarts`` restarts within ``window_s`` seconds; 0 never restarts."""
+
+    max_restarts: int = 5
+    window_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.max_restarts < 0 or self.window_s <= 0:
+            raise ValueError("max_restarts must be >= 0 and window_s > 0")
+
+
+class Supervisor:
+    """Start a :class:`TritonServer`, watch its processes, restart it when one dies.
+
+    Call :meth:`start`, then :meth:`check` every ``poll_s`` (or :meth:`run`), and
+    :meth:`stop` at the end; :attr:`restarts` records (reason, seconds to ready again).
+    """
+
+    def __init__(
+        self,
+        server: TritonServer,
+        models: Sequence[str] = ("instruction_ner",),
+        policy: RestartPolicy | None = None,
+        ready_timeout_s: float = 300.0,
+        grace_s: float = 5.0,  # for stubs to quit after their server stopped
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.server = server
+        self.models = tuple(models)
+        self.policy = policy or RestartPolicy()
+        self.ready_timeout_s = ready_timeout_s
+        self.grace_s = grace_s
+        self.clock = clock
+        self.stubs: list[StubProcess] = []
+        self.regions: set[str] = set()
+        self.restarts: list[tuple[str, float]] = []
+        self._recent: deque[float] = deque()
+
+    def start(self) -> float:
+        """Start the server and wait until ``models`` are ready; return the seconds it took."""
+        self.server.start()
+        took = self.server.wait_ready(self.ready_timeout_s, self.models)
+        self._snapshot()
+        return took
+
+    def _snapshot(self) -> None:
+        pid = self.server.pid
+        assert pid is not None
+        self.stubs = python_stubs(pid)
+        self.regions = mapped_shared_memory(pid) | {s.region for s in self.stubs}
+        logger.info("watching tritonserver %d and %d model processes", pid, len(self.stubs))
+
+    def failure(self) -> str | None:
+        """Return why the server is broken (a process died), or None while it is whole."""
+        process = self.server.process
+        if process is None:
+            return "tritonserver is not running"
+        code = process.poll()
+        if code is not None:
+            return f"tritonserver exited with code {code}"
+        dead = [s for s in self.stubs if not process_alive(s.pid)]
+        if dead:
+            names = ", ".join(f"{s.instance} (pid {s.pid})" for s in dead)
+            return f"model process {names} died"
+        return None
+
+    def check(self) -> str | None:
+        """Restart the server if it is broken; return the reason, or None if it was whole.
+
+        Raises:
+            ServerError: the restart policy is exhausted, or the server did not come back.
+
+        """
+        reason = self.failure()
+        if reason is None:
+            return None
+        logger.error("%s: restarting tritonserver", reason)
+        now = self.clock()
+        while self._recent and now - self._recent[0] > self.policy.window_s:
+            self._recent.popleft()
+        if len(self._recent) >= self.policy.max_restarts:
+            raise ServerError(
+                f"{reason}; not restarting: {len(self._recent)} restarts in the last "
+                f"{self.policy.window_s:.0f} s (the restart limit); log:\n" + self.server.log_tail()
+            )
+        self._recent.append(now)
+        started = self.clock()
+        self._halt(graceful=False)
+        self.start()
+        took = self.clock() - started
+        self.restarts.append((reason, took))
+        logger.warning("tritonserver serves again %.1f s after: %s", took, reason)
+        return reason
+
+    def run(self, should_stop: Callable[[], bool], poll_s: float = 0.5) -> None:
+        """Check every ``poll_s`` until ``should_stop()``; raises as :meth:`check` does."""
+        while not should_stop():
+            self.check()
+            time.sleep(poll_s)
+
+    def _halt(self, graceful: bool) -> None:
+        """Stop the server, then its stubs, and remove the shared memory they leave.
+
+        ``graceful``: SIGTERM, which lets requests in flight finish but unloads the models
+        first (new requests get NOT_FOUND, which clients do not retry) and waits up to the exit
+        timeout for a dead stub; otherwise SIGKILL at once: requests in flight fail with
+        UNAVAILABLE, which clients retry against the restarted server.
+        """
+        process = self.server.process
+        if graceful or process is None:
+            self.server.stop(timeout_s=self.grace_s)
+        else:
+            process.kill()
+            process.wait()
+            self.server.process = None
+        stubs = [s.pid for s in self.stubs]
+        deadline = self.clock() + (self.grace_s if graceful else 0.0)
+        while stubs and self.clock() < deadline:  # they notice their server is gone and quit
+            stubs = [pid for pid in stubs if process_alive(pid)]
+            time.sleep(0.05)
+        for pid in stubs:  # the rest, our own server's processes, by PID
+            if process_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        removed = remove_regions(self.regions)
+        if removed:
+            logger.info("removed %d shared-memory regions left in /dev/shm", len(removed))
+        self.stubs, self.regions = [], set()
+
+    def stop(self) -> None:
+        """Stop the server: gracefully (up to 45 s) while whole, at once when a process died."""
+        if self.failure() is None:
+            grace, self.grace_s = self.grace_s, 45.0
+            try:
+                self._halt(graceful=True)
+            finally:
+                self.grace_s = grace
+        else:
+            self._halt(graceful=False)
