@@ -98,10 +98,14 @@ serve() {
   export INSTRUCTNER_INTERNAL_KEY
   # launch_triton_server.py starts tritonserver under `mpirun -n 1`; USE_MPIRUN=0 starts it
   # directly.
+  # A python model process that dies leaves Triton serving errors with /v2/health still 200:
+  # instructner.deploy.supervise kills the server and exits 1 then, so that the container is
+  # restarted (compose restart policy, Kubernetes); signals reach the server through it.
+  local watch=(python3 -m instructner.deploy.supervise --)
   if [ "${USE_MPIRUN:-1}" = 1 ]; then
-    exec mpirun --allow-run-as-root -n 1 "${cmd[@]}"
+    exec "${watch[@]}" mpirun --allow-run-as-root -n 1 "${cmd[@]}"
   fi
-  exec "${cmd[@]}"
+  exec "${watch[@]}" "${cmd[@]}"
 }
 
 case "${1:-serve}" in

@@ -19,6 +19,8 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -61,8 +63,8 @@ def python_stubs(server_pid: int, proc: Path = Path("/proc")) -> list[StubProces
         words = [a.decode("utf-8", "replace") for a in args]
         if len(words) < 9 or not words[0].endswith(STUB_BINARY):
             continue
-        region = words[2].lstrip("/")
-        if region.startswith(PYTHON_BACKEND_SHM_PREFIX):
+        region = words[2].lstrip("/")  # the prefix is configurable (shm-region-prefix-name)
+        if region and "/" not in region:
             stubs.append(StubProcess(pid, words[8], region))
     return stubs
 
@@ -84,18 +86,25 @@ def mapped_shared_memory(pid: int, proc: Path = Path("/proc")) -> set[str]:
         return set()
     names = set()
     for line in maps.splitlines():
-        path = line.split()[-1] if line.split() else ""
-        if path.startswith("/dev/shm/" + PYTHON_BACKEND_SHM_PREFIX):
-            names.add(path.removeprefix("/dev/shm/").removesuffix(" (deleted)"))
+        fields = line.split(maxsplit=5)  # address perms offset device inode path
+        path = fields[5].removesuffix(" (deleted)") if len(fields) == 6 else ""
+        name = path.removeprefix("/dev/shm/")
+        if path.startswith("/dev/shm/") and name.startswith(PYTHON_BACKEND_SHM_PREFIX):
+            if "/" not in name:
+                names.add(name)
     return names
 
 
 def remove_regions(names: Sequence[str] | set[str], shm: Path = Path("/dev/shm")) -> list[Path]:
-    """Delete the named python-backend regions that still exist; return those deleted."""
+    """Delete the named regions (files directly in ``shm``) that still exist; return those.
+
+    The names come from the stubs' command lines and the server's memory maps, never from a
+    caller.
+    """
     removed = []
     for name in sorted(names):
-        if not name.startswith(PYTHON_BACKEND_SHM_PREFIX) or "/" in name:
-            continue  # only the backend's own regions, never a path
+        if not name or "/" in name or name in (".", ".."):
+            continue  # a file name in /dev/shm, never a path
         with contextlib.suppress(FileNotFoundError):
             (shm / name).unlink()
             removed.append(shm / name)
@@ -242,3 +251,75 @@ class Supervisor:
                 self.grace_s = grace
         else:
             self._halt(graceful=False)
+
+
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL ``pid`` and every process below it (by PID, children first); return them."""
+    pids = [*reversed(descendants(pid)), pid]
+    for each in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(each, signal.SIGKILL)
+    return pids
+
+
+def watch_command(command: Sequence[str], poll_s: float = 0.5) -> int:
+    """Run ``command`` (a tritonserver, possibly under mpirun) until it exits or a stub dies.
+
+    For containers whose entry point starts tritonserver itself: a python-backend process
+    that dies while the server runs makes this kill the whole tree, remove its shared-memory
+    regions and exit 1, so that the container runtime (compose ``restart``, Kubernetes)
+    restarts it. SIGTERM and SIGINT are passed on to the command. Returns the exit code.
+    """
+    process = subprocess.Popen(list(command))
+    stopping = {"signal": 0}
+
+    def forward(signum: int, _frame: object) -> None:
+        stopping["signal"] = signum
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signum)
+
+    previous = {n: signal.signal(n, forward) for n in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _watch(process, stopping, poll_s)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _watch(process: subprocess.Popen[bytes], stopping: dict[str, int], poll_s: float) -> int:
+    seen: dict[int, StubProcess] = {}
+    while process.poll() is None:
+        for stub in python_stubs(process.pid):
+            seen.setdefault(stub.pid, stub)
+        dead = [s for s in seen.values() if not process_alive(s.pid)]
+        if dead and not stopping["signal"]:
+            names = ", ".join(f"{s.instance} (pid {s.pid})" for s in dead)
+            logger.error("model process %s died: stopping the server (exit 1)", names)
+            kill_tree(process.pid)
+            process.wait()
+            removed = remove_regions({s.region for s in seen.values()})
+            logger.info("removed %d shared-memory regions", len(removed))
+            return 1
+        time.sleep(poll_s)
+    return process.returncode
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m instructner.deploy.supervise -- tritonserver ...``: see :func:`watch_command`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Run a tritonserver command; exit 1 (after killing it) when one of its "
+        "python-backend model processes dies, so that the container is restarted."
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- tritonserver ARGS...")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the server command after --")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return watch_command(command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

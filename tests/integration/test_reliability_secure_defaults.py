@@ -256,3 +256,14 @@ def test_internal_postprocessing_refuses_an_answer_longer_than_the_engine_may_wr
         client.infer("postprocessing", _postprocessing_inputs(4000), parameters=internal)
     assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
     assert caught.value.message().startswith("TOKENS_BATCH: shape [1, 1, 4000] is over the limits")
+
+
+@pytest.mark.parametrize("model", ["instruction_ner", "engine", "preprocessing", "postprocessing"])
+def test_a_public_model_config_names_no_absolute_path(triton_server: TritonServer, model: str):
+    status, body = _http(triton_server, "GET", f"/v2/models/{model}/config")
+    assert status == 200
+    config = json.loads(body)
+    values = [p["string_value"] for p in config.get("parameters", {}).values()]
+    assert values and not [v for v in values if v.startswith("/")], values
+    repository = str(triton_server.config.repository.resolve())
+    assert repository not in body and str(Path.home()) not in body

@@ -146,6 +146,14 @@ def test_entrypoint_closes_the_admin_protocols_with_a_random_key_it_never_shows(
     assert "--model-control-mode=none" in command
 
 
+def test_entrypoint_serves_under_the_watch_that_exits_when_a_model_process_dies():
+    text = ENTRYPOINT.read_text(encoding="utf-8")
+    serve = text[text.index("serve() {") :]
+    assert "local watch=(python3 -m instructner.deploy.supervise --)" in serve
+    assert 'exec "${watch[@]}" mpirun' in serve
+    assert 'exec "${watch[@]}" "${cmd[@]}"' in serve
+
+
 def test_entrypoint_gives_the_internal_steps_a_random_key_in_the_environment():
     text = ENTRYPOINT.read_text(encoding="utf-8")
     serve = text[text.index("serve() {") :]
@@ -234,7 +242,12 @@ def test_compose_runs_one_gpu_container_with_health_check_and_ports():
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
     published = {int(p.rsplit(":", 1)[1]) for p in triton["ports"]}
     assert published == {8000, 8001, 8002}
-    assert "/v2/health/ready" in " ".join(triton["healthcheck"]["test"])
+    assert triton["healthcheck"]["test"][1:5] == [
+        "python3",
+        "-m",
+        "instructner.deploy.probe",
+        "--repository",
+    ]
     assert triton["shm_size"]
     # source:target[:mode]; the source may hold ${VAR:-default}, so match from the right.
     mounts = {re.fullmatch(r".+:(/[^:]*)(:ro|:rw)?", v).group(1) for v in triton["volumes"]}
@@ -260,7 +273,7 @@ def test_manifest_passes_the_kubernetes_schema(key):
 def test_schema_check_rejects_a_misspelled_field():
     deployment = manifests()[("Deployment", "instructner-triton")]
     broken = yaml.safe_load(yaml.safe_dump(deployment))
-    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {}
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["execc"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
@@ -270,8 +283,13 @@ def test_deployment_requests_a_gpu_and_probes_triton_health():
     triton = container(deployment, "triton")
     ports = {p["name"]: p["containerPort"] for p in triton["ports"]}
     assert ports == {"http": 8000, "grpc": 8001, "metrics": 8002}
-    assert triton["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
-    assert triton["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    # /v2/health stays 200 with a dead model process: the probes run a real inference and
+    # check every model instance's process (instructner.deploy.probe)
+    probe = ["python3", "-m", "instructner.deploy.probe", "--repository"]
+    for kind in ("readinessProbe", "livenessProbe"):
+        command = triton[kind]["exec"]["command"]
+        assert command[:4] == probe, kind
+        assert command[4] == "/engines/model_repository"
     assert triton["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
     for name in ("triton", "build-engines"):
         resources = container(deployment, name)["resources"]
