@@ -118,6 +118,13 @@ SOAK_CONCURRENCY ?= 8
 soak: protos ## bounded soak test (SOAK_MINUTES=10, SOAK_CONCURRENCY=8): memory, errors, answers
 	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) --concurrency $(SOAK_CONCURRENCY)
 
+# Not a test and not in CI: kill -9 each kind of model process under load against the launcher
+# of `make serve`; lost and wrong answers, time to serve again (docs/reliability.md#chaos).
+CHAOS_RETRY_ATTEMPTS ?=
+.PHONY: chaos
+chaos: protos ## kill each model process kind under load: lost/wrong answers, recovery time (CHAOS_RETRY_ATTEMPTS=N)
+	$(PY) -m bench.chaos --model $(MODEL_DIR) $(if $(CHAOS_RETRY_ATTEMPTS),--retry-attempts $(CHAOS_RETRY_ATTEMPTS))
+
 # Not a test and not in CI: server memory after rounds of hostile requests sent straight to
 # Triton (docs/reliability.md); writes bench/results/<time>-hostile/.
 .PHONY: hostile
