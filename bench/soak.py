@@ -36,9 +36,10 @@ from typing import Any
 from bench.machine import CpuMonitor, machine_info
 from bench.paths import percentile
 from bench.serverstats import process_tree_rss
+from instructner.data import default_data_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "ner"
+DATA_ROOT = default_data_root()
 MIB = 1024
 # Memory is "bounded" when the last sample is within this of the first one after warm-up.
 RSS_GROWTH_FACTOR = 1.25

@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from instructner.deploy.build import BuildResult, BuildSettings, EngineVariant, build_repository
-from instructner.deploy.server import ServerConfig, TritonServer, free_ports
+from instructner.deploy.build import (
+    BuildResult,
+    BuildSettings,
+    EngineVariant,
+    build_repository,
+    settings_from_args,
+)
+from instructner.deploy.server import ServerConfig, TritonServer, free_ports, serve_parser
 from instructner.prompts import build_prompt, extract_answer, ner_answer, type_answer
 from instructner.serving.limits import Limits
 
@@ -324,3 +332,27 @@ class GazetteerEngine:
             log_probs = self.log_probs(answer, tokens)[:limit] if return_log_probs else None
             results.append(Generated(tokens[:limit], len(tokens) < limit, log_probs))
         return results
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_serve_arguments(**variables: str) -> list[str]:
+    """Return the launcher arguments ``make serve`` would run (``make -n``: nothing runs)."""
+    assignments = [f"{name}={value}" for name, value in variables.items()]
+    printed = subprocess.run(
+        ["make", "-n", "--no-print-directory", "serve", *assignments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.replace("\\\n", " ")  # the recipe's continued lines as one
+    line = next(line for line in printed.splitlines() if "instructner.cli serve" in line)
+    words = shlex.split(line)
+    return words[words.index("serve") + 1 :]
+
+
+def make_serve_settings(model_dir: Path, out_dir: Path) -> BuildSettings:
+    """Return the build settings of ``make serve MODEL_DIR=model_dir BUILD_OUT=out_dir``."""
+    arguments = make_serve_arguments(MODEL_DIR=str(model_dir), BUILD_OUT=str(out_dir))
+    return settings_from_args(serve_parser().parse_args(arguments))

@@ -77,6 +77,12 @@ def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
 ENGINE_INSTANCES = 2
 
 
+# The one default of where instruction_ner runs the pipeline, for the library, `make serve` and
+# `instructner build`: the CPU engine embedded in instruction_ner, the benchmarked setting
+# (docs/performance.md); "models" is the GPU layout, "inline" the one between them.
+DEFAULT_STEPS = "embedded"
+
+
 @dataclass(frozen=True)
 class BuildSettings:
     """What to build and how the models are configured (defaults suit a 2-core CPU)."""
@@ -89,7 +95,7 @@ class BuildSettings:
     # where instruction_ner runs the pipeline: "embedded" (the pipeline engine in its own
     # process: no model call per window), "inline" (prompts and answers in itself, one engine
     # model call per window) or "models" (the preprocessing/postprocessing models, as on GPU)
-    steps: str = "embedded"
+    steps: str = DEFAULT_STEPS
     untrained_size: str = "mini"  # modeling preset of the random-init stand-in
     limits: Limits = DEFAULT_LIMITS
     max_batch_size: int = 64
@@ -446,10 +452,11 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steps",
         choices=STEP_PLACES,
-        default="inline",
-        help="where instruction_ner builds prompts and parses answers: inline (in itself, one "
-        "model call per window; default) or models (the preprocessing and postprocessing "
-        "models around the engine, as the TensorRT-LLM repository does)",
+        default=DEFAULT_STEPS,
+        help="where instruction_ner runs the pipeline: embedded (the CPU engine inside "
+        f"instruction_ner, no model call per window; default {DEFAULT_STEPS}), inline (prompts "
+        "and answers in instruction_ner, one engine model call per window) or models (the "
+        "preprocessing and postprocessing models around the engine, as on GPU)",
     )
     add_templates_argument(parser, TEMPLATES)
     parser.add_argument(
@@ -470,7 +477,7 @@ def settings_from_args(args: argparse.Namespace) -> BuildSettings:
             if getattr(args, "constrained", False)
             else (EngineVariant(compute_type=args.compute_type),)
         ),
-        steps=getattr(args, "steps", "inline"),
+        steps=getattr(args, "steps", DEFAULT_STEPS),
         untrained_size=args.untrained_size,
     )
 

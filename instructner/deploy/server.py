@@ -395,7 +395,8 @@ class TritonServer:
                     )
                 if self.process.pid is not None:
                     protect_shared_memory(self.process.pid)
-                if probe():
+                # ready, and still our process that answered (not another server's port)
+                if probe() and self.process.poll() is None:
                     protect_shared_memory(self.process.pid)
                     return time.monotonic() - started
                 if time.monotonic() - started > timeout_s:
@@ -512,10 +513,9 @@ def running_server(
         server.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Build the repository if needed, serve it until interrupted; returns the exit code."""
-    from instructner.deploy.build import add_build_arguments, ensure_repository, settings_from_args
-    from instructner.deploy.supervise import RestartPolicy, Supervisor
+def serve_parser() -> argparse.ArgumentParser:
+    """Return the command line of ``make serve`` (``python -m instructner.deploy.server``)."""
+    from instructner.deploy.build import add_build_arguments
 
     parser = argparse.ArgumentParser(description="Serve InstructionNER with tritonserver.")
     add_build_arguments(parser)
@@ -560,6 +560,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "within --restart-window seconds, then exit 1 (default 5; 0 exits at the first death)",
     )
     parser.add_argument("--restart-window", type=float, default=600.0, help="seconds (600)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build the repository if needed, serve it until interrupted; returns the exit code."""
+    from instructner.deploy.build import ensure_repository, settings_from_args
+    from instructner.deploy.supervise import RestartPolicy, Supervisor
+
+    parser = serve_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

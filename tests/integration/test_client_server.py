@@ -9,7 +9,6 @@ and a header-restricted inference protocol are started here on the same model re
 import asyncio
 import contextlib
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from instructner_client import (
 
 from instructner.deploy.build import BuildResult
 from instructner.deploy.server import ServerConfig, TritonServer, free_port, free_ports
+from tests.certificates import make_certificates
 from tests.harness import ANY_SCORE as SCORE
 from tests.harness import FIXTURE_LABELS, TEST_LIMITS
 
@@ -405,27 +405,10 @@ def wait_until_ready_over_tls(server: TritonServer, tls: TLSConfig, timeout_s: f
     raise AssertionError(f"the TLS server at {url} never became ready:\n{server.log_tail()}")
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway CA, a server certificate for localhost/127.0.0.1 and a client certificate."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make test certificates")
-    folder = tmp_path_factory.mktemp("certs")
-    key = ["-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    openssl("req", "-x509", *key, "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.pem",
-            cwd=folder)  # fmt: skip
-    (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    for name, extra in (("server", ["-extfile", "san.ext"]), ("client", [])):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-                "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=folder)  # fmt: skip
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-days", "1", "-out", f"{name}.pem", *extra,
-                cwd=folder)  # fmt: skip
-    return folder
+    return make_certificates(tmp_path_factory.mktemp("certs"))
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -47,6 +45,7 @@ from instructner.deploy.server import (
 )
 from instructner.labels import get_verbalizer
 from instructner.serving.limits import Limits
+from tests.certificates import make_certificates
 from tests.harness import ANY_SCORE, FIXTURE_LABELS
 
 pytestmark = pytest.mark.integration
@@ -112,32 +111,12 @@ class Hardened:
         return int(process_tree_rss(self.server.pid)["total_kib"])
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_certificates(folder: Path) -> Path:
-    """A throwaway CA and a server certificate for localhost and 127.0.0.1."""
-    key = ["-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    openssl("req", "-x509", *key, "-subj", "/CN=reliability-ca", "-keyout", "ca.key",
-            "-out", "ca.pem", cwd=folder)  # fmt: skip
-    (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-            "-keyout", "server.key", "-out", "server.csr", cwd=folder)  # fmt: skip
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "1", "-out", "server.pem", "-extfile", "san.ext",
-            cwd=folder)  # fmt: skip
-    return folder
-
-
 @pytest.fixture(scope="module")
 def hardened(
     fixture_build: BuildResult, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Hardened]:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make test certificates")
     work = tmp_path_factory.mktemp("hardened")
-    certificates = make_certificates(work)
+    certificates = make_certificates(work, ca_name="reliability-ca", clients=())
     build = build_repository(
         BuildSettings(
             model_dir=fixture_build.checkpoint,

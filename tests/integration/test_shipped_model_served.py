@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from instructner_client import InstructNERClient
 
-from instructner.deploy.build import BuildSettings, build_repository
+from instructner.deploy.build import build_repository
 from instructner.deploy.server import TritonServer
-from tests.harness import start_test_server
+from tests.harness import make_serve_settings, start_test_server
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,8 @@ LABELS = ["person", "location", "organization"]
 def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     """tritonserver on free loopback ports serving the shipped model with the shipped settings."""
     work = tmp_path_factory.mktemp("shipped")
-    result = build_repository(BuildSettings(model_dir=MODEL, out_dir=work / "build"))
+    # built exactly as `make serve` builds it
+    result = build_repository(make_serve_settings(MODEL, work / "build"))
     server = start_test_server(result.repository, work / "server")
     try:
         yield server

@@ -16,9 +16,9 @@ from instructner.ablation import (
     summary_markdown,
 )
 from instructner.cli import main
+from tests.shared_data import DATA_ROOT, needs_data
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA_ROOT = ROOT.parent / "shared" / "data" / "ner"
 TINY = {
     "model": {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1,
               "num_heads": 2, "d_kv": 16},
@@ -144,7 +144,7 @@ def test_summary_marks_a_missing_variant_instead_of_dropping_the_line():
     assert "| atis | 20 | 1 | — | 20.0 | — |" in text
 
 
-@pytest.mark.skipif(not DATA_ROOT.is_dir(), reason=f"shared NER data not found at {DATA_ROOT}")
+@needs_data
 def test_ablate_command_trains_and_scores_real_fewshot_cells(tmp_path, capsys):
     config_path = tmp_path / "ablation.yaml"
     config_path.write_text(

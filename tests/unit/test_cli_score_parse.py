@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from instructner.cli import main
+from tests.shared_data import DATA_ROOT, needs_data
 
 GOLD_CONLL = """-DOCSTART- -X- -X- O
 
@@ -266,10 +267,7 @@ def test_score_reads_words_format_named_by_its_words_file(
     assert (result["tp"], result["fp"], result["fn"]) == (1, 0, 1)
 
 
-DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ner"
-
-
-@pytest.mark.skipif(not DATA_ROOT.is_dir(), reason=f"shared NER data not found at {DATA_ROOT}")
+@needs_data
 def test_score_gives_perfect_scores_for_conll_test_against_itself_with_auto_format(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from instructner.constrained import NerAnswerGrammar
 from instructner.modeling import load_tokenizer
 from instructner.prompts import ner_answer
+from tests.shared_data import DATA_ROOT, MISSING
 
-DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ner"
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris on Tuesday , Paris !"
 LABELS = ("person", "location", "organization", "departure city")
 
@@ -19,7 +17,7 @@ LABELS = ("person", "location", "organization", "departure city")
 def tokenizer(tmp_path_factory: pytest.TempPathFactory):
     """The task tokenizer trained as `make tokenizer` trains it (a few seconds)."""
     if not DATA_ROOT.is_dir():
-        pytest.skip(f"shared NER data not found at {DATA_ROOT}")
+        pytest.skip(MISSING)
     from instructner.vocab import build_task_tokenizer
 
     return load_tokenizer(build_task_tokenizer(tmp_path_factory.mktemp("tok"), data_root=DATA_ROOT))

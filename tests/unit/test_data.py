@@ -27,12 +27,9 @@ from instructner.data import (
     write_bio,
 )
 from instructner.types import Sentence, TokenSpan
+from tests.shared_data import DATA_ROOT, needs_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
-DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ner"
-needs_data = pytest.mark.skipif(
-    not DATA_ROOT.is_dir(), reason=f"shared NER data not found at {DATA_ROOT}"
-)
 
 
 def spans_of(sentence: Sentence) -> list[tuple[str, str]]:

@@ -1,6 +1,5 @@
 import json
 import logging
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +18,7 @@ from instructner.modeling import (
     model_shape,
     new_t5_model,
 )
+from tests.shared_data import DATA_ROOT, MISSING
 
 CONLL = get_verbalizer("conll2003")
 
@@ -306,9 +306,9 @@ def test_the_serving_tools_are_subcommands_of_the_one_cli(capsys):
 
 
 def test_evaluate_all_writes_every_corpus_split_and_typing_into_the_model_metrics(tmp_path):
-    data_root = Path(__file__).resolve().parents[3] / "shared" / "data" / "ner"
+    data_root = DATA_ROOT
     if not data_root.is_dir():
-        pytest.skip(f"shared NER data not found at {data_root}")
+        pytest.skip(MISSING)
     from instructner.cli import main
     from instructner.deploy.build import make_untrained_checkpoint
 

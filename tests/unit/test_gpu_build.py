@@ -20,7 +20,13 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from instructner.deploy import build_trtllm
-from instructner.deploy.build import TEMPLATES, BuildSettings, repository_values
+from instructner.deploy.build import (
+    TEMPLATES,
+    BuildSettings,
+    copy_serving_tokenizer,
+    repository_relative,
+    repository_values,
+)
 from instructner.deploy.build_trtllm import (
     PIN,
     TrtllmSettings,
@@ -141,8 +147,10 @@ def fill_cpu_repository(model_dir: Path, out: Path) -> Path:
     """The CPU repository exactly as `make engines` fills it (without converting the model)."""
     repository = out / "model_repository"
     settings = BuildSettings(model_dir=model_dir, out_dir=out)
+    tokenizer = copy_serving_tokenizer(model_dir, out)
     for name, (template, values) in repository_values(settings, model_dir, out / "ct2").items():
-        fill_model(TEMPLATES / template, repository / name, values)
+        filled = repository_relative(values, repository, tokenizer)
+        fill_model(TEMPLATES / template, repository / name, filled)
     return repository
 
 

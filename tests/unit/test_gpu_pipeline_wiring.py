@@ -280,7 +280,13 @@ class FakeTriton:
         spec.loader.exec_module(module)
         instance = module.TritonPythonModel()
         as_dict = json_format.MessageToDict(config, preserving_proto_field_name=True)
-        instance.initialize({"model_config": json.dumps(as_dict), "model_name": config.name})
+        instance.initialize(
+            {
+                "model_config": json.dumps(as_dict),
+                "model_name": config.name,
+                "model_repository": str(folder),  # as Triton passes it: the model folder
+            }
+        )
         return instance
 
     async def infer(

@@ -11,11 +11,7 @@ from hypothesis import strategies as st
 
 from instructner.data import read_sentences
 from instructner.labels import CORPORA, Verbalizer, get_verbalizer, word_problems
-
-DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ner"
-needs_data = pytest.mark.skipif(
-    not DATA_ROOT.is_dir(), reason=f"shared NER data not found at {DATA_ROOT}"
-)
+from tests.shared_data import DATA_ROOT, needs_data
 
 README_TAGS = {
     "conll2003": {"PER", "ORG", "LOC", "MISC"},

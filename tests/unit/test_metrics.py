@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import warnings
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -22,12 +21,7 @@ from instructner.metrics import (
     spans_to_tags,
 )
 from instructner.types import Entity, Sentence, TokenSpan
-
-DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ner"
-needs_data = pytest.mark.skipif(
-    not DATA_ROOT.is_dir(), reason=f"shared NER data not found at {DATA_ROOT}"
-)
-
+from tests.shared_data import DATA_ROOT, needs_data
 
 # --- hand cases -----------------------------------------------------------------------------
 

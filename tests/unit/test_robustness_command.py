@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from instructner.cli import main
-from instructner.data import default_data_root
+from tests.shared_data import DATA_ROOT, needs_data
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
-DATA_ROOT = default_data_root()
 
 
-@pytest.mark.skipif(not DATA_ROOT.is_dir(), reason=f"shared NER data not found at {DATA_ROOT}")
+@needs_data
 def test_robustness_prints_f1_per_variant_and_writes_json_table_and_plot(tmp_path, capsys):
     argv = ["robustness", "--model", str(MODEL), "--dataset", "conll2003", "--limit", "6"]
     argv += ["--variant", "plain", "--variant", "natural", "--variant", "case-lower"]

@@ -6,14 +6,13 @@ correctly: every sentence of the four training sets must round-trip exactly (off
 
 import pytest
 
-from instructner.data import default_data_root, load_corpus
+from instructner.data import load_corpus
 from instructner.labels import CORPORA, get_verbalizer
 from instructner.parser import parse_extract_answer, parse_ner_answer, parse_type_answer
 from instructner.prompts import extract_answer, ner_answer, type_answer
+from tests.shared_data import needs_data
 
-pytestmark = pytest.mark.skipif(
-    not default_data_root().is_dir(), reason=f"corpora not found at {default_data_root()}"
-)
+pytestmark = needs_data
 
 
 def _mismatches(corpus: str, task: str) -> list[str]:

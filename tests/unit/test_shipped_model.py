@@ -15,10 +15,10 @@ from instructner.cli import main
 from instructner.export import check_size_limits
 from instructner.modeling import checkpoint_tokenizer, load_model
 from instructner.training import load_config
+from tests.shared_data import DATA_ROOT, needs_data
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "default"
-DATA_ROOT = ROOT.parent / "shared" / "data" / "ner"
 CORPORA = ("conll2003", "mit_movie", "mit_restaurant", "atis")
 
 
@@ -63,7 +63,7 @@ def test_model_card_reports_the_metrics_file_for_every_corpus(metrics):
         assert heading in card
 
 
-@pytest.mark.skipif(not DATA_ROOT.is_dir(), reason=f"shared NER data not found at {DATA_ROOT}")
+@needs_data
 @pytest.mark.parametrize("corpus", ["conll2003", "mit_movie", "mit_restaurant", "atis"])
 def test_evaluate_reproduces_the_card_test_f1_within_a_tenth_of_a_point(corpus, metrics, tmp_path):
     expected = metrics["test"][corpus]

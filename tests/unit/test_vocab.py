@@ -10,9 +10,9 @@ from instructner.modeling import load_tokenizer
 from instructner.serving.tokenizer import PromptTokenizer
 from instructner.training import WordCachedEncoder
 from instructner.vocab import build_task_tokenizer, train_sentencepiece
+from tests.shared_data import DATA_ROOT, needs_data
 
-DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ner"
-pytestmark = pytest.mark.skipif(not DATA_ROOT.is_dir(), reason=f"no NER data at {DATA_ROOT}")
+pytestmark = needs_data
 
 
 @pytest.fixture(scope="module")
