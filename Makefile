@@ -7,6 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
+SERVE_STAMP := $(VENV)/.serve-stamp
 
 .PHONY: help setup test unit integration lint protos engines serve engines-trtllm \
 	evaluate-default fewshot-ablation setup-proxy proxy tokenizer train-default
@@ -41,9 +42,15 @@ PROTO_STAMP := instructner/v1/.generated
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml client/pyproject.toml
+# Serving needs no torch: the shipped model folder carries its CTranslate2 conversion
+# (`instructner convert`), so `make serve` installs only the serve extra.
+$(SERVE_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[serve]"
+	touch $@
+
+$(STAMP): pyproject.toml client/pyproject.toml $(SERVE_STAMP)
 	# CPU torch from local disk first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[train,serve,dev]"
@@ -56,7 +63,7 @@ setup: $(STAMP) ## create the virtualenv and install pinned dependencies
 
 # Generated code is never committed: it lands in instructner/v1/ (git-ignored), importable as
 # instructner.v1.extraction_pb2 by the package, the Triton python models and the tests.
-$(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
+$(PROTO_STAMP): $(PROTO_SRC) $(SERVE_STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. $(PROTO_SRC)
 	touch instructner/v1/__init__.py $@
 
@@ -96,7 +103,7 @@ gpu-acceptance: protos ## (GPU) acceptance of a TensorRT-LLM server against the 
 		$(if $(REFERENCE_URL),--reference-url $(REFERENCE_URL),--reference-answers $(REFERENCE_ANSWERS)) \
 		$(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 
-serve: protos ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
+serve: $(PROTO_STAMP) ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
 	$(PY) -m instructner.cli serve --model $(MODEL_DIR) --out $(BUILD_OUT) $(CONSTRAINED_FLAG) \
 		--compute-type $(COMPUTE_TYPE) --host $(HOST) --http-port $(HTTP_PORT) \
 		--grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(SERVE_SECURITY)
@@ -139,9 +146,10 @@ fewshot-ablation: setup $(TOKENIZER_DIR)/tokenizer.json ## few-shot ablation, NE
 	test -f runs/fewshot-base-copy/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml
 	$(VENV)/bin/instructner ablate --config configs/fewshot-ablation.yaml
 
-lint: setup protos ## ruff + mypy
+lint: setup protos ## ruff + mypy + the import rules between packages (lint-imports, pyproject.toml)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check instructner tests client
+	$(VENV)/bin/ruff format --check instructner tests client bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy instructner
 	$(VENV)/bin/mypy client/src client/build_protos.py
 	$(VENV)/bin/mypy bench

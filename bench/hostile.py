@@ -73,7 +73,7 @@ def rounds(http_url: str, grpc_url: str) -> dict[str, Callable[[], str]]:
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
-    from tests.harness import bytes_input, ner_inputs
+    from bench.testbed import bytes_input, ner_inputs
 
     def grpc_call(inputs: list[Any], timeout: float = 120.0, model: str = "instruction_ner"):
         with grpcclient.InferenceServerClient(grpc_url) as client:

@@ -25,9 +25,9 @@ from bench.profiles import PerfSettings
 from bench.quality import Quality, score_entities
 from bench.serverstats import ModelDelta, Snapshot, process_tree_rss, snapshot_delta
 from bench.serverstats import snapshot_from_json as _snapshot
+from bench.testbed import start_test_server
 from bench.workload import TASK, Workload
 from instructner.deploy.server import TritonServer
-from tests.harness import start_test_server
 
 logger = logging.getLogger(__name__)
 

@@ -262,9 +262,9 @@ def summary_markdown(record: dict[str, Any]) -> str:
 
 
 def _serve(args: argparse.Namespace, work: Path) -> tuple[Any, str]:
+    from bench.testbed import train_fixed_answer_model
     from instructner.deploy.build import BuildSettings, EngineVariant, ensure_repository
     from instructner.deploy.server import ServerConfig, TritonServer, free_ports
-    from tests.harness import train_fixed_answer_model
 
     if args.model is None:
         checkpoint = train_fixed_answer_model(work / "fixture-model")
@@ -296,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the soak; write the results; return the exit code."""
     from instructner_client import InstructNERClient
 
-    from tests.harness import FIXTURE_LABELS
+    from bench.testbed import FIXTURE_LABELS
 
     started = datetime.now()
     out = (args.results / f"{started:%Y%m%d-%H%M%S}-soak").resolve()

@@ -25,6 +25,7 @@ SUBCOMMANDS = (
     "tokenizer",
     "robustness",
     "aliases",
+    "convert",
 )
 # subcommand -> module whose main(argv) has its own options (the serving tools); the
 # arguments after the subcommand go to it unchanged, --help included.

@@ -400,6 +400,51 @@ def convert_to_ctranslate2(
     return output_dir
 
 
+# A model folder may carry its CTranslate2 conversion (written at export, where torch is
+# installed), so that serving converts nothing and needs no torch. ``source.json`` holds the
+# hashes of the files it was converted from; a conversion of other weights is ignored.
+SHIPPED_CT2_DIR = "ctranslate2"
+CONVERSION_SOURCE = "source.json"
+_CONVERTED_FROM = ("config.json", "model.safetensors")
+
+
+def _checkpoint_hashes(checkpoint_dir: Path) -> dict[str, str]:
+    import hashlib
+
+    hashes = {}
+    for name in (
+        *_CONVERTED_FROM,
+        *sorted(p.name for p in checkpoint_dir.glob("model-*.safetensors")),
+    ):
+        path = checkpoint_dir / name
+        if path.is_file():
+            hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def write_shipped_conversion(checkpoint_dir: str | Path) -> Path:
+    """Convert the checkpoint into ``<checkpoint>/ctranslate2`` (float32) with its source."""
+    checkpoint_dir = Path(checkpoint_dir)
+    target = convert_to_ctranslate2(checkpoint_dir, checkpoint_dir / SHIPPED_CT2_DIR)
+    source = {"converted_from": _checkpoint_hashes(checkpoint_dir)}
+    (target / CONVERSION_SOURCE).write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def shipped_conversion(checkpoint_dir: str | Path) -> Path | None:
+    """Return the checkpoint's own CTranslate2 conversion if it was made from these weights."""
+    checkpoint_dir = Path(checkpoint_dir)
+    folder = checkpoint_dir / SHIPPED_CT2_DIR
+    try:
+        source = json.loads((folder / CONVERSION_SOURCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (folder / "model.bin").is_file():
+        return None
+    hashes = _checkpoint_hashes(checkpoint_dir)
+    return folder if hashes and source.get("converted_from") == hashes else None
+
+
 def _make_vocabulary_unique(path: Path) -> None:
     tokens: list[str] = json.loads(path.read_text(encoding="utf-8"))
     seen: set[str] = set()

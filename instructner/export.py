@@ -146,7 +146,11 @@ def write_model_folder(
     from instructner.model_info import known_words
 
     write_aliases(out, known_words(out))  # the label words this model's training used
-    return check_size_limits(out, max_shard_bytes, max_total_bytes)
+    sizes = check_size_limits(out, max_shard_bytes, max_total_bytes)
+    from instructner.engine import write_shipped_conversion
+
+    write_shipped_conversion(out)  # serving it then needs no torch (make serve)
+    return sizes
 
 
 def export_checkpoint(

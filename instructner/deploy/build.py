@@ -24,7 +24,13 @@ from pathlib import Path
 
 from instructner.confidence import served_score_method
 from instructner.deploy.templates import fill_model
-from instructner.engine import COMPUTE_TYPES, ENGINE_KINDS, convert_to_ctranslate2
+from instructner.engine import (
+    COMPUTE_TYPES,
+    ENGINE_KINDS,
+    SHIPPED_CT2_DIR,
+    convert_to_ctranslate2,
+    shipped_conversion,
+)
 from instructner.label_aliases import ALIASES_FILE
 from instructner.model_info import model_info_json, pbtxt_string
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
@@ -342,6 +348,37 @@ def _engine_values(
     }
 
 
+def place_ctranslate2(checkpoint: Path, ct2_dir: Path) -> Path:
+    """Put the checkpoint's CTranslate2 model in ``ct2_dir``: its shipped conversion, or convert.
+
+    Converting needs torch and transformers (the ``train`` extra); a model folder exported
+    with its conversion (``instructner export``) needs neither, which keeps ``make serve``
+    free of torch.
+
+    Raises:
+        RuntimeError: there is no matching shipped conversion and torch is not installed.
+
+    """
+    shipped = shipped_conversion(checkpoint)
+    if shipped is not None:
+        logger.info("using the CTranslate2 conversion shipped in %s", shipped)
+        if ct2_dir.exists():
+            shutil.rmtree(ct2_dir)
+        shutil.copytree(shipped, ct2_dir)
+        return ct2_dir
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise RuntimeError(
+            f"{checkpoint} carries no CTranslate2 conversion of its weights "
+            f"({checkpoint / SHIPPED_CT2_DIR}), and converting needs torch, which this "
+            "environment lacks: `make setup` installs it, `instructner convert --model DIR` "
+            "then adds the conversion to the model folder"
+        )
+    logger.info("converting %s to CTranslate2 in %s", checkpoint, ct2_dir)
+    return convert_to_ctranslate2(checkpoint, ct2_dir)
+
+
 def build_repository(settings: BuildSettings) -> BuildResult:
     """Convert the checkpoint and write the filled model repository and its manifest."""
     settings.check()
@@ -361,8 +398,7 @@ def build_repository(settings: BuildSettings) -> BuildResult:
             make_untrained_checkpoint(checkpoint, settings.untrained_size)
     ct2_dir = out / "engines" / "ctranslate2"
     if any(e.kind == "ctranslate2" for e in settings.engines):
-        logger.info("converting %s to CTranslate2 in %s", checkpoint, ct2_dir)
-        convert_to_ctranslate2(checkpoint, ct2_dir)
+        place_ctranslate2(checkpoint, ct2_dir)
     repository = out / "model_repository"
     repository.mkdir(exist_ok=True)
     models = repository_values(settings, checkpoint, ct2_dir)
