@@ -48,23 +48,79 @@ function varint(buf, at, end) {
   return null;
 }
 
-// Calls visit(field, from, to) for each length-delimited field of buf[start:end]; skips the
-// others. Returns a refusal or null.
-function walk(buf, start, end, visit) {
+// The protobuf shapes of the calls checked here (inference.proto of Triton's gRPC API): field
+// number -> kind. A field of a known number must have its kind's wire type (and a string must
+// be UTF-8), as the server's parser demands; otherwise gRPC answers INTERNAL "Unable to parse
+// request". Unknown field numbers are skipped, as protobuf does.
+const SHAPES = {
+  infer: { 1: "string", 2: "string", 3: "string", 4: "map", 5: "input", 6: "output", 7: "bytes" },
+  model: { 1: "string", 2: "string" },
+  map: { 1: "string", 2: "parameter" },
+  parameter: { 1: "varint", 2: "varint", 3: "string", 4: "fixed64", 5: "varint" },
+  input: { 1: "string", 2: "string", 3: "varints", 4: "map", 5: "contents" },
+  output: { 1: "string", 2: "map" },
+  contents: {
+    1: "varints",
+    2: "varints",
+    3: "varints",
+    4: "varints",
+    5: "varints",
+    6: "fixed32s",
+    7: "fixed64s",
+    8: "bytes",
+  },
+};
+const WIRE = { varint: 0, fixed64: 1, string: 2, bytes: 2, fixed32: 5 };
+const MALFORMED = "the request message is malformed";
+
+function utf8(buf, from, to) {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(buf.slice(from, to));
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
+// Whether buf[from:to] is a sequence of whole varints (a packed repeated varint field).
+function packedVarints(buf, from, to) {
+  let length = 0;
+  for (let at = from; at < to; at++) {
+    length = buf[at] < 0x80 ? 0 : length + 1;
+    if (length >= 10) return false;
+  }
+  return length === 0;
+}
+
+// Whether a field of ``kind`` may have this wire type and payload.
+function fieldFits(buf, kind, wire, from, to) {
+  if (kind === "varints") return wire === 0 || (wire === 2 && packedVarints(buf, from, to));
+  if (kind === "fixed32s") return wire === 5 || (wire === 2 && (to - from) % 4 === 0);
+  if (kind === "fixed64s") return wire === 1 || (wire === 2 && (to - from) % 8 === 0);
+  if (kind === "string") return wire === 2 && utf8(buf, from, to);
+  if (kind in WIRE) return wire === WIRE[kind];
+  return wire === 2; // a message
+}
+
+// Walks buf[start:end] as a message of ``shape``, checking every field (and the messages in
+// it); calls visit(shape, field, from, to) for each, which may return a refusal. Returns a
+// refusal or null.
+function walk(buf, start, end, shape, visit) {
   let at = start;
   let count = 0;
   while (at < end) {
     if (++count > MAX_FIELDS) return invalid(`a message holds more than ${MAX_FIELDS} fields`);
     const tag = varint(buf, at, end);
-    if (tag === null) return invalid("the request message is malformed");
+    if (tag === null) return invalid(MALFORMED);
     at = tag[1];
     const field = Math.floor(tag[0] / 8);
     const wire = tag[0] % 8;
+    if (field < 1 || field > 536870911) return invalid(MALFORMED);
     let from = at;
     let to;
     if (wire === 0) {
       const value = varint(buf, at, end);
-      if (value === null) return invalid("the request message is malformed");
+      if (value === null) return invalid(MALFORMED);
       to = value[1];
     } else if (wire === 1) {
       to = at + 8;
@@ -72,15 +128,21 @@ function walk(buf, start, end, visit) {
       to = at + 4;
     } else if (wire === 2) {
       const length = varint(buf, at, end);
-      if (length === null) return invalid("the request message is malformed");
+      if (length === null) return invalid(MALFORMED);
       from = length[1];
       to = from + length[0];
     } else {
-      return invalid("the request message is malformed");
+      return invalid(MALFORMED); // groups (3, 4) and unknown wire types
     }
-    if (to > end) return invalid("the request message is malformed");
-    if (wire === 2) {
-      const found = visit(field, from, to);
+    if (to > end) return invalid(MALFORMED);
+    const kind = SHAPES[shape][field];
+    if (kind !== undefined) {
+      if (!fieldFits(buf, kind, wire, from, to)) return invalid(MALFORMED);
+      if (kind in SHAPES) {
+        const inner = walk(buf, from, to, kind, visit);
+        if (inner) return inner;
+      }
+      const found = visit(shape, field, from, to);
       if (found) return found;
     }
     at = to;
@@ -114,68 +176,48 @@ function modelField(buf, field, from, to) {
   return null;
 }
 
-// A map<string, InferParameter> entry: key (1) bounded.
-function parameterEntry(buf, from, to) {
-  return walk(buf, from, to, (field, f, t) =>
-    field === 1 ? bounded("a parameter name", f, t, MAX_NAME_BYTES) : null
-  );
-}
-
-// An input (name 1, datatype 2, parameters 4) or output (name 1, parameters 2) tensor.
-function tensor(buf, from, to, what, parametersField) {
-  let parameters = 0;
-  return walk(buf, from, to, (field, f, t) => {
-    if (field === 1) return bounded(`${what} name`, f, t, MAX_NAME_BYTES);
-    if (field === 2 && parametersField !== 2) return bounded(`${what} datatype`, f, t, 16);
-    if (field === parametersField) {
-      if (++parameters > MAX_PARAMETERS) {
-        return invalid(`${what} has more than ${MAX_PARAMETERS} parameters`);
+// Bounds on the names Triton quotes in its errors, and on counts, per field of each shape.
+function limits(buf, counts) {
+  return (shape, field, from, to) => {
+    if (shape === "infer" || shape === "model") {
+      if (field === 1) counts.named = true;
+      if (field === 1 || field === 2) return modelField(buf, field, from, to);
+      if (field === 3) return bounded("the request id", from, to, MAX_ID_BYTES);
+      if (field === 5 && ++counts.inputs > MAX_TENSORS) {
+        return invalid(`the request has more than ${MAX_TENSORS} inputs`);
       }
-      return parameterEntry(buf, f, t);
+      if (field === 6 && ++counts.outputs > MAX_TENSORS) {
+        return invalid(`the request asks for more than ${MAX_TENSORS} outputs`);
+      }
+      if (field === 4 && ++counts.parameters > MAX_PARAMETERS) {
+        return invalid(`the request has more than ${MAX_PARAMETERS} parameters`);
+      }
+    } else if (shape === "input" || shape === "output") {
+      const what = shape === "input" ? "an input" : "an output";
+      if (field === 1) return bounded(`${what} name`, from, to, MAX_NAME_BYTES);
+      if (shape === "input" && field === 2) return bounded(`${what} datatype`, from, to, 16);
+    } else if (shape === "map" && field === 1) {
+      return bounded("a parameter name", from, to, MAX_NAME_BYTES);
     }
     return null;
-  });
+  };
+}
+
+function checkMessage(buf, from, to, shape) {
+  const counts = { named: false, inputs: 0, outputs: 0, parameters: 0 };
+  const found = walk(buf, from, to, shape, limits(buf, counts));
+  if (found) return found;
+  return counts.named
+    ? null
+    : refusal(NOT_FOUND, `no model name; send requests to ${PUBLIC_MODEL}`);
 }
 
 function checkInfer(buf, from, to) {
-  let inputs = 0;
-  let outputs = 0;
-  let parameters = 0;
-  let named = false;
-  const found = walk(buf, from, to, (field, f, t) => {
-    if (field === 1) named = true;
-    if (field === 1 || field === 2) return modelField(buf, field, f, t);
-    if (field === 3) return bounded("the request id", f, t, MAX_ID_BYTES);
-    if (field === 4) {
-      if (++parameters > MAX_PARAMETERS) {
-        return invalid(`the request has more than ${MAX_PARAMETERS} parameters`);
-      }
-      return parameterEntry(buf, f, t);
-    }
-    if (field === 5) {
-      if (++inputs > MAX_TENSORS) return invalid(`the request has more than ${MAX_TENSORS} inputs`);
-      return tensor(buf, f, t, "an input", 4);
-    }
-    if (field === 6) {
-      if (++outputs > MAX_TENSORS) {
-        return invalid(`the request asks for more than ${MAX_TENSORS} outputs`);
-      }
-      return tensor(buf, f, t, "an output", 2);
-    }
-    return null;
-  });
-  if (found) return found;
-  return named ? null : refusal(NOT_FOUND, `no model name; send requests to ${PUBLIC_MODEL}`);
+  return checkMessage(buf, from, to, "infer");
 }
 
 function checkModel(buf, from, to) {
-  let named = false;
-  const found = walk(buf, from, to, (field, f, t) => {
-    if (field === 1) named = true;
-    return field === 1 || field === 2 ? modelField(buf, field, f, t) : null;
-  });
-  if (found) return found;
-  return named ? null : refusal(NOT_FOUND, `no model name; send requests to ${PUBLIC_MODEL}`);
+  return checkMessage(buf, from, to, "model");
 }
 
 // The one gRPC message of a unary call: 1 byte compressed flag, 4 bytes length, the message.

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -427,3 +429,64 @@ def test_one_address_holding_1100_half_open_connections_does_not_lock_others_out
         assert answered >= 99 * (answered + failed) / 100 and answered > 20, (kind, outcomes)
     # the attacker got no more than its allowance on each port, counted at accept
     assert "limiting connections by zone" in proxy.log_tail(100_000)
+
+
+_INSERTS = (b'"', b"{", b"]", b"\\u", b"\\ud800", b"\x00", b"\xff", b"1e999")
+
+
+def _mutated(base: bytes, rng: random.Random) -> bytes:
+    data = bytearray(base)
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randrange(len(data))
+        choice = rng.random()
+        if choice < 0.45:
+            data[at] = rng.randrange(256)
+        elif choice < 0.7:
+            del data[at : at + rng.randint(1, 4)]
+        else:
+            data[at:at] = rng.choice(
+                [b'"', b"{", b"]", b"\\u", b"\\ud800", b"\x00", b"\xff", b"1e999"]
+            )
+    return bytes(data)
+
+
+def test_mutated_http_bodies_never_get_a_server_error_through_the_front(proxy: NginxProxy):
+    rng = random.Random(7)
+    base = json.dumps(_infer_body()).encode()
+    statuses = Counter()
+    for _ in range(150):
+        status, answer = _http(proxy, "POST", f"/v2/models/{MODEL}/infer", _mutated(base, rng))
+        statuses[status] += 1
+        assert status < 500, answer[:300]
+    assert statuses[400] > 100, statuses
+
+
+def test_mutated_grpc_messages_get_a_precise_status_not_a_parse_failure(proxy: NginxProxy):
+    import grpc
+    from tritonclient.grpc import service_pb2
+
+    request = service_pb2.ModelInferRequest(model_name=MODEL, id="x")
+    for tensor in ner_inputs(TEXT, FIXTURE_LABELS):
+        request.inputs.append(tensor._get_tensor())
+        request.raw_input_contents.append(tensor._get_content())
+    request.parameters["p"].string_param = "v"
+    request.outputs.add().name = "GENERATED_TEXT"
+    base = request.SerializeToString()
+    rng = random.Random(11)
+    codes = Counter()
+    with grpc.insecure_channel(f"127.0.0.1:{proxy.config.grpc_port}") as channel:
+        infer = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=lambda data: data,
+            response_deserializer=lambda data: data,
+        )
+        infer(base, timeout=30)  # the unmutated message is served
+        for _ in range(200):
+            try:
+                infer(_mutated(base, rng), timeout=30)
+                codes["OK"] += 1
+            except grpc.RpcError as error:
+                codes[error.code().name] += 1
+                # Triton's own parser answers INTERNAL "Unable to parse request"
+                assert error.code().name in ("INVALID_ARGUMENT", "NOT_FOUND"), error.details()
+    assert codes["INVALID_ARGUMENT"] > 100, codes
