@@ -327,14 +327,6 @@ def _batch_constraint(
     return allowed
 
 
-def overlong_prompts(
-    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], max_source_length: int
-) -> list[int]:
-    """Return the indices of prompts longer than ``max_source_length`` tokens (with EOS)."""
-    encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
-    return [index for index, ids in enumerate(encoded) if len(ids) > max_source_length]
-
-
 def generate(
     model: T5ForConditionalGeneration,
     tokenizer: PreTrainedTokenizerBase,

@@ -27,8 +27,9 @@ from bench.testbed import (
     train_fixed_answer_model,
 )
 from instructner.deploy.build import BuildSettings, settings_from_args
-from instructner.deploy.server import serve_parser
+from instructner.deploy.server import free_ports, serve_parser
 from instructner.prompts import extract_answer, ner_answer
+from instructner.serving.protos import ExtractionResult
 
 __all__ = [
     "FIXTURE_LABELS",
@@ -167,3 +168,38 @@ def make_serve_settings(model_dir: Path, out_dir: Path) -> BuildSettings:
     """Return the build settings of ``make serve MODEL_DIR=model_dir BUILD_OUT=out_dir``."""
     arguments = make_serve_arguments(MODEL_DIR=str(model_dir), BUILD_OUT=str(out_dir))
     return settings_from_args(serve_parser().parse_args(arguments))
+
+
+def free_port() -> int:
+    """Return one TCP port that is free on loopback right now."""
+    return free_ports(1)[0]
+
+
+def result_to_dict(result: ExtractionResult) -> dict[str, object]:
+    """Return a result as plain JSON-ready values (entities as text, label, start, end, score)."""
+    return {
+        "task": result.task,
+        "entities": [
+            {
+                "text": e.text,
+                "label": e.label if e.HasField("label") else None,
+                "start": e.start,
+                "end": e.end,
+                "score": e.score if e.HasField("score") else None,
+                **({"model_label": e.model_label} if e.HasField("model_label") else {}),
+            }
+            for e in result.entities
+        ],
+        "generated_text": result.generated_text,
+        "windows": [
+            {
+                "start": w.start,
+                "end": w.end,
+                "generated_text": w.generated_text,
+                "input_tokens": w.input_tokens,
+                "output_tokens": w.output_tokens,
+                "output_limit_reached": w.output_limit_reached,
+            }
+            for w in result.windows
+        ],
+    }

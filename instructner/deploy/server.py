@@ -26,7 +26,7 @@ import sys
 import sysconfig
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -308,11 +308,6 @@ def server_environment(install: TritonInstall) -> dict[str, str]:
     return env
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port that is free on ``host`` right now (see :func:`free_ports` for several)."""
-    return free_ports(1, host)[0]
-
-
 def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
     """Return ``count`` distinct TCP ports that are free on ``host`` right now."""
     with contextlib.ExitStack() as stack:
@@ -497,20 +492,6 @@ def _load_failures(log: str) -> str:
         if "failed to load '" in line and "' version " in line  # the line with the reason
     ]
     return ": " + "; ".join(dict.fromkeys(failures)) if failures else ""
-
-
-@contextlib.contextmanager
-def running_server(
-    config: ServerConfig, models: Sequence[str] = (), timeout_s: float = 120.0
-) -> Iterator[TritonServer]:
-    """Start a server, wait until it is ready, yield it, stop it."""
-    server = TritonServer(config)
-    server.start()
-    try:
-        server.wait_ready(timeout_s, models)
-        yield server
-    finally:
-        server.stop()
 
 
 def serve_parser() -> argparse.ArgumentParser:

@@ -140,33 +140,3 @@ def merge_windows(
         answers.append(part.generated_text)
     merged.generated_text = WINDOW_SEPARATOR.join(answers)
     return merged
-
-
-def result_to_dict(result: ExtractionResult) -> dict[str, object]:
-    """Return a result as plain JSON-ready values (entities as text, label, start, end, score)."""
-    return {
-        "task": result.task,
-        "entities": [
-            {
-                "text": e.text,
-                "label": e.label if e.HasField("label") else None,
-                "start": e.start,
-                "end": e.end,
-                "score": e.score if e.HasField("score") else None,
-                **({"model_label": e.model_label} if e.HasField("model_label") else {}),
-            }
-            for e in result.entities
-        ],
-        "generated_text": result.generated_text,
-        "windows": [
-            {
-                "start": w.start,
-                "end": w.end,
-                "generated_text": w.generated_text,
-                "input_tokens": w.input_tokens,
-                "output_tokens": w.output_tokens,
-                "output_limit_reached": w.output_limit_reached,
-            }
-            for w in result.windows
-        ],
-    }

@@ -31,10 +31,10 @@ from instructner_client import (
 )
 
 from instructner.deploy.build import BuildResult
-from instructner.deploy.server import ServerConfig, TritonServer, free_port, free_ports
+from instructner.deploy.server import ServerConfig, TritonServer, free_ports
 from tests.certificates import make_certificates
 from tests.harness import ANY_SCORE as SCORE
-from tests.harness import FIXTURE_LABELS, TEST_LIMITS
+from tests.harness import FIXTURE_LABELS, TEST_LIMITS, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -56,7 +56,7 @@ def test_acceptance_passes_when_both_servers_answer_alike(tmp_path, triton_serve
 
 
 def test_acceptance_fails_with_a_reason_when_the_gpu_server_is_down(tmp_path):
-    from instructner.deploy.server import free_port
+    from tests.harness import free_port
 
     out = tmp_path / "report.json"
     down = f"127.0.0.1:{free_port()}"

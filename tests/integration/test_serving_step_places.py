@@ -17,8 +17,7 @@ from test_serving_triton import DOCUMENT, SHORT
 from instructner.deploy.build import BuildResult, BuildSettings, EngineVariant, build_repository
 from instructner.deploy.server import TritonServer
 from instructner.serving.protos import ExtractionResult
-from instructner.serving.results import result_to_dict
-from tests.harness import FIXTURE_LABELS, TEST_LIMITS, ner_inputs, start_test_server
+from tests.harness import FIXTURE_LABELS, TEST_LIMITS, ner_inputs, result_to_dict, start_test_server
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,6 @@ from tritonclient.utils import InferenceServerException
 from instructner.engine import TransformersEngine
 from instructner.serving.pipeline import Pipeline
 from instructner.serving.protos import ExtractionResult
-from instructner.serving.results import result_to_dict
 from instructner.serving.tokenizer import PromptTokenizer, encode_window
 from tests.harness import (
     FIXED_ANSWERS,
@@ -26,6 +25,7 @@ from tests.harness import (
     TEST_LIMITS,
     bytes_input,
     ner_inputs,
+    result_to_dict,
 )
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,7 @@
 import pytest
 
-from instructner.serving.results import merge_windows, result_to_dict, window_result
+from instructner.serving.results import merge_windows, window_result
+from tests.harness import result_to_dict
 
 DOC = "Peter Blackburn went home . The EU said no ."
 
