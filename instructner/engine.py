@@ -405,21 +405,24 @@ def convert_to_ctranslate2(
 # hashes of the files it was converted from; a conversion of other weights is ignored.
 SHIPPED_CT2_DIR = "ctranslate2"
 CONVERSION_SOURCE = "source.json"
-_CONVERTED_FROM = ("config.json", "model.safetensors")
 
 
 def _checkpoint_hashes(checkpoint_dir: Path) -> dict[str, str]:
+    """Return file name -> sha256 of the config and every weight file ({} without weights)."""
     import hashlib
 
+    weights = sorted(
+        p.name
+        for pattern in ("*.safetensors", "pytorch_model*.bin")
+        for p in checkpoint_dir.glob(pattern)
+    )
     hashes = {}
-    for name in (
-        *_CONVERTED_FROM,
-        *sorted(p.name for p in checkpoint_dir.glob("model-*.safetensors")),
-    ):
+    for name in ("config.json", *weights):
         path = checkpoint_dir / name
         if path.is_file():
-            hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+            with open(path, "rb") as stream:
+                hashes[name] = hashlib.file_digest(stream, "sha256").hexdigest()
+    return hashes if weights else {}
 
 
 def write_shipped_conversion(checkpoint_dir: str | Path) -> Path:
@@ -442,7 +445,8 @@ def shipped_conversion(checkpoint_dir: str | Path) -> Path | None:
     if not (folder / "model.bin").is_file():
         return None
     hashes = _checkpoint_hashes(checkpoint_dir)
-    return folder if hashes and source.get("converted_from") == hashes else None
+    recorded = source.get("converted_from") if isinstance(source, dict) else None
+    return folder if hashes and recorded == hashes else None
 
 
 def _make_vocabulary_unique(path: Path) -> None:

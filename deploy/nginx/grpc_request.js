@@ -35,11 +35,12 @@ function invalid(message) {
   return refusal(INVALID_ARGUMENT, message);
 }
 
-// [value, next offset] of the varint at ``at``, or null when it runs past ``end``.
-function varint(buf, at, end) {
+// [value, next offset] of the varint at ``at``, or null when it runs past ``end`` or is
+// longer than ``most`` bytes (tags and lengths: 5, as protobuf's parser demands).
+function varint(buf, at, end, most) {
   let value = 0;
   let scale = 1;
-  for (let i = 0; i < 10 && at < end; i++) {
+  for (let i = 0; i < (most || 10) && at < end; i++) {
     const byte = buf[at++];
     value += (byte & 0x7f) * scale;
     if (byte < 0x80) return [value, at];
@@ -110,7 +111,7 @@ function walk(buf, start, end, shape, visit) {
   let count = 0;
   while (at < end) {
     if (++count > MAX_FIELDS) return invalid(`a message holds more than ${MAX_FIELDS} fields`);
-    const tag = varint(buf, at, end);
+    const tag = varint(buf, at, end, 5);
     if (tag === null) return invalid(MALFORMED);
     at = tag[1];
     const field = Math.floor(tag[0] / 8);
@@ -127,8 +128,8 @@ function walk(buf, start, end, shape, visit) {
     } else if (wire === 5) {
       to = at + 4;
     } else if (wire === 2) {
-      const length = varint(buf, at, end);
-      if (length === null) return invalid(MALFORMED);
+      const length = varint(buf, at, end, 5);
+      if (length === null || length[0] > 2147483647) return invalid(MALFORMED);
       from = length[1];
       to = from + length[0];
     } else {
@@ -222,7 +223,12 @@ function checkModel(buf, from, to) {
 
 // The one gRPC message of a unary call: 1 byte compressed flag, 4 bytes length, the message.
 function message(r) {
-  const body = r.requestBuffer;
+  let body;
+  try {
+    body = r.requestBuffer; // throws when nginx wrote the body to a file
+  } catch (e) {
+    return invalid("the request is too large");
+  }
   if (body === undefined || body === null) return invalid("the request is missing or too large");
   if (body.length < 5) return invalid("the request is not one gRPC message");
   const length = body[1] * 16777216 + body[2] * 65536 + body[3] * 256 + body[4];

@@ -69,6 +69,32 @@ function loneSurrogate(text) {
   return null;
 }
 
+// Parameters Triton reads itself, with the type it demands (it answers 500 otherwise);
+// shared-memory ones are refused (the server keeps shared memory closed).
+const TYPED = {
+  priority: "count",
+  timeout: "count",
+  sequence_start: "boolean",
+  sequence_end: "boolean",
+  binary_data_output: "boolean",
+  binary_data: "boolean",
+  binary_data_size: "count",
+  classification: "count",
+};
+
+function typeProblem(key, value) {
+  if (key.indexOf("shared_memory") === 0) return "shared memory is not served";
+  if (key === "sequence_id") {
+    return typeof value === "string" || (Number.isInteger(value) && value >= 0)
+      ? null
+      : "must be a string or an integer >= 0";
+  }
+  const kind = TYPED[key];
+  if (kind === "count" && !(Number.isInteger(value) && value >= 0)) return "must be an integer >= 0";
+  if (kind === "boolean" && typeof value !== "boolean") return "must be true or false";
+  return null;
+}
+
 function checkParameters(where, parameters) {
   if (parameters === undefined) {
     return null;
@@ -87,8 +113,28 @@ function checkParameters(where, parameters) {
     if (kind !== "string" && kind !== "number" && kind !== "boolean") {
       return `${where}parameter ${quote(keys[i])} must be a string, a number or a boolean`;
     }
+    if (kind === "number" && !Number.isFinite(value)) {
+      return `${where}parameter ${quote(keys[i])} must be a finite number`;
+    }
+    const typed = typeProblem(keys[i], value);
+    if (typed) return `${where}parameter ${quote(keys[i])}: ${typed}`;
   }
   return null;
+}
+
+// The number of elements of ``data`` (nested arrays flattened).
+function elementCount(data) {
+  let count = 0;
+  const stack = [data];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) stack.push(value[i]);
+    } else {
+      count++;
+    }
+  }
+  return count;
 }
 
 // Whether every element of ``data`` (nested arrays allowed) fits ``datatype``.
@@ -108,8 +154,9 @@ function elementsMatch(data, datatype) {
       if (typeof value !== "boolean") return false;
     } else if (INTEGER.test(datatype)) {
       if (!Number.isInteger(value)) return false;
+      if (datatype.charAt(0) === "U" && value < 0) return false;
     } else if (NUMERIC.test(datatype)) {
-      if (typeof value !== "number") return false;
+      if (typeof value !== "number" || !Number.isFinite(value)) return false;
     } else {
       return false;
     }
@@ -146,6 +193,13 @@ function checkInput(input, index) {
     return null;
   }
   if (input.data === undefined) return `${named}has no data`;
+  if (!Array.isArray(input.data)) return `${named}data must be an array`;
+  let expected = 1;
+  for (let i = 0; i < input.shape.length; i++) expected *= input.shape[i];
+  const count = elementCount(input.data);
+  if (count !== expected) {
+    return `${named}data holds ${count} elements, its shape [${input.shape.join(", ")}] ${expected}`;
+  }
   if (!elementsMatch(input.data, input.datatype)) {
     return `${named}data elements must be ${
       input.datatype === "BYTES"
@@ -208,9 +262,15 @@ function checkRequest(request, binaryBytes) {
 }
 
 function check(r) {
-  const body = r.requestBuffer;
-  if (body === undefined || body === null) {
-    reject(r, 413, "the request body is missing or too large");
+  let body;
+  try {
+    body = r.requestBuffer; // throws when nginx wrote the body to a file
+  } catch (e) {
+    reject(r, 413, "the request body is too large");
+    return;
+  }
+  if (body === undefined || body === null || body.length === 0) {
+    reject(r, 400, "the request has no body");
     return;
   }
   let jsonBytes = body.length;
@@ -229,7 +289,10 @@ function check(r) {
   }
   let text;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(body.slice(0, jsonBytes));
+    // a byte-order mark is kept (and then refused by JSON.parse): Triton's parser refuses it
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(
+      body.slice(0, jsonBytes)
+    );
   } catch (e) {
     reject(r, 400, "the JSON part of the body is not valid UTF-8");
     return;

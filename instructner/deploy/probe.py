@@ -18,30 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from instructner.deploy.supervise import STUB_BINARY, process_alive, python_stubs
+from instructner.deploy.supervise import (
+    STUB_BINARY,
+    declared_instances,
+    process_alive,
+    python_stubs,
+)
 
 PROBE_TEXT = "Probe : Ada Lovelace visited London ."
-_COUNT = re.compile(r"instance_group\s*\[\s*\{[^}]*?count\s*:\s*(\d+)", re.S)
-_PYTHON_BACKEND = re.compile(r'backend\s*:\s*"python"')
-
-
-def declared_instances(repository: Path) -> dict[str, int]:
-    """Return python model name -> instance count, from the repository's ``config.pbtxt``."""
-    counts = {}
-    for config in sorted(repository.glob("*/config.pbtxt")):
-        text = config.read_text(encoding="utf-8")
-        if not _PYTHON_BACKEND.search(text):
-            continue
-        match = _COUNT.search(text)
-        counts[config.parent.name] = int(match.group(1)) if match else 1
-    return counts
 
 
 def triton_pids(proc: Path = Path("/proc")) -> list[int]:
@@ -113,11 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--repository", type=Path, help="model repository: check its model processes are alive"
     )
+    parser.add_argument(
+        "--processes-only",
+        action="store_true",
+        help="no inference (liveness: a saturated server is slow, not dead)",
+    )
     args = parser.parse_args(argv)
     problems = []
     if args.repository is not None:
         problems += missing_processes(args.repository)
-    failure = infer_once(args.url, args.timeout)
+    failure = None if args.processes_only else infer_once(args.url, args.timeout)
     if failure:
         problems.append(failure)
     if problems:

@@ -87,6 +87,7 @@ class ProxyConfig:
     request_timeout_s: int = 60  # waiting for Triton's answer
     max_body_bytes: int = 1_048_576
     max_connections_per_client: int = 64  # per address and port, counted at accept
+    max_streams_per_connection: int = 8  # gRPC calls in flight on one HTTP/2 connection
     max_callers: int = 4096  # connections the workers hold together (0: from the open-files limit)
     workers: int = 0  # 0: one per CPU core
 
@@ -121,6 +122,8 @@ class ProxyConfig:
             "idle_timeout_s": self.idle_timeout_s,
             "request_timeout_s": self.request_timeout_s,
             "max_body_bytes": self.max_body_bytes,
+            "body_buffer_bytes": self.max_body_bytes + 65_536,
+            "max_streams_per_connection": self.max_streams_per_connection,
             "max_connections_per_client": self.max_connections_per_client,
         }
 

@@ -343,6 +343,9 @@ class TritonServer:
         backends = self.install.backends_dir(self.config.workdir)
         command = server_command(self.config, self.install, backends)
         logger.info("starting: %s", " ".join(redacted(command)))
+        if self.log_path.is_file() and self.log_path.stat().st_size:
+            # a restart keeps the previous run's log (why it died) beside the new one
+            self.log_path.replace(self.log_path.with_suffix(".log.1"))
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -369,8 +372,15 @@ class TritonServer:
             return "(no server log)"
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
 
-    def wait_ready(self, timeout_s: float = 120.0, models: Sequence[str] = ()) -> float:
+    def wait_ready(
+        self,
+        timeout_s: float = 120.0,
+        models: Sequence[str] = (),
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> float:
         """Wait until the server and ``models`` are ready; return the seconds it took.
+
+        ``should_stop`` is asked every quarter second (a SIGTERM while the models load).
 
         Raises:
             ServerError: the process exited or the timeout passed (the log tail included).
@@ -394,6 +404,8 @@ class TritonServer:
                 if probe() and self.process.poll() is None:
                     protect_shared_memory(self.process.pid)
                     return time.monotonic() - started
+                if should_stop():
+                    raise ServerError("asked to stop while tritonserver was starting")
                 if time.monotonic() - started > timeout_s:
                     raise ServerError(
                         f"tritonserver was not ready after {timeout_s:.0f} s; log:\n"

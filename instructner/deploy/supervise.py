@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,8 @@ from instructner.deploy.server import (
 logger = logging.getLogger(__name__)
 
 STUB_BINARY = "triton_python_backend_stub"
+_COUNT = re.compile(r"instance_group\s*\[\s*\{[^}]*?count\s*:\s*(\d+)", re.S)
+_PYTHON_BACKEND = re.compile(r'backend\s*:\s*"python"')
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,19 @@ class StubProcess:
     pid: int
     instance: str  # e.g. engine_0_1
     region: str  # its /dev/shm region's name
+    started: int = 0  # start time in clock ticks since boot (/proc/<pid>/stat field 22)
+
+
+def declared_instances(repository: Path) -> dict[str, int]:
+    """Return python model name -> instance count, from the repository's ``config.pbtxt``."""
+    counts = {}
+    for config in sorted(repository.glob("*/config.pbtxt")):
+        text = config.read_text(encoding="utf-8")
+        if not _PYTHON_BACKEND.search(text):
+            continue
+        match = _COUNT.search(text)
+        counts[config.parent.name] = int(match.group(1)) if match else 1
+    return counts
 
 
 def python_stubs(server_pid: int, proc: Path = Path("/proc")) -> list[StubProcess]:
@@ -65,17 +81,35 @@ def python_stubs(server_pid: int, proc: Path = Path("/proc")) -> list[StubProces
             continue
         region = words[2].lstrip("/")  # the prefix is configurable (shm-region-prefix-name)
         if region and "/" not in region:
-            stubs.append(StubProcess(pid, words[8], region))
+            stubs.append(StubProcess(pid, words[8], region, start_time(pid, proc)))
     return stubs
 
 
-def process_alive(pid: int, proc: Path = Path("/proc")) -> bool:
-    """Return whether ``pid`` runs (a zombie, dead and waiting to be reaped, does not)."""
+def start_time(pid: int, proc: Path = Path("/proc")) -> int:
+    """Return when ``pid`` started (clock ticks since boot), 0 when it is gone.
+
+    With the pid it names one process for good: a pid the kernel hands out again belongs to a
+    process that started later.
+    """
     try:
-        state = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])  # field 22 of stat; fields[0] is field 3 (the state)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def process_alive(pid: int, proc: Path = Path("/proc"), started: int = 0) -> bool:
+    """Return whether ``pid`` runs (a zombie, dead and waiting to be reaped, does not).
+
+    With ``started`` (see :func:`start_time`), a process that reuses the pid does not count.
+    """
+    try:
+        fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return False
-    return state not in ("Z", "X", "x")
+    if not fields or fields[0] in ("Z", "X", "x"):
+        return False
+    return not started or (len(fields) > 19 and fields[19] == str(started))
 
 
 def mapped_shared_memory(pid: int, proc: Path = Path("/proc")) -> set[str]:
@@ -147,13 +181,20 @@ class Supervisor:
         self.clock = clock
         self.stubs: list[StubProcess] = []
         self.regions: set[str] = set()
+        self.expected = 0  # python-backend instances the repository declares
         self.restarts: list[tuple[str, float]] = []
         self._recent: deque[float] = deque()
+        self.should_stop: Callable[[], bool] = lambda: False  # checked while starting
 
     def start(self) -> float:
-        """Start the server and wait until ``models`` are ready; return the seconds it took."""
+        """Start the server and wait until ``models`` are ready; return the seconds it took.
+
+        Raises:
+            ServerError: it did not become ready, or :attr:`should_stop` said stop meanwhile.
+
+        """
         self.server.start()
-        took = self.server.wait_ready(self.ready_timeout_s, self.models)
+        took = self.server.wait_ready(self.ready_timeout_s, self.models, self.should_stop)
         self._snapshot()
         return took
 
@@ -162,6 +203,7 @@ class Supervisor:
         assert pid is not None
         self.stubs = python_stubs(pid)
         self.regions = mapped_shared_memory(pid) | {s.region for s in self.stubs}
+        self.expected = sum(declared_instances(self.server.config.repository).values())
         logger.info("watching tritonserver %d and %d model processes", pid, len(self.stubs))
 
     def failure(self) -> str | None:
@@ -172,10 +214,15 @@ class Supervisor:
         code = process.poll()
         if code is not None:
             return f"tritonserver exited with code {code}"
-        dead = [s for s in self.stubs if not process_alive(s.pid)]
+        dead = [s for s in self.stubs if not process_alive(s.pid, started=s.started)]
         if dead:
             names = ", ".join(f"{s.instance} (pid {s.pid})" for s in dead)
             return f"model process {names} died"
+        if len(self.stubs) < self.expected:
+            return (
+                f"{len(self.stubs)} model processes run, the repository declares "
+                f"{self.expected}: one died while the server started"
+            )
         return None
 
     def check(self) -> str | None:
@@ -208,6 +255,7 @@ class Supervisor:
 
     def run(self, should_stop: Callable[[], bool], poll_s: float = 0.5) -> None:
         """Check every ``poll_s`` until ``should_stop()``; raises as :meth:`check` does."""
+        self.should_stop = should_stop
         while not should_stop():
             self.check()
             time.sleep(poll_s)
@@ -228,12 +276,13 @@ class Supervisor:
             process.wait()
             self.server.process = None
         stubs = [s.pid for s in self.stubs]
+        started = {s.pid: s.started for s in self.stubs}
         deadline = self.clock() + (self.grace_s if graceful else 0.0)
         while stubs and self.clock() < deadline:  # they notice their server is gone and quit
-            stubs = [pid for pid in stubs if process_alive(pid)]
+            stubs = [pid for pid in stubs if process_alive(pid, started=started.get(pid, 0))]
             time.sleep(0.05)
         for pid in stubs:  # the rest, our own server's processes, by PID
-            if process_alive(pid):
+            if process_alive(pid, started=started.get(pid, 0)):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         removed = remove_regions(self.regions)
@@ -291,7 +340,7 @@ def _watch(process: subprocess.Popen[bytes], stopping: dict[str, int], poll_s: f
     while process.poll() is None:
         for stub in python_stubs(process.pid):
             seen.setdefault(stub.pid, stub)
-        dead = [s for s in seen.values() if not process_alive(s.pid)]
+        dead = [s for s in seen.values() if not process_alive(s.pid, started=s.started)]
         if dead and not stopping["signal"]:
             names = ", ".join(f"{s.instance} (pid {s.pid})" for s in dead)
             logger.error("model process %s died: stopping the server (exit 1)", names)
@@ -301,7 +350,8 @@ def _watch(process: subprocess.Popen[bytes], stopping: dict[str, int], poll_s: f
             logger.info("removed %d shared-memory regions", len(removed))
             return 1
         time.sleep(poll_s)
-    return process.returncode
+    code = process.returncode
+    return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell says
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -256,6 +256,37 @@ MALFORMED_BODIES = {
         ).encode(),
         "name is longer than 128 characters",
     ),
+    "data not an array": (
+        ('{"inputs": [' + _TEXT_INPUT.replace("[%s]", '"a"') + "]}").encode(),
+        "data must be an array",
+    ),
+    "element count against shape": (
+        b'{"inputs": [{"name": "MIN_SCORE", "shape": [1, 2], "datatype": "FP32", "data": [0.5]}]}',
+        "data holds 1 elements, its shape [1, 2] 2",
+    ),
+    "infinite number": (
+        b'{"inputs": [{"name": "MIN_SCORE", "shape": [1], "datatype": "FP32", "data": [1e999]}]}',
+        "data elements must be numbers",
+    ),
+    "negative unsigned": (
+        b'{"inputs": [{"name": "X", "shape": [1], "datatype": "UINT8", "data": [-1]}]}',
+        "data elements must be numbers",
+    ),
+    "typed parameter of the wrong type": (
+        ('{"inputs": [%s], "parameters": {"priority": "x"}}' % (_TEXT_INPUT % '"a"')).encode(),
+        'parameter \\"priority\\": must be an integer >= 0',
+    ),
+    "shared memory parameter": (
+        (
+            '{"inputs": [%s], "parameters": {"shared_memory_region": "r"}}' % (_TEXT_INPUT % '"a"')
+        ).encode(),
+        "shared memory is not served",
+    ),
+    "byte-order mark": (
+        b"\xef\xbb\xbf" + ('{"inputs": [%s]}' % (_TEXT_INPUT % '"a"')).encode(),
+        "not valid JSON",
+    ),
+    "empty body": (b"", "no body"),
     "10,000 inputs": (
         ('{"inputs": [' + ", ".join([_TEXT_INPUT % '"a"'] * 10_000) + "]}").encode(),
         "at most 64 inputs, got 10000",

@@ -85,7 +85,8 @@ def test_missing_engine_and_tokenizer_files_are_named_in_the_startup_error(
         )
     )
     (tmp_path / "out" / "engines" / "ctranslate2" / "model.bin").unlink()
-    (checkpoint / "tokenizer.json").unlink()
+    served_tokenizer = (tmp_path / "out" / "tokenizer").resolve()  # the build's copy
+    (served_tokenizer / "tokenizer.json").unlink()
     http_port, grpc_port, metrics_port = free_ports(3)
     server = TritonServer(
         ServerConfig(
@@ -106,4 +107,4 @@ def test_missing_engine_and_tokenizer_files_are_named_in_the_startup_error(
     assert re.match(r"tritonserver exited with code (1|-6) before it was ready: ", summary)
     assert "failed to load 'engine' version 1" in summary
     assert "model.bin" in summary
-    assert f"no tokenizer in {checkpoint}: tokenizer.json is missing" in summary
+    assert f"no tokenizer in {served_tokenizer}: tokenizer.json is missing" in summary

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from instructner.deploy.probe import declared_instances, missing_processes
+from instructner.deploy.probe import missing_processes
 from instructner.deploy.server import ServerError
 from instructner.deploy.supervise import (
     RestartPolicy,
     Supervisor,
+    declared_instances,
     mapped_shared_memory,
     process_alive,
     python_stubs,
@@ -127,7 +128,9 @@ class _FakeServer:
         self.events.append("start")
         self.process = _FakeProcess(10)
 
-    def wait_ready(self, timeout_s: float, models: object) -> float:
+    config = type("Config", (), {"repository": Path("/repo")})()
+
+    def wait_ready(self, timeout_s: float, models: object, should_stop: object = None) -> float:
         self.events.append("ready")
         return 0.1
 
@@ -140,11 +143,20 @@ class _FakeServer:
         return "(log)"
 
 
-def _supervisor(monkeypatch: pytest.MonkeyPatch, proc: Path, policy: RestartPolicy) -> Supervisor:
+def _supervisor(
+    monkeypatch: pytest.MonkeyPatch,
+    proc: Path,
+    policy: RestartPolicy,
+    declared: dict[str, int] | None = None,
+) -> Supervisor:
+    declared = declared if declared is not None else {"engine": 2, "instruction_ner": 1}
     import instructner.deploy.supervise as supervise
 
     monkeypatch.setattr(supervise, "python_stubs", lambda pid: python_stubs(pid, proc))
-    monkeypatch.setattr(supervise, "process_alive", lambda pid: process_alive(pid, proc))
+    monkeypatch.setattr(
+        supervise, "process_alive", lambda pid, started=0: process_alive(pid, proc, started)
+    )
+    monkeypatch.setattr(supervise, "declared_instances", lambda repository: declared)
     monkeypatch.setattr(supervise, "mapped_shared_memory", lambda pid: set())
     monkeypatch.setattr(supervise, "remove_regions", lambda names: [])
     monkeypatch.setattr(supervise.os, "kill", lambda pid, sig: None)
@@ -200,6 +212,29 @@ def test_a_whole_server_is_stopped_gracefully(monkeypatch: pytest.MonkeyPatch, p
     assert supervisor.failure() is None
     supervisor.stop()
     assert supervisor.server.events[-1] == "stop 45"  # type: ignore[attr-defined]
+
+
+def test_a_model_process_missing_since_the_start_is_a_failure(
+    monkeypatch: pytest.MonkeyPatch, proc: Path
+):
+    (proc / "12" / "stat").write_text("12 (triton_python_) S 10 1 1 0 -1\n")  # alive again
+    supervisor = _supervisor(monkeypatch, proc, RestartPolicy(), {"engine": 3, "ner": 1})
+    supervisor.start()
+    assert supervisor.failure() == (
+        "3 model processes run, the repository declares 4: one died while the server started"
+    )
+
+
+def test_a_pid_taken_by_a_later_process_is_not_the_stub_that_had_it(proc: Path):
+    fields = " ".join(["S", "10", *["0"] * 17, "12345", "0"])  # starttime is field 22
+    (proc / "11" / "stat").write_text(f"11 (stub) {fields}\n")
+    assert process_alive(11, proc, started=12345)
+    assert not process_alive(11, proc, started=999)  # the stub that started at 999 is gone
+
+
+def test_the_watch_reports_a_signal_death_as_a_shell_does():
+    code = watch_command([sys.executable, "-c", "import os; os.kill(os.getpid(), 15)"], 0.05)
+    assert code == 128 + 15
 
 
 def test_restart_policy_rejects_negative_limits():
