@@ -261,6 +261,67 @@ function checkRequest(request, binaryBytes) {
   return null;
 }
 
+// The keys Triton reads. A repeated key is read differently (njs keeps the last copy, Triton
+// the first), so the checked value would not be the one Triton uses: a body that holds one
+// of these keys more often than the objects Triton reads do is refused.
+const READ_KEYS = [
+  "id",
+  "inputs",
+  "outputs",
+  "parameters",
+  "name",
+  "shape",
+  "datatype",
+  "data",
+  "priority",
+  "timeout",
+  "sequence_id",
+  "sequence_start",
+  "sequence_end",
+  "binary_data_output",
+  "binary_data",
+  "binary_data_size",
+  "classification",
+];
+
+// How often ``key`` stands as an object key in the JSON text: "key" followed by a colon (a
+// quote inside a string is escaped, so this is a key). indexOf jumps natively: linear.
+function keyCount(text, key) {
+  const quoted = `"${key}"`;
+  let count = 0;
+  let at = text.indexOf(quoted);
+  while (at >= 0) {
+    let next = at + quoted.length;
+    while (" \t\r\n".indexOf(text.charAt(next)) >= 0 && next < text.length) next++;
+    if (text.charAt(next) === ":") count++;
+    at = text.indexOf(quoted, at + quoted.length);
+  }
+  return count;
+}
+
+// The same count in the parsed objects Triton reads (request, its parameters, inputs and
+// outputs and their parameters).
+function parsedKeyCounts(request) {
+  const counts = {};
+  const objects = [request, request.parameters];
+  const tensors = (request.inputs || []).concat(request.outputs || []);
+  for (let i = 0; i < tensors.length; i++) objects.push(tensors[i], tensors[i].parameters);
+  for (let i = 0; i < objects.length; i++) {
+    if (!isObject(objects[i])) continue;
+    const keys = Object.keys(objects[i]);
+    for (let k = 0; k < keys.length; k++) counts[keys[k]] = (counts[keys[k]] || 0) + 1;
+  }
+  return counts;
+}
+
+function repeatedKey(text, request) {
+  const parsed = parsedKeyCounts(request);
+  for (let i = 0; i < READ_KEYS.length; i++) {
+    if (keyCount(text, READ_KEYS[i]) > (parsed[READ_KEYS[i]] || 0)) return READ_KEYS[i];
+  }
+  return null;
+}
+
 function check(r) {
   let body;
   try {
@@ -312,6 +373,11 @@ function check(r) {
   const problem = checkRequest(request, body.length - jsonBytes);
   if (problem) {
     reject(r, 400, problem);
+    return;
+  }
+  const repeated = repeatedKey(text, request);
+  if (repeated !== null) {
+    reject(r, 400, `the key ${quote(repeated)} appears more than once in an object`);
     return;
   }
   r.internalRedirect("@triton_infer");

@@ -287,6 +287,17 @@ MALFORMED_BODIES = {
         "not valid JSON",
     ),
     "empty body": (b"", "no body"),
+    "repeated key (njs reads the last, Triton the first)": (
+        ('{"inputs": 5, "inputs": [%s]}' % (_TEXT_INPUT % '"a"')).encode(),
+        'the key \\"inputs\\" appears more than once in an object',
+    ),
+    "repeated parameter": (
+        (
+            '{"inputs": [%s], "parameters": {"priority": "x", "priority": 1}}'
+            % (_TEXT_INPUT % '"a"')
+        ).encode(),
+        'the key \\"priority\\" appears more than once in an object',
+    ),
     "10,000 inputs": (
         ('{"inputs": [' + ", ".join([_TEXT_INPUT % '"a"'] * 10_000) + "]}").encode(),
         "at most 64 inputs, got 10000",
@@ -319,6 +330,12 @@ def test_a_wrong_inference_header_length_is_answered_400(
         **{"Inference-Header-Content-Length": header},
     )
     assert status == 400 and reason in answer.decode(), answer
+
+
+def test_a_text_that_quotes_json_keys_passes_the_check(proxy: NginxProxy):
+    body = json.dumps(_infer_body('EU "name": "inputs": officials met in Brussels .')).encode()
+    status, answer = _http(proxy, "POST", f"/v2/models/{MODEL}/infer", body)
+    assert status == 200, answer[:300]
 
 
 def test_binary_tensor_data_passes_the_check(proxy: NginxProxy):
