@@ -35,8 +35,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from instructner.deploy.server import descendants, free_ports
-from instructner.deploy.supervise import mapped_shared_memory, python_stubs
+from instructner.deploy.procfs import (
+    descendants,
+    mapped_shared_memory,
+    python_stubs,
+    runs_tritonserver,
+)
+from instructner.deploy.server import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY = re.compile(r"ready in [0-9.]+ s")
@@ -104,13 +109,7 @@ class Launcher:
     def server_pid(self) -> int | None:
         """Return the tritonserver process the launcher runs now."""
         assert self.process is not None
-        for pid in descendants(self.process.pid):
-            try:
-                if b"tritonserver" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]:
-                    return pid
-            except OSError:
-                continue
-        return None
+        return next((p for p in descendants(self.process.pid) if runs_tritonserver(p)), None)
 
     def remember_regions(self) -> None:
         """Note the shared-memory regions of the current server (checked after stop)."""

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from instructner.deploy.server import descendants
+from instructner.deploy.procfs import descendants
 
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024  # /proc/<pid>/statm counts pages
 

@@ -264,7 +264,7 @@ def summary_markdown(record: dict[str, Any]) -> str:
 def _serve(args: argparse.Namespace, work: Path) -> tuple[Any, str]:
     from bench.testbed import train_fixed_answer_model
     from instructner.deploy.build import BuildSettings, EngineVariant, ensure_repository
-    from instructner.deploy.server import ServerConfig, TritonServer, free_ports
+    from instructner.deploy.server import ServerConfig, TritonServer
 
     if args.model is None:
         checkpoint = train_fixed_answer_model(work / "fixture-model")
@@ -279,13 +279,9 @@ def _serve(args: argparse.Namespace, work: Path) -> tuple[Any, str]:
         )
     )
     served += f", CTranslate2 {args.compute_type}, production build settings"
-    http_port, grpc_port, metrics_port = free_ports(3)
-    config = ServerConfig(
+    config = ServerConfig.on_free_ports(
         repository=build.repository,
         workdir=work / "server",
-        http_port=http_port,
-        grpc_port=grpc_port,
-        metrics_port=metrics_port,
     )
     server = TritonServer(config)
     server.start()

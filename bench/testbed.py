@@ -22,7 +22,7 @@ from instructner.deploy.build import (
     EngineVariant,
     build_repository,
 )
-from instructner.deploy.server import ServerConfig, TritonServer, free_ports
+from instructner.deploy.server import ServerConfig, TritonServer
 from instructner.prompts import build_prompt, extract_answer, ner_answer, type_answer
 from instructner.serving.limits import Limits
 
@@ -164,13 +164,9 @@ def start_test_server(
         ServerError: it exited or was not ready in time (the message holds the log tail).
 
     """
-    http_port, grpc_port, metrics_port = free_ports(3)
-    config = ServerConfig(
+    config = ServerConfig.on_free_ports(
         repository=repository,
         workdir=workdir,
-        http_port=http_port,
-        grpc_port=grpc_port,
-        metrics_port=metrics_port,
         log_verbose=log_verbose,
     )
     if open_internal_steps:

@@ -24,29 +24,16 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from instructner.deploy.supervise import (
-    STUB_BINARY,
-    declared_instances,
-    process_alive,
-    python_stubs,
-)
+from instructner.deploy.procfs import STUB_BINARY, process_alive, python_stubs, runs_tritonserver
+from instructner.deploy.supervise import declared_instances
 
 PROBE_TEXT = "Probe : Ada Lovelace visited London ."
 
 
 def triton_pids(proc: Path = Path("/proc")) -> list[int]:
     """Return the process ids of running ``tritonserver`` processes."""
-    pids = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
-        except OSError:
-            continue
-        if argv0.endswith(b"tritonserver") and process_alive(int(entry.name), proc):
-            pids.append(int(entry.name))
-    return pids
+    pids = (int(entry.name) for entry in proc.iterdir() if entry.name.isdigit())
+    return [pid for pid in pids if runs_tritonserver(pid, proc) and process_alive(pid, proc)]
 
 
 def missing_processes(repository: Path, proc: Path = Path("/proc")) -> list[str]:

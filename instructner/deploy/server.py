@@ -30,7 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from instructner.deploy.procfs import PYTHON_BACKEND_SHM_PREFIX, python_stubs
 from instructner.serving.triton_glue import INTERNAL_KEY_ENV
 
 logger = logging.getLogger(__name__)
@@ -48,27 +50,7 @@ GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # how gRPC clients send a restrict
 # The server's files, including the python backend's /dev/shm regions that hold request text,
 # are readable and writable by its own user only.
 SERVER_UMASK = 0o077
-PYTHON_BACKEND_SHM_PREFIX = "triton_python_backend_shm_region"
 _REDACTED = "***"
-
-
-def descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
-    """Return the process ids below ``pid`` (children, grandchildren, ...), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, queue = [], [pid]
-    while queue:
-        for child in children.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
 
 
 def protect_shared_memory(
@@ -81,20 +63,14 @@ def protect_shared_memory(
     files changed. Regions are created while the models load, before any request is served.
     """
     changed = []
-    for child in descendants(pid, proc):
-        try:
-            args = (proc / str(child) / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+    for stub in python_stubs(pid, proc):
+        if not stub.region.startswith(PYTHON_BACKEND_SHM_PREFIX):
             continue
-        for arg in args:
-            name = arg.decode("utf-8", "replace").lstrip("/")
-            if not name.startswith(PYTHON_BACKEND_SHM_PREFIX) or "/" in name:
-                continue
-            path = shm / name
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mode & 0o077:
-                    path.chmod(0o600)
-                    changed.append(path)
+        path = shm / stub.region
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+                changed.append(path)
     return changed
 
 
@@ -226,6 +202,19 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.restricted is None:
             object.__setattr__(self, "restricted", RestrictedProtocols.random())
+
+    @classmethod
+    def on_free_ports(cls, repository: Path, workdir: Path, **options: Any) -> ServerConfig:
+        """Return a config listening on three loopback ports that are free right now."""
+        http_port, grpc_port, metrics_port = free_ports(3)
+        return cls(
+            repository=repository,
+            workdir=workdir,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            metrics_port=metrics_port,
+            **options,
+        )
 
     @property
     def admin(self) -> RestrictedProtocols:

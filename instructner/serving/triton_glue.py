@@ -130,7 +130,8 @@ def invalid(pb_utils: Any, error: RequestError) -> Any:
     """Return the INVALID_ARG response for a bad request."""
     return pb_utils.InferenceResponse(
         output_tensors=[],
-        error=pb_utils.TritonError(bounded_message(str(error)), pb_utils.TritonError.INVALID_ARG),
+        # RequestError bounds its own message (serving.errors.bounded_message)
+        error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG),
     )
 
 

@@ -31,7 +31,7 @@ from instructner_client import (
 )
 
 from instructner.deploy.build import BuildResult
-from instructner.deploy.server import ServerConfig, TritonServer, free_ports
+from instructner.deploy.server import ServerConfig, TritonServer
 from tests.certificates import make_certificates
 from tests.harness import ANY_SCORE as SCORE
 from tests.harness import FIXTURE_LABELS, TEST_LIMITS, free_port
@@ -373,13 +373,9 @@ def serving(
     repository: Path, workdir: Path, extra_args: Sequence[str], tls: TLSConfig
 ) -> Iterator[TritonServer]:
     """Run tritonserver with extra command-line flags; poll its readiness over TLS."""
-    http_port, grpc_port, metrics_port = free_ports(3)
-    config = ServerConfig(
+    config = ServerConfig.on_free_ports(
         repository=repository,
         workdir=workdir,
-        http_port=http_port,
-        grpc_port=grpc_port,
-        metrics_port=metrics_port,
         extra_args=tuple(extra_args),
     )
     server = TritonServer(config)

@@ -36,12 +36,12 @@ from tritonclient.utils import InferenceServerException
 
 from bench.serverstats import process_tree_rss
 from instructner.deploy.build import BuildResult, BuildSettings, EngineVariant, build_repository
+from instructner.deploy.procfs import mapped_shared_memory
 from instructner.deploy.server import (
     RestrictedProtocols,
     ServerConfig,
     ServerTLS,
     TritonServer,
-    free_ports,
 )
 from instructner.labels import get_verbalizer
 from instructner.serving.limits import Limits
@@ -131,14 +131,10 @@ def hardened(
             max_queue_size=QUEUE,
         )
     )
-    http_port, grpc_port, metrics_port = free_ports(3)
     key = secrets.token_urlsafe(24)  # made per run: never written to the repository
-    config = ServerConfig(
+    config = ServerConfig.on_free_ports(
         repository=build.repository,
         workdir=work / "server",
-        http_port=http_port,
-        grpc_port=grpc_port,
-        metrics_port=metrics_port,
         restricted=RestrictedProtocols(HEADER, key),
         tls=ServerTLS(certificates / "server.pem", certificates / "server.key"),
     )
@@ -306,12 +302,7 @@ def test_overload_is_shed_with_unavailable_and_no_answer_is_wrong(
 
 def _shared_memory_regions(pid: int) -> set[Path]:
     """The python backend's /dev/shm regions that process ``pid`` has mapped."""
-    maps = Path(f"/proc/{pid}/maps").read_text(encoding="utf-8", errors="replace")
-    return {
-        Path(line.split()[-1])
-        for line in maps.splitlines()
-        if "/dev/shm/triton_python_backend_shm_region_" in line
-    }
+    return {Path("/dev/shm", name) for name in mapped_shared_memory(pid)}
 
 
 def _wait_for_exit(pids: list[int], timeout_s: float = 60.0) -> None:

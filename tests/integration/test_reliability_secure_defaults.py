@@ -22,7 +22,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from instructner.deploy.server import PYTHON_BACKEND_SHM_PREFIX, TritonServer, descendants
+from instructner.deploy.procfs import PYTHON_BACKEND_SHM_PREFIX, python_stubs
+from instructner.deploy.server import TritonServer
 from tests.harness import FIXTURE_LABELS, bytes_input, ner_inputs
 
 pytestmark = pytest.mark.integration
@@ -53,10 +54,8 @@ def _http(server: TritonServer, method: str, path: str, body: object | None = No
 def _stub_regions(server: TritonServer) -> list[str]:
     """The shared-memory region names the python backend stubs were started with."""
     assert server.pid is not None
-    names = []
-    for child in descendants(server.pid):
-        args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        names += [a.decode() for a in args if a.startswith(PYTHON_BACKEND_SHM_PREFIX.encode())]
+    stubs = python_stubs(server.pid)
+    names = [s.region for s in stubs if s.region.startswith(PYTHON_BACKEND_SHM_PREFIX)]
     assert names, "no python backend stub found below the server"
     return names
 

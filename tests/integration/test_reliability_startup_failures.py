@@ -87,14 +87,10 @@ def test_missing_engine_and_tokenizer_files_are_named_in_the_startup_error(
     (tmp_path / "out" / "engines" / "ctranslate2" / "model.bin").unlink()
     served_tokenizer = (tmp_path / "out" / "tokenizer").resolve()  # the build's copy
     (served_tokenizer / "tokenizer.json").unlink()
-    http_port, grpc_port, metrics_port = free_ports(3)
     server = TritonServer(
-        ServerConfig(
+        ServerConfig.on_free_ports(
             repository=build.repository,
             workdir=tmp_path / "server",
-            http_port=http_port,
-            grpc_port=grpc_port,
-            metrics_port=metrics_port,
         )
     )
     server.start()

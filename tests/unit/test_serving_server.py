@@ -71,15 +71,8 @@ def test_wait_ready_reports_an_early_exit_with_the_log(tmp_path):
     script.write_text("#!/bin/sh\necho 'error: creating server: model failed'\nexit 3\n")
     script.chmod(0o755)
     # free ports: a `make serve` server on the default ones must not answer this probe
-    http_port, grpc_port, metrics_port = free_ports(3)
     server = TritonServer(
-        ServerConfig(
-            repository=tmp_path,
-            workdir=tmp_path / "work",
-            http_port=http_port,
-            grpc_port=grpc_port,
-            metrics_port=metrics_port,
-        ),
+        ServerConfig.on_free_ports(repository=tmp_path, workdir=tmp_path / "work"),
         install=fake_install(tmp_path, script),
     )
     server.start()
