@@ -20,9 +20,9 @@ from typing import Any
 from bench.flops import FORMULA, Call, ModelShape, engine_call, total_ops
 from bench.machine import CpuMonitor, QuietGate
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import plan_request, prepare_window
 from instructner.serving.requests import validate_request
 from instructner.serving.tokenizer import PromptTokenizer
+from instructner.serving.window_steps import plan_request, prepare_window
 
 GEMM_OPS = {
     "int8": "torch._int_mm (int8 × int8 → int32)",

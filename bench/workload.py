@@ -2,7 +2,7 @@
 
 Real CoNLL-2003 test sentences with the corpus's label words (not random strings). The engine
 model's inputs are built with the serving preprocessing itself
-(:func:`instructner.serving.pipeline.preprocess`), so the engine alone reads exactly the
+(:func:`instructner.serving.window_steps.preprocess`), so the engine alone reads exactly the
 prompts that ``instruction_ner`` would send it.
 """
 
@@ -17,8 +17,8 @@ from instructner.data import load_corpus
 from instructner.labels import Verbalizer, get_verbalizer
 from instructner.prompts import ner_prompt
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import preprocess
 from instructner.serving.tokenizer import PromptTokenizer
+from instructner.serving.window_steps import preprocess
 from instructner.types import Sentence
 
 CORPUS = "conll2003"

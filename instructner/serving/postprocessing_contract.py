@@ -22,7 +22,6 @@ import numpy as np
 
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import postprocess
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import ExtractionRequest, requests_from_inputs
 from instructner.serving.tensors import (
@@ -34,6 +33,7 @@ from instructner.serving.tensors import (
     string_tensor,
 )
 from instructner.serving.tokenizer import PromptTokenizer
+from instructner.serving.window_steps import postprocess
 
 OUTPUT_NAMES = ("RESULT", "GENERATED_TEXT")
 MAX_BEAMS = 8
@@ -56,7 +56,7 @@ class AnswerRow:
     log_probs: list[float] | None
 
     def result(self, tokenizer: PromptTokenizer, score_method: str) -> ExtractionResult:
-        """Return the window's parsed result (:func:`instructner.serving.pipeline.postprocess`).
+        """Return the window's parsed result (:func:`instructner.serving.window_steps.postprocess`).
 
         Its entities are scored by the formula ``score_method``.
         """

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import preprocess
 from instructner.serving.requests import requests_from_inputs
 from instructner.serving.tensors import GetInput, int32_column
 from instructner.serving.tokenizer import PromptTokenizer
+from instructner.serving.window_steps import preprocess
 
 OUTPUT_NAMES = ("INPUT_ID", "REQUEST_INPUT_LEN", "REQUEST_OUTPUT_LEN", "END_ID", "PAD_ID")
 # preprocessing output -> engine input of the same window

@@ -22,6 +22,7 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
 from instructner.deploy.templates import fill_template
+from instructner.serving import public_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG: list[tuple[str, str]] = []
@@ -194,17 +195,27 @@ def load_model(
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    # A name the model module does not hold is patched, during initialize only, in the
+    # module that loads the public model's step (instruction_ner keeps no logic itself).
+    restore: list[tuple[Any, str, Any]] = []
     for name, value in (patch or {}).items():
-        setattr(module, name, value)
+        owner = module if hasattr(module, name) else public_model
+        restore.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
     model = module.TritonPythonModel()
-    model.initialize(
-        {
-            "model_config": model_config_json(template_name, values),
-            "model_name": str(values["model_name"]),
-            "model_instance_kind": "CPU",
-            "model_instance_name": f"{values['model_name']}_0",
-            "model_repository": str(path.parent.parent),
-            "model_version": "1",
-        }
-    )
+    try:
+        model.initialize(
+            {
+                "model_config": model_config_json(template_name, values),
+                "model_name": str(values["model_name"]),
+                "model_instance_kind": "CPU",
+                "model_instance_name": f"{values['model_name']}_0",
+                "model_repository": str(path.parent.parent),
+                "model_version": "1",
+            }
+        )
+    finally:
+        for owner, name, original in restore:
+            if owner is public_model:
+                setattr(owner, name, original)
     return model

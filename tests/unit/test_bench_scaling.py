@@ -415,8 +415,8 @@ def test_the_in_process_engine_records_the_engines_own_finished_flag():
 
 def test_the_sweeps_prompts_are_the_servers_windows():
     from instructner.serving.limits import Limits
-    from instructner.serving.pipeline import preprocess
     from instructner.serving.tokenizer import PromptTokenizer
+    from instructner.serving.window_steps import preprocess
 
     tokenizer, limits, labels = PromptTokenizer(), Limits(), ("person", "location")
     prompts = window_prompts(

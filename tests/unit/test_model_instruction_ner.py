@@ -176,17 +176,17 @@ def _sentences(count):
     return " ".join(f"Sentence {i} names the EU ." for i in range(count))
 
 
-def test_instruction_ner_stops_a_cancelled_document_before_its_next_window(bls_calls):
+def test_instruction_ner_stops_a_cancelled_document_before_its_next_chunk_of_windows(bls_calls):
     model, engines = bls_calls
     before = sum(engines[0].batches)
     request = pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))
-    request.cancel_after_checks = 5  # the caller leaves after five windows have started
+    request.cancel_after_checks = 1  # the caller leaves while the second chunk runs
     (response,) = run(model, request)
     assert response.error().code() == pb.TritonError.CANCELLED
     assert response.error().message() == (
-        "request cancelled by the caller after 5 of 30 windows; the rest were not run"
+        "request cancelled by the caller after 16 of 30 windows; the rest were not run"
     )
-    assert sum(engines[0].batches) - before == 5
+    assert sum(engines[0].batches) - before == 16  # two chunks of max_windows_in_flight
 
 
 def test_instruction_ner_keeps_at_most_max_windows_in_flight_per_document(bls_calls, monkeypatch):
@@ -207,14 +207,16 @@ def test_instruction_ner_keeps_at_most_max_windows_in_flight_per_document(bls_ca
         model, pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))
     )
     assert len(result_of(response).windows) == 30
-    calls_per_window = 1 if model.inline else 3  # the engine, or all three step models
+    calls_per_window = (
+        1 if model.model.place == "inline" else 3
+    )  # the engine, or all three step models
     assert in_flight["calls"] == 30 * calls_per_window
-    assert in_flight["most"] == model.limits.max_windows_in_flight == 8
+    assert in_flight["most"] == model.model.limits.max_windows_in_flight == 8
 
 
 def test_instruction_ner_refuses_a_document_over_the_window_limit_before_running_it(bls):
     model, engines = bls
-    limited, engines = load_bls(model.place, engines, max_windows="12")
+    limited, engines = load_bls(model.model.place, engines, max_windows="12")
     before = sum(engines[0].batches)
     (response,) = run(
         limited, pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))

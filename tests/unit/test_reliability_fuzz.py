@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from instructner.prompts import TASKS
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
-from instructner.serving.pipeline import Pipeline, plan_request, postprocess, preprocess
+from instructner.serving.pipeline import Pipeline
 from instructner.serving.requests import PROMPT_MARKERS, requests_from_inputs, validate_request
 from instructner.serving.results import merge_windows, window_result
 from instructner.serving.tokenizer import PromptTokenizer
+from instructner.serving.window_steps import plan_request, postprocess, preprocess
 from tests.harness import GazetteerEngine
 
 LIMITS = Limits(max_text_chars=600, max_input_tokens=64, max_output_tokens=24)

@@ -33,9 +33,9 @@ from instructner.labels import get_verbalizer
 from instructner.prompts import build_prompt
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import DEFAULT_LIMITS
-from instructner.serving.pipeline import plan_request
 from instructner.serving.requests import PROMPT_MARKERS, validate_request
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR, PromptTokenizer, encode_window
+from instructner.serving.window_steps import plan_request
 
 TEXT = "EU officials met in Brussels on Monday ."
 LABELS = ("organization", "location")
