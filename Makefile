@@ -72,7 +72,12 @@ CLIENT_PROTO_STAMP := client/src/instructner_client/_proto/__init__.py
 $(CLIENT_PROTO_STAMP): $(PROTO_SRC) client/build_protos.py $(STAMP)
 	$(PY) client/build_protos.py
 
-protos: $(PROTO_STAMP) $(CLIENT_PROTO_STAMP) ## generate Python code for protos/ (into instructner/v1/ and client/src/instructner_client/_proto/, git-ignored)
+# The blocking client is written from the asyncio client's public methods (one text of both).
+CLIENT_SYNC := client/src/instructner_client/_sync.py
+$(CLIENT_SYNC): client/src/instructner_client/_async.py client/build_sync.py
+	python3 client/build_sync.py
+
+protos: $(PROTO_STAMP) $(CLIENT_PROTO_STAMP) $(CLIENT_SYNC) ## generate Python code for protos/ (into instructner/v1/ and client/src/instructner_client/_proto/) and the blocking client (_sync.py), git-ignored
 
 engines: protos ## convert MODEL_DIR to CTranslate2 (COMPUTE_TYPE) and fill the model repository in BUILD_OUT
 	$(PY) -m instructner.cli build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE) $(CONSTRAINED_FLAG)
@@ -151,7 +156,7 @@ lint: setup protos ## ruff + mypy + the import rules between packages (lint-impo
 	$(VENV)/bin/ruff format --check instructner tests client bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy instructner
-	$(VENV)/bin/mypy client/src client/build_protos.py
+	$(VENV)/bin/mypy client/src client/build_protos.py client/build_sync.py
 	$(VENV)/bin/mypy bench
 	# the Triton models one by one: each is a top-level module named model
 	for model in model_repository/*/1/model.py; do $(VENV)/bin/mypy "$$model" || exit 1; done

@@ -11,7 +11,7 @@ from instructner_client import (
     RetryPolicy,
     TLSConfig,
 )
-from instructner_client._base import batch_requests
+from instructner_client._core import batch_requests
 from instructner_client._validation import InferenceRequest, check_timeout, make_request
 
 TEXT = "EU rejects German call to boycott British lamb ."

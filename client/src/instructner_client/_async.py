@@ -1,133 +1,49 @@
-"""The asyncio client: the same calls as the blocking client, as coroutines."""
+"""The asyncio client; the blocking client is written from this file.
+
+``build_sync.py`` writes ``_sync.py`` (``InstructNERClient``) from this module at build time
+(``async``/``await`` removed, names mapped), so both clients have one text of their public
+methods; how each waits is in ``_async_io`` / ``_sync_io``, everything else in ``_core``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Mapping, Sequence
-from types import TracebackType
+from collections.abc import Sequence
 from typing import Any, Literal, overload
 
-import grpc
-import tritonclient.grpc.aio as triton_aio
-from tritonclient.utils import InferenceServerException
-
-from ._base import (
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MODEL,
-    DEFAULT_TIMEOUT,
-    DEFAULT_URL,
-    Deadline,
-    batch_requests,
-    call_metadata,
-    call_timeout,
-    check_concurrency,
-    entity_lists,
-    final_error,
-    make_settings,
-    retry_delay,
-)
-from ._codec import (
-    RESULT_OUTPUT,
-    decode_model_info,
-    decode_result,
-    encode_request,
-    requested_outputs,
-    typed,
-)
+from ._async_io import AsyncTransport
+from ._codec import decode_model_info, typed
+from ._core import OnDone, batch_requests, entity_lists
 from ._document import DEFAULT_PART_CHARS, document_requests, merge_parts
-from ._errors import (
-    DeadlineExceededError,
-    InstructNERError,
-    InvalidInputError,
-    ModelNotReadyError,
-    ServerUnavailableError,
-    map_error,
-)
-from ._options import Keepalive, RetryPolicy, TLSConfig
-from ._sync import OnDone
+from ._errors import InstructNERError
 from ._types import Entity, Extraction, ModelInfo, TypedEntity
-from ._validation import InferenceRequest, Task, make_request
+from ._validation import Task, make_request
 
 __all__ = ["AsyncInstructNERClient"]
 
-logger = logging.getLogger("instructner_client")
 
+class AsyncInstructNERClient(AsyncTransport):
+    """asyncio gRPC client of the ``instruction_ner`` model on a Triton server.
 
-class AsyncInstructNERClient:
-    """asyncio gRPC client of the ``instruction_ner`` model; mirrors :class:`InstructNERClient`.
+    One client (one channel) serves many concurrent calls. Use it as a context manager or
+    call :meth:`close`; the channel is opened on the first call, inside the running event loop.
 
-    The channel is opened on the first call, inside the running event loop. Use it as an
-    async context manager or await :meth:`close`. The arguments are those of
-    :class:`InstructNERClient`.
+    Args:
+        url: ``host:port`` of Triton's gRPC endpoint.
+        model_name: the model to call.
+        model_version: ``""`` for the latest ready version, or a version number.
+        timeout: default deadline of every call in seconds, retries included; each call can
+            override it.
+        tls: TLS settings; ``None`` for a plaintext channel.
+        metadata: extra gRPC metadata sent with every call (an auth header behind a gateway).
+        max_message_bytes: largest message sent or received.
+        keepalive: HTTP/2 keepalive pings; ``None`` sends none.
+        retry: backoff for calls that found the server unavailable.
+        max_concurrency: requests in flight at once in the ``*_batch`` calls.
+
+    Raises:
+        InvalidInputError: when an argument is not usable (checked before connecting).
+
     """
-
-    def __init__(
-        self,
-        url: str = DEFAULT_URL,
-        *,
-        model_name: str = DEFAULT_MODEL,
-        model_version: str | int = "",
-        timeout: float = DEFAULT_TIMEOUT,
-        tls: TLSConfig | None = None,
-        metadata: Mapping[str, str] | None = None,
-        max_message_bytes: int | None = None,
-        keepalive: Keepalive | None = None,
-        retry: RetryPolicy | None = None,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-    ) -> None:
-        self._settings = make_settings(
-            url,
-            model_name=model_name,
-            model_version=model_version,
-            timeout=timeout,
-            tls=tls,
-            metadata=metadata,
-            max_message_bytes=max_message_bytes,
-            keepalive=keepalive,
-            retry=retry,
-            max_concurrency=max_concurrency,
-        )
-        self._triton: triton_aio.InferenceServerClient | None = None
-        self._closed = False
-
-    @property
-    def url(self) -> str:
-        """The ``host:port`` this client talks to."""
-        return self._settings.channel.url
-
-    @property
-    def model_name(self) -> str:
-        """The model this client calls."""
-        return self._settings.model_name
-
-    async def __aenter__(self) -> AsyncInstructNERClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the channel; later calls raise :class:`InstructNERError`."""
-        self._closed = True
-        if self._triton is not None:
-            triton, self._triton = self._triton, None
-            await triton.close()
-
-    def _client(self) -> triton_aio.InferenceServerClient:
-        if self._closed:
-            raise InstructNERError(f"the client of {self._settings.target} is closed")
-        if self._triton is None:
-            channel = self._settings.channel
-            self._triton = triton_aio.InferenceServerClient(
-                channel.url, creds=channel.credentials, channel_args=channel.channel_args
-            )
-        return self._triton
 
     async def ner(
         self,
@@ -137,20 +53,33 @@ class AsyncInstructNERClient:
         timeout: float | None = None,
         min_score: float = 0.0,
     ) -> list[TypedEntity]:
-        """Find the entities of ``text`` typed with ``labels``; see ``InstructNERClient.ner``."""
-        return typed(
-            (
-                await self.analyze("ner", text, labels=labels, timeout=timeout, min_score=min_score)
-            ).entities
+        """Find the entities of ``text`` whose type is one of the label words ``labels``.
+
+        ``min_score`` (0 to 1) drops the entities the model scored below it; the others keep
+        their order. Every entity carries its ``score``.
+
+        Returns:
+            The entities in text order; ``label`` is one of ``labels`` as passed.
+
+        Raises:
+            InvalidInputError: bad arguments, or the server rejected the input.
+            ServerUnavailableError: the server could not be reached (after retries).
+            DeadlineExceededError: no answer within the timeout.
+            ModelNotReadyError: the model is not loaded.
+            InstructNERError: any other failure.
+
+        """
+        result = await self.analyze(
+            "ner", text, labels=labels, timeout=timeout, min_score=min_score
         )
+        return typed(result.entities)
 
     async def extract(
         self, text: str, *, timeout: float | None = None, min_score: float = 0.0
     ) -> list[Entity]:
-        """Find the entity spans of ``text`` without types (``label`` is None)."""
-        return list(
-            (await self.analyze("extract", text, timeout=timeout, min_score=min_score)).entities
-        )
+        """Find the entity spans of ``text`` without typing them (``label`` is None)."""
+        result = await self.analyze("extract", text, timeout=timeout, min_score=min_score)
+        return list(result.entities)
 
     async def type(
         self,
@@ -163,12 +92,7 @@ class AsyncInstructNERClient:
     ) -> list[TypedEntity]:
         """Type the given entity words of ``text`` with one of ``labels`` each."""
         result = await self.analyze(
-            "type",
-            text,
-            labels=labels,
-            entities=entities,
-            timeout=timeout,
-            min_score=min_score,
+            "type", text, labels=labels, entities=entities, timeout=timeout, min_score=min_score
         )
         return typed(result.entities)
 
@@ -184,7 +108,7 @@ class AsyncInstructNERClient:
     ) -> Extraction:
         """Run one task (``ner``, ``extract`` or ``type``) and return entities and raw answer."""
         request = make_request(task, text, labels, entities, min_score)
-        return await self._infer(request, call_timeout(timeout, self._settings.channel.timeout))
+        return await self._infer(request, self._timeout(timeout))
 
     @overload
     async def ner_batch(
@@ -223,14 +147,33 @@ class AsyncInstructNERClient:
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
     ) -> list[Any]:
-        """Run :meth:`ner` over many texts concurrently; see ``InstructNERClient.ner_batch``."""
+        """Run :meth:`ner` over many texts with concurrent requests; results keep input order.
+
+        Every text is validated before anything is sent. ``timeout`` applies to each request.
+
+        Args:
+            texts: the texts.
+            labels: label words shared by all texts.
+            timeout: deadline of each request.
+            min_score: drop entities the model scored below this (0 to 1; 0 keeps all).
+            max_concurrency: requests in flight at once (default: the client's).
+            return_exceptions: put each failed item's :class:`InstructNERError` in its slot
+                instead of raising the first failure.
+            on_done: called with the index of each finished item (for progress bars).
+
+        Returns:
+            One ``list[Entity]`` per text (or an exception, with ``return_exceptions``).
+
+        """
         return entity_lists(
             await self._batch(
-                batch_requests("ner", texts, labels, min_score=min_score),
-                timeout,
-                max_concurrency,
-                return_exceptions,
-                on_done,
+                self._batch_call(
+                    batch_requests("ner", texts, labels, min_score=min_score),
+                    timeout,
+                    max_concurrency,
+                    return_exceptions,
+                    on_done,
+                )
             )
         )
 
@@ -268,14 +211,16 @@ class AsyncInstructNERClient:
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
     ) -> list[Any]:
-        """Run :meth:`extract` over many texts concurrently."""
+        """Run :meth:`extract` over many texts; see :meth:`ner_batch`."""
         return entity_lists(
             await self._batch(
-                batch_requests("extract", texts, min_score=min_score),
-                timeout,
-                max_concurrency,
-                return_exceptions,
-                on_done,
+                self._batch_call(
+                    batch_requests("extract", texts, min_score=min_score),
+                    timeout,
+                    max_concurrency,
+                    return_exceptions,
+                    on_done,
+                )
             )
         )
 
@@ -322,11 +267,13 @@ class AsyncInstructNERClient:
         """Run :meth:`type` over many texts, ``entities[i]`` being the words of ``texts[i]``."""
         return entity_lists(
             await self._batch(
-                batch_requests("type", texts, labels, entities, min_score),
-                timeout,
-                max_concurrency,
-                return_exceptions,
-                on_done,
+                self._batch_call(
+                    batch_requests("type", texts, labels, entities, min_score),
+                    timeout,
+                    max_concurrency,
+                    return_exceptions,
+                    on_done,
+                )
             )
         )
 
@@ -379,11 +326,13 @@ class AsyncInstructNERClient:
         arguments are those of :meth:`ner_batch`.
         """
         return await self._batch(
-            batch_requests(task, texts, labels, entities, min_score),
-            timeout,
-            max_concurrency,
-            return_exceptions,
-            on_done,
+            self._batch_call(
+                batch_requests(task, texts, labels, entities, min_score),
+                timeout,
+                max_concurrency,
+                return_exceptions,
+                on_done,
+            )
         )
 
     async def analyze_document(
@@ -406,7 +355,8 @@ class AsyncInstructNERClient:
         entity that would span a split point is not found.
         """
         offsets, requests = document_requests(task, text, labels, entities, min_score, max_chars)
-        results = await self._batch(list(requests), timeout, max_concurrency, False, None)
+        call = self._batch_call(list(requests), timeout, max_concurrency, False, None)
+        results = await self._batch(call)
         return merge_parts(task, text, list(zip(offsets, results, strict=True)))
 
     async def ner_document(
@@ -420,19 +370,16 @@ class AsyncInstructNERClient:
         max_concurrency: int | None = None,
     ) -> list[TypedEntity]:
         """Run :meth:`ner` on a document of any length; see :meth:`analyze_document`."""
-        return typed(
-            (
-                await self.analyze_document(
-                    "ner",
-                    text,
-                    labels=labels,
-                    timeout=timeout,
-                    min_score=min_score,
-                    max_chars=max_chars,
-                    max_concurrency=max_concurrency,
-                )
-            ).entities
+        result = await self.analyze_document(
+            "ner",
+            text,
+            labels=labels,
+            timeout=timeout,
+            min_score=min_score,
+            max_chars=max_chars,
+            max_concurrency=max_concurrency,
         )
+        return typed(result.entities)
 
     async def extract_document(
         self,
@@ -463,110 +410,13 @@ class AsyncInstructNERClient:
             InstructNERError: the server is unreachable, or publishes no model information.
 
         """
-        seconds = call_timeout(timeout, self._settings.channel.timeout)
-        triton = self._client()
-        try:
-            config = await triton.get_model_config(
-                self._settings.model_name,
-                self._settings.model_version,
-                headers=call_metadata(self._settings.channel.metadata),
-                as_json=True,
-                client_timeout=seconds,
-            )
-        except (InferenceServerException, grpc.RpcError) as raw:
-            raise map_error(raw, target=self._settings.target) from raw
+        config = await self._model_config(self._timeout(timeout))
         return decode_model_info(config, self._settings.model_name)
 
     async def is_ready(self, *, timeout: float | None = None) -> bool:
-        """Return whether the server is reachable and the model ready; see the sync client."""
-        seconds = call_timeout(timeout, self._settings.channel.timeout)
-        triton = self._client()
-        try:
-            return bool(
-                await triton.is_model_ready(
-                    self._settings.model_name,
-                    self._settings.model_version,
-                    headers=call_metadata(self._settings.channel.metadata),
-                    client_timeout=seconds,
-                )
-            )
-        except (InferenceServerException, grpc.RpcError) as raw:
-            error = map_error(raw, target=self._settings.target)
-            if isinstance(
-                error, ServerUnavailableError | ModelNotReadyError | DeadlineExceededError
-            ):
-                logger.debug("not ready: %s", error)
-                return False
-            raise error from raw
+        """Return whether the server is reachable and the model is ready to answer.
 
-    async def _attempt(self, request: InferenceRequest, seconds: float) -> Extraction:
-        triton = self._client()
-        try:
-            result = await triton.infer(
-                self._settings.model_name,
-                encode_request(request),
-                model_version=self._settings.model_version,
-                outputs=requested_outputs(),
-                client_timeout=seconds,
-                headers=call_metadata(self._settings.channel.metadata),
-            )
-        except (InferenceServerException, grpc.RpcError) as raw:
-            raise map_error(raw, target=self._settings.target) from raw
-        return decode_result(result.as_numpy(RESULT_OUTPUT), request)
-
-    async def _infer(self, request: InferenceRequest, timeout: float) -> Extraction:
-        self._client()  # fail fast when closed
-        deadline = Deadline(timeout)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._attempt(request, deadline.remaining() or 1e-3)
-            except InstructNERError as error:
-                delay = retry_delay(error, attempt, self._settings.retry, deadline)
-                if delay is None:
-                    raise final_error(error, attempt, timeout) from error.__cause__
-                logger.info("%s; retrying in %.2f s", error, delay)
-                await asyncio.sleep(delay)
-
-    async def _batch(
-        self,
-        requests: list[InferenceRequest | InvalidInputError],
-        timeout: float | None,
-        max_concurrency: int | None,
-        return_exceptions: bool,
-        on_done: OnDone | None,
-    ) -> list[Any]:
-        seconds = call_timeout(timeout, self._settings.channel.timeout)
-        limit = check_concurrency(
-            max_concurrency if max_concurrency is not None else self._settings.max_concurrency
-        )
-        self._client()
-        if not return_exceptions:
-            for item in requests:
-                if isinstance(item, InvalidInputError):
-                    raise item
-        semaphore = asyncio.Semaphore(limit)
-        results: list[Any] = [None] * len(requests)
-
-        async def run(index: int, item: InferenceRequest | InvalidInputError) -> None:
-            if isinstance(item, InvalidInputError):
-                results[index] = item
-            else:
-                async with semaphore:
-                    try:
-                        results[index] = await self._infer(item, seconds)
-                    except InstructNERError as error:
-                        if not return_exceptions:
-                            raise
-                        results[index] = error
-            if on_done is not None:
-                on_done(index)
-
-        tasks = [asyncio.ensure_future(run(i, item)) for i, item in enumerate(requests)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-        return results
+        An unreachable server, an unknown or loading model and a timeout all answer False
+        (no retries: this is a probe); other failures raise :class:`InstructNERError`.
+        """
+        return await self._model_ready(self._timeout(timeout))

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ._base import DEFAULT_MAX_CONCURRENCY, DEFAULT_MODEL, DEFAULT_TIMEOUT, DEFAULT_URL
+from ._core import DEFAULT_MAX_CONCURRENCY, DEFAULT_MODEL, DEFAULT_TIMEOUT, DEFAULT_URL
 from ._errors import InstructNERError, InvalidInputError
 from ._options import TLSConfig
 from ._sync import InstructNERClient

@@ -1,18 +1,28 @@
-"""What the sync and the asyncio client share: settings, retry decisions, batch validation."""
+"""The client without I/O: settings, request building, response decoding, retry decisions.
+
+Everything the blocking and the asyncio client do alike is here, written once: the two
+differ only in how they wait (``_sync_io.SyncTransport``: threads and ``time.sleep``;
+``_async_io.AsyncTransport``: tasks and ``asyncio.sleep``). Their public methods are written
+once too, in ``_async.py``; ``build_sync.py`` writes ``_sync.py`` from it at build time.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._codec import encode_request, requested_outputs
 from ._errors import (
     DeadlineExceededError,
     InstructNERError,
     InvalidInputError,
+    ModelNotReadyError,
     ServerUnavailableError,
+    map_error,
 )
 from ._options import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -32,7 +42,20 @@ from ._validation import (
     make_request,
 )
 
-__all__ = ["DEFAULT_MODEL", "ClientSettings", "Deadline", "make_settings", "retry_delay"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Attempts",
+    "ClientCore",
+    "ClientSettings",
+    "Deadline",
+    "make_settings",
+    "retry_delay",
+]
+
+logger = logging.getLogger("instructner_client")
+
+# Called with the index of each finished item of a batch call (progress bars).
+OnDone = Callable[[int], None]
 
 DEFAULT_MODEL = "instruction_ner"
 DEFAULT_URL = "localhost:8001"
@@ -216,3 +239,157 @@ def call_metadata(static: Mapping[str, str] | None) -> dict[str, str] | None:
     if inject is not None:
         inject(headers)
     return headers or None
+
+
+class Attempts:
+    """The retry policy of one call, as a state machine: no waiting, no I/O.
+
+    ``timeout()`` is the budget of the next attempt; after a failed attempt
+    ``delay_after(error)`` returns how long to wait before the next one, or raises the error
+    to give the caller (with the attempt count and the call's timeout in its message).
+    """
+
+    def __init__(self, policy: RetryPolicy, timeout: float) -> None:
+        self._policy = policy
+        self._timeout = timeout
+        self._deadline = Deadline(timeout)
+        self._attempt = 0
+
+    def timeout(self) -> float:
+        """Start an attempt and return the seconds it may take (never 0: gRPC's "no limit")."""
+        self._attempt += 1
+        return self._deadline.remaining() or 1e-3
+
+    def delay_after(self, error: InstructNERError) -> float:
+        """Return the wait before the next attempt, or raise the call's final error."""
+        delay = retry_delay(error, self._attempt, self._policy, self._deadline)
+        if delay is None:
+            raise final_error(error, self._attempt, self._timeout) from error.__cause__
+        logger.info("%s; retrying in %.2f s", error, delay)
+        return delay
+
+
+class ClientCore:
+    """What a client is before it does I/O: validated settings, and each call's arguments.
+
+    The transports (``_sync_io``, ``_async_io``) subclass it and open the channel in
+    :meth:`_open`.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        model_name: str = DEFAULT_MODEL,
+        model_version: str | int = "",
+        timeout: float = DEFAULT_TIMEOUT,
+        tls: TLSConfig | None = None,
+        metadata: Mapping[str, str] | None = None,
+        max_message_bytes: int | None = None,
+        keepalive: Keepalive | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
+        """Validate every argument (before connecting); see the client classes."""
+        self._settings = make_settings(
+            url,
+            model_name=model_name,
+            model_version=model_version,
+            timeout=timeout,
+            tls=tls,
+            metadata=metadata,
+            max_message_bytes=max_message_bytes,
+            keepalive=keepalive,
+            retry=retry,
+            max_concurrency=max_concurrency,
+        )
+        self._closed = False
+        self._open()
+
+    def _open(self) -> None:
+        """Open the channel now, or prepare to open it on the first call."""
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        """The ``host:port`` this client talks to."""
+        return self._settings.channel.url
+
+    @property
+    def model_name(self) -> str:
+        """The model this client calls."""
+        return self._settings.model_name
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InstructNERError(f"the client of {self._settings.target} is closed")
+
+    def _timeout(self, timeout: object) -> float:
+        return call_timeout(timeout, self._settings.channel.timeout)
+
+    def _batch_call(
+        self,
+        requests: Sequence[InferenceRequest | InvalidInputError],
+        timeout: float | None,
+        max_concurrency: int | None,
+        return_exceptions: bool,
+        on_done: OnDone | None,
+    ) -> BatchCall:
+        """Check a batch call's arguments and that the client is open.
+
+        The first invalid item is raised, unless the caller wants errors in their slots.
+        """
+        seconds = self._timeout(timeout)
+        chosen = self._settings.max_concurrency if max_concurrency is None else max_concurrency
+        concurrency = check_concurrency(chosen)
+        self._check_open()
+        if not return_exceptions:
+            for item in requests:
+                if isinstance(item, InvalidInputError):
+                    raise item
+        return BatchCall(requests, seconds, concurrency, return_exceptions, on_done)
+
+    def _attempts(self, timeout: float) -> Attempts:
+        return Attempts(self._settings.retry, timeout)
+
+    def _infer_arguments(self, request: InferenceRequest, seconds: float) -> dict[str, Any]:
+        """Return the keyword arguments of tritonclient's ``infer`` for one attempt."""
+        return {
+            "model_name": self._settings.model_name,
+            "inputs": encode_request(request),
+            "model_version": self._settings.model_version,
+            "outputs": requested_outputs(),
+            "client_timeout": seconds,
+            "headers": call_metadata(self._settings.channel.metadata),
+        }
+
+    def _model_arguments(self, seconds: float) -> dict[str, Any]:
+        """Return the keyword arguments of tritonclient's model config and ready calls."""
+        return {
+            "model_name": self._settings.model_name,
+            "model_version": self._settings.model_version,
+            "headers": call_metadata(self._settings.channel.metadata),
+            "client_timeout": seconds,
+        }
+
+    def _mapped(self, raw: Exception) -> InstructNERError:
+        return map_error(raw, target=self._settings.target)
+
+    def _not_ready(self, raw: Exception) -> InstructNERError | None:
+        """Return None when a readiness probe's failure means "not ready", else the error."""
+        error = self._mapped(raw)
+        if isinstance(error, ServerUnavailableError | ModelNotReadyError | DeadlineExceededError):
+            logger.debug("not ready: %s", error)
+            return None
+        return error
+
+
+@dataclass(frozen=True)
+class BatchCall:
+    """One batch call, checked and ready to send: what a transport's ``_batch`` runs."""
+
+    requests: Sequence[InferenceRequest | InvalidInputError]  # an invalid item keeps its slot
+    seconds: float  # deadline of each request
+    concurrency: int  # requests in flight at once
+    return_exceptions: bool  # a failed item's error goes into its slot instead of raising
+    on_done: OnDone | None  # called with the index of each finished item
