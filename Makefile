@@ -122,6 +122,9 @@ bench: protos ## load test (perf_analyzer) vs transformers / instruction-ner / i
 bench-smoke: protos ## the same benchmark with fewer points (< 4 minutes on a quiet machine); last line: the speedups
 	$(PY) -m bench --profile smoke --model $(MODEL_DIR)
 
+bench-steps: protos ## instruction_ner with the pipeline in each steps place (embedded, inline, models), same inputs, same run
+	$(PY) -m bench.steps --model $(MODEL_DIR)
+
 # Not a test and not in CI: a bounded soak (SOAK_MINUTES, default 10) against its own server,
 # with the server's resident memory sampled; writes bench/results/<time>-soak/.
 SOAK_MINUTES ?= 10
