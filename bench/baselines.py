@@ -25,6 +25,7 @@ from instructner.confidence import served_score_method
 from instructner.engine import CTranslate2Engine, Engine, Generated
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import Pipeline, Query
+from instructner.serving.protos import ExtractionResult
 from instructner.serving.tokenizer import PromptTokenizer
 
 
@@ -167,6 +168,36 @@ class RecordingEngine:
         self.engine.close()
 
 
+def _timed_batches(
+    pipeline: Pipeline, requests: Sequence[Query], batch_size: int
+) -> tuple[list[ExtractionResult], list[float], float]:
+    """Run ``requests`` in batches; return the results, each batch's seconds and the total."""
+    outputs: list[ExtractionResult] = []
+    latencies = []
+    started = time.perf_counter()
+    for begin in range(0, len(requests), batch_size):
+        call = time.perf_counter()
+        outputs.extend(pipeline.run_many(requests[begin : begin + batch_size]))
+        latencies.append(time.perf_counter() - call)
+    return outputs, latencies, time.perf_counter() - started
+
+
+def _engine_notes(
+    compute_type: str, engine_instances: int, inter_threads: int, intra_threads: int, layout: str
+) -> str:
+    """Describe the in-process engine's thread layout for the path's notes."""
+    instances = (
+        f" (the server's {engine_instances} engine instances × {inter_threads})"
+        if engine_instances > 1
+        else ""
+    )
+    return (
+        f"CTranslate2 {compute_type}, inter_threads {engine_instances * inter_threads}"
+        f"{instances}, intra_threads {intra_threads}: {layout}; validate, window, tokenize, "
+        "generate, parse as the server does"
+    )
+
+
 def run_engine_inprocess(
     engine_dir: Path,
     tokenizer_dir: Path,
@@ -209,16 +240,7 @@ def run_engine_inprocess(
     )
     labels = workload.labels
     requests = [Query(text, "ner", tuple(labels)) for text in workload.texts]
-    notes = (
-        f"CTranslate2 {compute_type}, inter_threads {engine_instances * inter_threads}"
-        + (
-            f" (the server's {engine_instances} engine instances × {inter_threads})"
-            if engine_instances > 1
-            else ""
-        )
-        + f", intra_threads {intra_threads}: {layout}; validate, window, tokenize, generate, "
-        "parse as the server does"
-    )
+    notes = _engine_notes(compute_type, engine_instances, inter_threads, intra_threads, layout)
     batch_max = min(max_batch_size, len(requests))
     runs = [(1, INPROCESS_BATCH1, "")] if batch_one else []
     runs.append((batch_max, name, f", {title_note}" if title_note else ""))
@@ -230,14 +252,7 @@ def run_engine_inprocess(
                 gate.wait(path_name)
             monitor.start(path_name)
             engine.calls = []
-            outputs = []
-            latencies = []
-            started = time.perf_counter()
-            for begin in range(0, len(requests), batch_size):
-                call = time.perf_counter()
-                outputs.extend(pipeline.run_many(requests[begin : begin + batch_size]))
-                latencies.append(time.perf_counter() - call)
-            seconds = time.perf_counter() - started
+            outputs, latencies, seconds = _timed_batches(pipeline, requests, batch_size)
             load = monitor.stop(path_name)
             predicted = [
                 [(e.start, e.end, str(e.label)) for e in result.entities] for result in outputs

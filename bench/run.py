@@ -22,7 +22,7 @@ import logging
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -298,7 +298,7 @@ def run_engine_paths(
     At the server's layout: batch 1 and batch max; at ``best`` (the thread sweep's best
     layout, one translator of inter × intra): batch max, only when it is another layout. A
     failure of the second is recorded as an unavailable path. The faster batch-max path is
-    the reference of the served path (bench/report.py).
+    the reference of the served path (bench/report/ratios.py).
     """
     engine = settings.engines[0]
     inter, intra = server_layout(settings)
@@ -411,14 +411,33 @@ def _say_scaling_point(record: Mapping[str, Any]) -> None:
     )
 
 
-def run(
-    profile: Profile,
-    model_dir: Path,
-    build_dir: Path,
-    results_root: Path,
-    overrides: dict[str, int] | None = None,
-) -> int:
-    """Run one benchmark; return the exit code."""
+@dataclass
+class _Run:
+    """One benchmark run's settings and what its phases hand on to the next."""
+
+    profile: Profile
+    build_dir: Path
+    results_root: Path
+    overrides: dict[str, int]
+    started: datetime
+    out: Path
+    monitor: machine.CpuMonitor
+    gate: machine.QuietGate
+    build: BuildResult | None = None
+    settings: BuildSettings | None = None
+    workload: Workload | None = None
+    inputs: dict[str, Path] = field(default_factory=dict)
+    paths: list[PathResult | Unavailable] = field(default_factory=list)
+    parameters: int = 0
+    pool: list[Sentence] = field(default_factory=list)
+    shape: ModelShape | None = None
+    limit_result: dict[str, Any] = field(default_factory=dict)
+
+
+def _start_run(
+    profile: Profile, build_dir: Path, results_root: Path, overrides: dict[str, int]
+) -> _Run:
+    """Make the results folder and wait (within the profile's budget) for a quiet machine."""
     started = datetime.now(UTC)
     out = (results_root / f"{started:%Y%m%d-%H%M%S}-{profile.name}").resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -437,26 +456,30 @@ def run(
             f"WARNING: other processes use {others:.0%} of the machine: the figures will not be "
             "representative (torch suffers most); see `others %` and `load` in summary.json"
         )
+    return _Run(profile, build_dir, results_root, overrides, started, out, monitor, gate)
 
-    monitor.start("build")
-    build, settings = _build(model_dir, build_dir, overrides or {})
-    if overrides:
-        say(f"serving settings changed from the shipped defaults: {overrides}")
-    monitor.stop("build")
-    if build.warning:
-        say(build.warning)
-    tokenizer_dir = build.checkpoint
-    limits = settings.limits
-    workload = load_workload(profile.sentences, PromptTokenizer(tokenizer_dir), limits)
-    inputs = {
+
+def _prepare(run: _Run, model_dir: Path) -> None:
+    """Build the repository and write the workload's perf_analyzer inputs."""
+    run.monitor.start("build")
+    run.build, run.settings = _build(model_dir, run.build_dir, run.overrides)
+    if run.overrides:
+        say(f"serving settings changed from the shipped defaults: {run.overrides}")
+    run.monitor.stop("build")
+    if run.build.warning:
+        say(run.build.warning)
+    tokenizer = PromptTokenizer(run.build.checkpoint)
+    workload = load_workload(run.profile.sentences, tokenizer, run.settings.limits)
+    run.workload = workload
+    run.inputs = {
         served.ENSEMBLE: write_json(
-            out / "input_instruction_ner.json", ensemble_input_data(workload)
+            run.out / "input_instruction_ner.json", ensemble_input_data(workload)
         ),
         served.ENSEMBLE_NO_SCORES: write_json(
-            out / "input_instruction_ner_no_scores.json",
+            run.out / "input_instruction_ner_no_scores.json",
             ensemble_input_data(workload, scores=False),
         ),
-        served.ENGINE: write_json(out / "input_engine.json", engine_input_data(workload)),
+        served.ENGINE: write_json(run.out / "input_engine.json", engine_input_data(workload)),
     }
     say(
         f"{len(workload.sentences)} {CORPUS} {SPLIT} sentences, "
@@ -464,32 +487,49 @@ def run(
         f"{workload.max_new_tokens} new tokens at most"
     )
 
-    paths: list[PathResult | Unavailable] = []
-    hf_paths, parameters = baselines.run_transformers(
-        build.checkpoint, workload, profile.transformers_batch_sizes, monitor, gate
+
+def _run_baselines(run: _Run) -> None:
+    """Run transformers and the PyPI package in-process, while no server runs."""
+    assert run.build is not None and run.workload is not None
+    hf_paths, run.parameters = baselines.run_transformers(
+        run.build.checkpoint,
+        run.workload,
+        run.profile.transformers_batch_sizes,
+        run.monitor,
+        run.gate,
     )
-    paths.extend(hf_paths)
+    run.paths.extend(hf_paths)
     for path in hf_paths:
         say(f"{path.title}: {path.throughput:.2f} sentences/s")
-
-    gate.wait("pypi_package")
-    monitor.start("pypi_package")
-    package = pypi_package.run_package(build.checkpoint, workload, build_dir / "vendor", out)
-    package_load = monitor.stop("pypi_package")
-    paths.append(package)
+    run.gate.wait("pypi_package")
+    run.monitor.start("pypi_package")
+    package = pypi_package.run_package(
+        run.build.checkpoint, run.workload, run.build_dir / "vendor", run.out
+    )
+    package_load = run.monitor.stop("pypi_package")
+    run.paths.append(package)
     if isinstance(package, PathResult):
         package.load = package_load  # includes the child's start and model load
         say(f"{package.title}: {package.throughput:.2f} sentences/s")
     else:
         say(f"{package.title}: not run: {package.reason}")
 
-    # The limit first: its thread sweep finds the machine's best layout, at which our engine
-    # in-process then runs too, so the served path is compared with the best the engine does.
-    engine_dir = build_dir / "engines" / "ctranslate2"
-    shape = ModelShape.from_checkpoint(build.checkpoint)
-    pool = load_corpus(CORPUS, SPLIT)[: max(profile.scaling_sentences, profile.sweep_sentences)]
-    monitor.start("limit")
-    limit_result = guarded(
+
+def _run_limit_and_engine(run: _Run) -> None:
+    """Measure the limit, then our engine in-process at the server's and the best layout.
+
+    The limit first: its thread sweep finds the machine's best layout, at which our engine
+    in-process then runs too, so the served path is compared with the best the engine does.
+    """
+    assert run.build is not None and run.settings is not None and run.workload is not None
+    profile, tokenizer_dir = run.profile, run.build.checkpoint
+    engine_dir = run.build_dir / "engines" / "ctranslate2"
+    shape = ModelShape.from_checkpoint(run.build.checkpoint)
+    run.shape = shape
+    run.pool = load_corpus(CORPUS, SPLIT)[: max(profile.scaling_sentences, profile.sweep_sentences)]
+    run.monitor.start("limit")
+    settings, workload = run.settings, run.workload
+    run.limit_result = guarded(
         "limit",
         lambda: measure_limit(
             profile,
@@ -497,19 +537,18 @@ def run(
             settings,
             workload,
             PromptTokenizer(tokenizer_dir),
-            pool,
+            run.pool,
             shape,
-            monitor,
-            gate,
+            run.monitor,
+            run.gate,
         ),
     )
-    monitor.stop("limit")
-
-    best = None if "error" in limit_result else limit.best_layout(limit_result)
+    run.monitor.stop("limit")
+    best = None if "error" in run.limit_result else limit.best_layout(run.limit_result)
     engine_paths = run_engine_paths(
-        engine_dir, tokenizer_dir, settings, workload, best, monitor, gate
+        engine_dir, tokenizer_dir, settings, workload, best, run.monitor, run.gate
     )
-    paths.extend(engine_paths)
+    run.paths.extend(engine_paths)
     for engine_path in engine_paths:
         if isinstance(engine_path, PathResult):
             say(
@@ -518,54 +557,67 @@ def run(
             )
         else:
             say(f"{engine_path.title}: not run: {engine_path.reason}")
-    add_pipelines(limit_result, engine_paths, shape)
-    _say_limit(limit_result)
+    add_pipelines(run.limit_result, engine_paths, shape)
+    _say_limit(run.limit_result)
 
+
+def _say_level(level: PerfLevel) -> None:
+    p99 = "unstable" if level.p99_us is None else f"p99 {level.p99_us / 1000:.0f} ms"
+    say(f"{level.model} c={level.concurrency}: {level.throughput:.2f} sentences/s, {p99}")
+
+
+@dataclass
+class _Served:
+    result: served.ServedResult
+    scaling: dict[str, Any]
+    exit_code: int | None
+
+
+def _run_server(run: _Run) -> _Served:
+    """Serve the repository: the concurrency sweep, then scaling; stop the server by PID."""
+    assert run.build is not None and run.settings is not None and run.workload is not None
+    assert run.shape is not None
     binary = find_perf_analyzer()
-    analyzer_version = machine.perf_analyzer_version()
-    say(f"starting tritonserver ({build.repository})")
-    server = served.start_server(build.repository, build_dir.resolve() / "server")
+    say(f"starting tritonserver ({run.build.repository})")
+    server = served.start_server(run.build.repository, run.build_dir.resolve() / "server")
     try:
         say(f"tritonserver pid {server.pid} ready on {server.config.grpc_url}")
         analyzer = PerfAnalyzer(
             binary=binary,
-            libraries=library_dir(build_dir / "perf-libs"),
+            libraries=library_dir(run.build_dir / "perf-libs"),
             url=server.config.grpc_url,
-            log_dir=out,
+            log_dir=run.out,
             headers=server.config.admin.grpc_metadata(),
         )
-
-        def progress(level: PerfLevel) -> None:
-            p99 = "unstable" if level.p99_us is None else f"p99 {level.p99_us / 1000:.0f} ms"
-            say(f"{level.model} c={level.concurrency}: {level.throughput:.2f} sentences/s, {p99}")
-
+        profile, monitor, gate = run.profile, run.monitor, run.gate
         monitor.start("served")
         served_result = served.run_served(
             monitor,
             server,
             analyzer,
-            workload,
-            inputs,
+            run.workload,
+            run.inputs,
             profile.concurrency,
             profile.perf,
             profile.quality_concurrency,
-            on_level=progress,
+            on_level=_say_level,
             gate=gate,
             c1_rounds=profile.c1_rounds,
         )
         monitor.stop("served")
         monitor.start("scaling")
+        shape, max_chars = run.shape, run.settings.limits.max_text_chars
         scaling_result = guarded(
             "scaling",
             lambda: scaling.run_scaling(
                 profile,
-                pool[: profile.scaling_sentences],
+                run.pool[: profile.scaling_sentences],
                 shape,
-                limits.max_text_chars,
+                max_chars,
                 server.config.grpc_url,
                 server.config.admin.grpc_metadata(),
                 analyzer,
-                out,
+                run.out,
                 monitor,
                 gate,
                 on_point=_say_scaling_point,
@@ -577,30 +629,53 @@ def run(
     finally:
         exit_code = server.stop()
         say(f"tritonserver stopped (exit {exit_code})")
-        shutil.copy2(server.log_path, out / "tritonserver.log")
+        shutil.copy2(server.log_path, run.out / "tritonserver.log")
+    return _Served(served_result, scaling_result, exit_code)
 
-    path_records = [p.to_dict() for p in paths]
+
+def _served_record(result: served.ServedResult, exit_code: int | None) -> dict[str, Any]:
+    return {
+        "levels": [lv.to_dict() for lv in result.levels],
+        "level_stats": result.level_stats,
+        "c1_rounds": result.c1_rounds,
+        "quality": result.quality.to_dict() if result.quality else None,
+        "mean_output_tokens": sum(result.output_tokens) / len(result.output_tokens),
+        "quality_pass_s": result.quality_pass_s,
+        "rss_kib": {
+            "after_warmup": result.rss_after_warmup["total_kib"],
+            "after_run": result.rss_after_run["total_kib"],
+            "after_warmup_processes": result.rss_after_warmup["processes"],
+            "after_run_processes": result.rss_after_run["processes"],
+        },
+        "server_exit_code": exit_code,
+    }
+
+
+def _summary(run: _Run, serving: _Served, analyzer_version: str) -> dict[str, Any]:
+    """Return summary.json's content (ratios included)."""
+    assert run.build is not None and run.settings is not None and run.workload is not None
+    paths, workload = run.paths, run.workload
     token_counts = {p.name: p.output_tokens for p in paths if isinstance(p, PathResult)}
-    token_counts["served_instruction_ner"] = served_result.output_tokens
+    token_counts["served_instruction_ner"] = serving.result.output_tokens
     windows = {p.name: p.windows for p in paths if isinstance(p, PathResult) and p.windows}
-    windows["served_instruction_ner"] = served_result.windows
+    windows["served_instruction_ner"] = serving.result.windows
     summary: dict[str, Any] = {
         "schema": 1,
-        "profile": profile.name,
-        "started": started.isoformat(timespec="seconds"),
+        "profile": run.profile.name,
+        "started": run.started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "duration_s": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "duration_s": round((datetime.now(UTC) - run.started).total_seconds(), 1),
         "machine": machine.machine_info(),
-        "tritonserver_version": served_result.server_version,
+        "tritonserver_version": serving.result.server_version,
         "perf_analyzer_version": analyzer_version,
-        "perf_settings": asdict(profile.perf),
-        "load": monitor.phases,
-        "quiet_wait_s": gate.waited_s,
-        "speed_wait_s": gate.speed_waited_s,
-        "fastest_speed_probe": gate.fastest_speed,
-        "model": _model_record(build, parameters),
+        "perf_settings": asdict(run.profile.perf),
+        "load": run.monitor.phases,
+        "quiet_wait_s": run.gate.waited_s,
+        "speed_wait_s": run.gate.speed_waited_s,
+        "fastest_speed_probe": run.gate.fastest_speed,
+        "model": _model_record(run.build, run.parameters),
         "generation": generation_record(
-            build.trained, workload.max_new_tokens, token_counts, windows
+            run.build.trained, workload.max_new_tokens, token_counts, windows
         ),
         "workload": {
             "corpus": CORPUS,
@@ -609,29 +684,20 @@ def run(
             "mean_prompt_tokens": workload.mean_prompt_tokens(),
             "labels": list(workload.labels),
         },
-        "serving_config": _serving_record(settings),
-        "serving_overrides": overrides or {},
-        "served": {
-            "levels": [lv.to_dict() for lv in served_result.levels],
-            "level_stats": served_result.level_stats,
-            "c1_rounds": served_result.c1_rounds,
-            "quality": served_result.quality.to_dict() if served_result.quality else None,
-            "mean_output_tokens": sum(served_result.output_tokens)
-            / len(served_result.output_tokens),
-            "quality_pass_s": served_result.quality_pass_s,
-            "rss_kib": {
-                "after_warmup": served_result.rss_after_warmup["total_kib"],
-                "after_run": served_result.rss_after_run["total_kib"],
-                "after_warmup_processes": served_result.rss_after_warmup["processes"],
-                "after_run_processes": served_result.rss_after_run["processes"],
-            },
-            "server_exit_code": exit_code,
-        },
-        "paths": path_records,
-        "scaling": scaling_result,
-        "limit": limit_result,
+        "serving_config": _serving_record(run.settings),
+        "serving_overrides": run.overrides,
+        "served": _served_record(serving.result, serving.exit_code),
+        "paths": [p.to_dict() for p in paths],
+        "scaling": serving.scaling,
+        "limit": run.limit_result,
     }
     summary["ratios"] = report.compute_ratios(summary)
+    return summary
+
+
+def _write_results(run: _Run, summary: dict[str, Any]) -> None:
+    """Write summary.json, the plots and table.md; link ``latest``; say the targets."""
+    out = run.out
     summary_file = out / "summary.json"
     summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     # Figures and the table are optional: a failure is logged and recorded, and the run still
@@ -642,7 +708,7 @@ def run(
         "table",
         lambda: (out / "table.md").write_text(report.markdown_table(summary), encoding="utf-8"),
     )
-    latest = results_root / "latest"
+    latest = run.results_root / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(out.name)
@@ -652,6 +718,24 @@ def run(
         moved = target.get("speed_moved")
         verdict = f"not comparable (host speed {moved[0]}-{moved[1]})" if moved else target["met"]
         say(f"target {name}: {target['value']} (target {target['target']}): met {verdict}")
+
+
+def run(
+    profile: Profile,
+    model_dir: Path,
+    build_dir: Path,
+    results_root: Path,
+    overrides: dict[str, int] | None = None,
+) -> int:
+    """Run one benchmark; return the exit code."""
+    state = _start_run(profile, build_dir, results_root, overrides or {})
+    _prepare(state, model_dir)
+    _run_baselines(state)
+    _run_limit_and_engine(state)
+    analyzer_version = machine.perf_analyzer_version()
+    serving = _run_server(state)
+    summary = _summary(state, serving, analyzer_version)
+    _write_results(state, summary)
     sys.stderr.flush()
     print(report.final_line(summary["ratios"]), flush=True)
     return 0

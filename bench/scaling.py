@@ -416,6 +416,82 @@ def perf_margin_s(answers: Answers, requests: int, concurrency: int) -> float:
     return 60.0 + 2 * latency
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """What every scaling point is measured with."""
+
+    profile: Profile
+    pool: Sequence[Sentence]
+    shape: ModelShape | None
+    max_text_chars: int
+    url: str
+    admin: Mapping[str, str]
+    analyzer: PerfAnalyzer
+    out: Path
+    monitor: CpuMonitor
+    gate: QuietGate | None
+
+    @property
+    def concurrency(self) -> int:
+        """The one concurrency of every point."""
+        return self.profile.scaling_concurrency
+
+
+def measure_point(sweep: _Sweep, point: Point) -> dict[str, Any]:
+    """Send the point's documents once (answers, timing), then measure them with perf_analyzer."""
+    from bench.served import served_results, server_statistics
+
+    profile, concurrency = sweep.profile, sweep.concurrency
+    labels = label_list(point.label_count)
+    documents = make_documents(
+        sweep.pool, point.sentences_per_request, max_chars=sweep.max_text_chars
+    )
+    texts = [d.text for d in documents]
+    data = write_json(
+        sweep.out / f"input_scaling{point.tag}.json", documents_input_data(texts, labels)
+    )
+    phase = f"scaling{point.tag}"
+    if sweep.gate:
+        sweep.gate.wait(phase)
+    started = time.perf_counter()
+    answers = answers_from_results(
+        served_results(sweep.url, texts, labels, concurrency), time.perf_counter() - started
+    )
+    settings = replace(
+        profile.perf,
+        window_ms=window_ms(
+            profile.perf.window_ms,
+            profile.scaling_window_cap_ms,
+            profile.scaling_window_requests,
+            answers.seconds,
+            len(documents),
+        ),
+    )
+    before = server_statistics(sweep.url, sweep.admin)
+    sweep.monitor.start(phase)
+    try:
+        # an unstable point is measured again with at most the scaling cap as its window
+        level: PerfLevel = sweep.analyzer.measure(
+            MODEL,
+            data,
+            concurrency,
+            settings,
+            tag=point.tag,
+            retry_cap_ms=profile.scaling_window_cap_ms,
+            margin_s=perf_margin_s(answers, len(documents), concurrency),
+        )
+    finally:
+        load = sweep.monitor.stop(phase)
+    deltas = snapshot_delta(before, server_statistics(sweep.url, sweep.admin))
+    record = point_record(
+        point.sentences_per_request, labels, documents, answers, level.to_dict(), sweep.shape
+    )
+    engine = deltas.get("engine")
+    record["engine_avg_batch"] = engine.avg_batch if engine else None
+    record["load"] = load
+    return record
+
+
 def run_scaling(
     profile: Profile,
     pool: Sequence[Sentence],
@@ -434,63 +510,12 @@ def run_scaling(
     A point that fails is recorded in ``failed`` (:func:`failed_point`) and the sweep goes on;
     ``on_point`` gets every point's record, a failed one with its ``error``.
     """
-    from bench.served import served_results, server_statistics
-
+    sweep = _Sweep(profile, pool, shape, max_text_chars, url, admin, analyzer, out, monitor, gate)
     base = len(get_verbalizer(CORPUS).words)
-    concurrency = profile.scaling_concurrency
-
-    def measure(point: Point) -> dict[str, Any]:
-        labels = label_list(point.label_count)
-        documents = make_documents(pool, point.sentences_per_request, max_chars=max_text_chars)
-        texts = [d.text for d in documents]
-        data = write_json(
-            out / f"input_scaling{point.tag}.json", documents_input_data(texts, labels)
-        )
-        phase = f"scaling{point.tag}"
-        if gate:
-            gate.wait(phase)
-        started = time.perf_counter()
-        answers = answers_from_results(
-            served_results(url, texts, labels, concurrency), time.perf_counter() - started
-        )
-        settings = replace(
-            profile.perf,
-            window_ms=window_ms(
-                profile.perf.window_ms,
-                profile.scaling_window_cap_ms,
-                profile.scaling_window_requests,
-                answers.seconds,
-                len(documents),
-            ),
-        )
-        before = server_statistics(url, admin)
-        monitor.start(phase)
-        try:
-            # an unstable point is measured again with at most the scaling cap as its window
-            level: PerfLevel = analyzer.measure(
-                MODEL,
-                data,
-                concurrency,
-                settings,
-                tag=point.tag,
-                retry_cap_ms=profile.scaling_window_cap_ms,
-                margin_s=perf_margin_s(answers, len(documents), concurrency),
-            )
-        finally:
-            load = monitor.stop(phase)
-        deltas = snapshot_delta(before, server_statistics(url, admin))
-        record = point_record(
-            point.sentences_per_request, labels, documents, answers, level.to_dict(), shape
-        )
-        engine = deltas.get("engine")
-        record["engine_avg_batch"] = engine.avg_batch if engine else None
-        record["load"] = load
-        return record
-
     records, failed = [], []
     for point in plan_points(profile.doc_lengths, profile.label_counts, base):
         try:
-            record = measure(point)
+            record = measure_point(sweep, point)
         except Exception as error:  # one point's failure must not lose the others
             logger.exception("scaling point %s failed", point.tag)
             record = failed_point(point, error)
@@ -501,7 +526,7 @@ def run_scaling(
     split = sweeps(records, base)
     return {
         "model": MODEL,
-        "concurrency": concurrency,
+        "concurrency": sweep.concurrency,
         "pool_sentences": len(pool),
         "corpus": CORPUS,
         "separator": SEPARATOR,

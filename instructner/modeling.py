@@ -327,6 +327,35 @@ def _batch_constraint(
     return allowed
 
 
+def _fit_source_length(
+    encoded: list[list[int]], max_source_length: int, truncate: bool
+) -> tuple[list[list[int]], list[int]]:
+    """Return the prompts cut to ``max_source_length`` (if allowed) and the indices cut.
+
+    Raises:
+        ValueError: a prompt is over the length and ``truncate`` is false.
+
+    """
+    truncated = [index for index, ids in enumerate(encoded) if len(ids) > max_source_length]
+    if truncated and not truncate:
+        first = truncated[0]
+        raise ValueError(
+            f"{len(truncated)} of {len(encoded)} prompts exceed max_source_length "
+            f"{max_source_length} tokens (first: prompt {first}, {len(encoded[first])} tokens); "
+            "raise the limit or allow truncation explicitly"
+        )
+    if not truncated:
+        return encoded, truncated
+    logger.warning(
+        "truncating %d of %d prompts to %d tokens", len(truncated), len(encoded), max_source_length
+    )
+    cut = [
+        ids if len(ids) <= max_source_length else ids[: max_source_length - 1] + [EOS_TOKEN_ID]
+        for ids in encoded
+    ]
+    return cut, truncated
+
+
 def generate(
     model: T5ForConditionalGeneration,
     tokenizer: PreTrainedTokenizerBase,
@@ -357,25 +386,7 @@ def generate(
             "batch_size, max_new_tokens, num_beams and max_source_length must be positive"
         )
     encoded: list[list[int]] = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
-    truncated = [index for index, ids in enumerate(encoded) if len(ids) > max_source_length]
-    if truncated and not truncate:
-        first = truncated[0]
-        raise ValueError(
-            f"{len(truncated)} of {len(prompts)} prompts exceed max_source_length "
-            f"{max_source_length} tokens (first: prompt {first}, {len(encoded[first])} tokens); "
-            "raise the limit or allow truncation explicitly"
-        )
-    if truncated:
-        logger.warning(
-            "truncating %d of %d prompts to %d tokens",
-            len(truncated),
-            len(prompts),
-            max_source_length,
-        )
-        encoded = [
-            ids if len(ids) <= max_source_length else ids[: max_source_length - 1] + [EOS_TOKEN_ID]
-            for ids in encoded
-        ]
+    encoded, truncated = _fit_source_length(encoded, max_source_length, truncate)
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda index: len(encoded[index]), reverse=True)
     answers: list[str] = [""] * len(encoded)

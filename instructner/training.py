@@ -688,30 +688,7 @@ class Trainer:
                 progress.update(1)
                 progress.set_postfix(loss=f"{loss:.4f}")
                 if config.log_every and state.step % config.log_every == 0:
-                    now = time.monotonic()
-                    rate = len(running) / max(1e-9, now - window_start)
-                    remaining = (stop_at - state.step) / max(rate, 1e-9)
-                    entry = {
-                        "step": state.step,
-                        "loss": sum(running) / len(running),
-                        "lr": self.scheduler.get_last_lr()[0],
-                        "epoch": state.epoch,
-                        "elapsed_s": round(state.elapsed_s, 3),
-                        "steps_per_s": round(rate, 3),
-                    }
-                    self._record(entry)
-                    logger.info(
-                        "step %d/%d loss %.4f lr %.2e epoch %d | %.2f steps/s, %.0f examples/s"
-                        " | ETA %s",
-                        state.step,
-                        stop_at,
-                        entry["loss"],
-                        entry["lr"],
-                        state.epoch,
-                        rate,
-                        rate * config.batch_size * config.grad_accum,
-                        _duration(min(remaining, deadline - now)),
-                    )
+                    self._log_window(running, window_start, stop_at, deadline)
                     running, window_start = [], time.monotonic()
                 if config.eval_every and state.step % config.eval_every == 0:
                     self.evaluate_and_keep_best()
@@ -730,6 +707,35 @@ class Trainer:
         if self._saved_step != state.step:
             self.save_last()
         return state
+
+    def _log_window(
+        self, losses: list[float], window_start: float, stop_at: int, deadline: float
+    ) -> None:
+        """Record and log the mean loss, the speed and the ETA of the last logging window."""
+        config, state = self.config, self.state
+        now = time.monotonic()
+        rate = len(losses) / max(1e-9, now - window_start)
+        remaining = (stop_at - state.step) / max(rate, 1e-9)
+        entry = {
+            "step": state.step,
+            "loss": sum(losses) / len(losses),
+            "lr": self.scheduler.get_last_lr()[0],
+            "epoch": state.epoch,
+            "elapsed_s": round(state.elapsed_s, 3),
+            "steps_per_s": round(rate, 3),
+        }
+        self._record(entry)
+        logger.info(
+            "step %d/%d loss %.4f lr %.2e epoch %d | %.2f steps/s, %.0f examples/s | ETA %s",
+            state.step,
+            stop_at,
+            entry["loss"],
+            entry["lr"],
+            state.epoch,
+            rate,
+            rate * config.batch_size * config.grad_accum,
+            _duration(min(remaining, deadline - now)),
+        )
 
     def decay_start(self) -> int | None:
         """Return the step where a ``wsd`` schedule starts to decay (None for ``linear``)."""

@@ -216,19 +216,9 @@ def _plugin_flags(dtype: str) -> list[str]:
     ]
 
 
-def build_commands(settings: TrtllmSettings, checkpoint: Path) -> list[Command]:
-    """Return the convert and the two trtllm-build commands for ``checkpoint``.
-
-    Flags of tensorrtllm_backend v0.17.0 docs/encoder_decoder.md (the T5 path) with the
-    enc_dec README's explicit ``--remove_input_padding``; sizes from ``settings.limits``:
-    encoder ``--max_input_len`` = decoder ``--max_encoder_input_len`` = max_input_tokens, and
-    decoder ``--max_seq_len`` = max_output_tokens + 1 (the decoder start token); the encoder's
-    ``--max_seq_len`` equals its input length, as the enc_dec recipe sets it.
-    """
-    limits = settings.limits
-    ckpt = settings.checkpoint_dir
-    engines = settings.engines_dir
-    shared = [
+def _shared_build_flags(settings: TrtllmSettings) -> list[str]:
+    """Return the trtllm-build flags the encoder and the decoder engines share."""
+    return [
         "--moe_plugin",
         "disable",
         "--max_beam_width",
@@ -243,6 +233,21 @@ def build_commands(settings: TrtllmSettings, checkpoint: Path) -> list[Command]:
         "--context_fmha",
         "disable",  # FMHA has no T5 relative attention bias
     ]
+
+
+def build_commands(settings: TrtllmSettings, checkpoint: Path) -> list[Command]:
+    """Return the convert and the two trtllm-build commands for ``checkpoint``.
+
+    Flags of tensorrtllm_backend v0.17.0 docs/encoder_decoder.md (the T5 path) with the
+    enc_dec README's explicit ``--remove_input_padding``; sizes from ``settings.limits``:
+    encoder ``--max_input_len`` = decoder ``--max_encoder_input_len`` = max_input_tokens, and
+    decoder ``--max_seq_len`` = max_output_tokens + 1 (the decoder start token); the encoder's
+    ``--max_seq_len`` equals its input length, as the enc_dec recipe sets it.
+    """
+    limits = settings.limits
+    ckpt = settings.checkpoint_dir
+    engines = settings.engines_dir
+    shared = _shared_build_flags(settings)
     convert = Command(
         "convert the Hugging Face T5 checkpoint to a TensorRT-LLM checkpoint",
         (
