@@ -82,7 +82,7 @@ protos: $(PROTO_STAMP) $(CLIENT_PROTO_STAMP) $(CLIENT_SYNC) ## generate Python c
 engines: protos ## convert MODEL_DIR to CTranslate2 (COMPUTE_TYPE) and fill the model repository in BUILD_OUT
 	$(PY) -m instructner.cli build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE) $(CONSTRAINED_FLAG)
 
-# GPU: `make engines-trtllm` runs inside the pinned Triton TensorRT-LLM container (build/Dockerfile,
+# GPU: `make engines-trtllm` runs inside the pinned Triton TensorRT-LLM container (deploy/docker/Dockerfile,
 # which sets INSTRUCTNER_IN_CONTAINER and installs the package for the system python3).
 # DRY_RUN=1 prints the commands and writes the filled repository without running TensorRT
 # (works here too, with the virtualenv). See docs/gpu-deployment.md.
@@ -104,7 +104,7 @@ GPU_URL ?= localhost:8001
 REFERENCE_ANSWERS ?= cpu-answers.json
 GPU_REPORT ?= gpu-acceptance.json
 gpu-acceptance: protos ## (GPU) acceptance of a TensorRT-LLM server against the CPU engine (docs/gpu-deployment.md); DRY_RUN=1 plans only
-	$(PY) scripts/gpu_acceptance.py --url $(GPU_URL) --out $(GPU_REPORT) \
+	$(PY) deploy/gpu_acceptance.py --url $(GPU_URL) --out $(GPU_REPORT) \
 		$(if $(REFERENCE_URL),--reference-url $(REFERENCE_URL),--reference-answers $(REFERENCE_ANSWERS)) \
 		$(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
 

@@ -21,8 +21,8 @@ from bench.machine import CpuMonitor, QuietGate
 from bench.paths import INPROCESS_BATCH1, INPROCESS_BATCHMAX, PathResult
 from bench.quality import score_answers, score_entities
 from bench.workload import Workload
-from instructner.confidence import served_score_method
-from instructner.engine import CTranslate2Engine, Engine, Generated
+from instructner.method.confidence import served_score_method
+from instructner.serving.engine import CTranslate2Engine, Engine, Generated
 from instructner.serving.limits import Limits
 from instructner.serving.pipeline import Pipeline, Query
 from instructner.serving.protos import ExtractionResult

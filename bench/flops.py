@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from instructner.engine import Generated
+    from instructner.serving.engine import Generated
 
 FORMULA = (
     "2 ops per multiply-add; F = 3 if the feed-forward is gated else 2; I = num_heads * d_kv. "
@@ -41,8 +41,8 @@ def call_ended(finished: bool | None, output_limit_reached: bool = False) -> boo
     """Say whether an engine call decoded its end token (one decoding step more than it kept).
 
     Every path asks this one function. ``finished`` is the engine's own flag
-    (``instructner.engine.Generated.finished``), used wherever the caller has it: an answer
-    stopped by the length limit or by loop detection (:mod:`instructner.loops`) did not end.
+    (``instructner.serving.engine.Generated.finished``), used wherever the caller has it: an answer
+    stopped by the length limit or by loop detection (:mod:`instructner.method.loops`) did not end.
     A served window reports only ``output_limit_reached`` (pass ``finished=None``): there an
     answer stopped by loop detection cannot be told from one that ended and counts as ended,
     one decoding step more than it ran.

@@ -126,7 +126,7 @@ def sweep_threads(
     Each entry holds the seconds of every pass, the median's throughput in sentences and
     windows per second, and (with ``shape``) the model's GOP/s over the real token counts.
     """
-    from instructner.engine import CTranslate2Engine
+    from instructner.serving.engine import CTranslate2Engine
 
     entries = []
     if gate:

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.paths import PathResult, Unavailable
 from bench.quality import score_entities
 from bench.workload import Workload
-from instructner.prompts import NER_INSTRUCTION
+from instructner.method.prompts import NER_INSTRUCTION
 
 PACKAGE = "instruction-ner"
 VERSION = "0.1.6"

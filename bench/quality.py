@@ -2,7 +2,7 @@
 
 Every path is scored the same way: entities as end-exclusive character offsets into the
 sentence text with a label word, mapped to the corpus tag by the verbalizer, against the gold
-spans (:func:`instructner.metrics.score_spans`). A label word the verbalizer does not know
+spans (:func:`instructner.research.metrics.score_spans`). A label word the verbalizer does not know
 stays as it is and counts as a false positive, and so does an empty span (start >= end; the
 PyPI package can produce them), which the span scorer itself rejects.
 """
@@ -13,10 +13,10 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from instructner.labels import Verbalizer
-from instructner.metrics import TypeScores, score_spans
-from instructner.parser import parse_ner_answer
-from instructner.types import Sentence
+from instructner.method.labels import Verbalizer
+from instructner.method.parser import parse_ner_answer
+from instructner.method.types import Sentence
+from instructner.research.metrics import TypeScores, score_spans
 
 LabelledSpan = tuple[int, int, str]  # start, end, label word
 

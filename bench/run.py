@@ -47,11 +47,11 @@ from bench.workload import (
     load_workload,
     write_json,
 )
-from instructner.data import load_corpus
 from instructner.deploy.build import BuildResult, BuildSettings, ensure_repository, usable_cores
+from instructner.method.types import Sentence
+from instructner.research.data import load_corpus
 from instructner.serving.limits import Limits
 from instructner.serving.tokenizer import PromptTokenizer
-from instructner.types import Sentence
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # A random-init model does not emit its end token reliably: every path generates this many

@@ -25,11 +25,11 @@ from bench.perf import PerfAnalyzer, PerfLevel
 from bench.profiles import Profile
 from bench.serverstats import snapshot_delta
 from bench.workload import CORPUS, write_json
-from instructner.labels import get_verbalizer
-from instructner.types import Sentence
+from instructner.method.labels import get_verbalizer
+from instructner.method.types import Sentence
 
 # Label words are taken in this order: the benchmark corpus's own first, so its entities stay
-# answerable, then the other corpora's (instructner.labels, each in its corpus order).
+# answerable, then the other corpora's (instructner.method.labels, each in its corpus order).
 LABEL_SOURCES: tuple[str, ...] = (CORPUS, "mit_movie", "mit_restaurant", "atis")
 SEPARATOR = "\n"
 MODEL = "instruction_ner"

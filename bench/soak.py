@@ -36,7 +36,7 @@ from typing import Any
 from bench.machine import CpuMonitor, machine_info
 from bench.paths import percentile
 from bench.serverstats import process_tree_rss
-from instructner.data import default_data_root
+from instructner.research.data import default_data_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = default_data_root()
@@ -71,7 +71,7 @@ class Call:
 def sentences(limit: int) -> list[str]:
     """Return up to ``limit`` CoNLL-2003 test sentences (built-in ones without the data)."""
     try:
-        from instructner.data import load_corpus
+        from instructner.research.data import load_corpus
 
         found = [s.text for s in load_corpus("conll2003", "test", DATA_ROOT)[:limit]]
     except (FileNotFoundError, ValueError):

@@ -23,7 +23,7 @@ from instructner.deploy.build import (
     build_repository,
 )
 from instructner.deploy.server import ServerConfig, TritonServer
-from instructner.prompts import build_prompt, extract_answer, ner_answer, type_answer
+from instructner.method.prompts import build_prompt, extract_answer, ner_answer, type_answer
 from instructner.serving.limits import Limits
 
 logger = logging.getLogger(__name__)

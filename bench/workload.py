@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from instructner.data import load_corpus
-from instructner.labels import Verbalizer, get_verbalizer
-from instructner.prompts import ner_prompt
+from instructner.method.labels import Verbalizer, get_verbalizer
+from instructner.method.prompts import ner_prompt
+from instructner.method.types import Sentence
+from instructner.research.data import load_corpus
 from instructner.serving.limits import Limits
 from instructner.serving.tokenizer import PromptTokenizer
 from instructner.serving.window_steps import preprocess
-from instructner.types import Sentence
 
 CORPUS = "conll2003"
 SPLIT = "test"

@@ -1,9 +1,14 @@
-"""InstructionNER core package: prompts, label words, answer parser, data, metrics, training.
+"""InstructionNER: instruction-based generative NER, served on Triton.
 
-Nothing here imports Triton; the Triton python models are thin wrappers over this package.
+One package per job: ``instructner.method`` (prompts, parser, spans, labels, the model's view
+of a text; no model runtime), ``instructner.serving`` (the runtime the Triton python models
+import: validation, windows, the orchestration, engines), ``instructner.research`` (data,
+training, evaluation, studies), ``instructner.deploy`` (repository builds, the launcher and
+its supervision, probes, the front proxy) and the ``instructner`` CLI (``cli``,
+``commands``). The import rules between them are import-linter contracts (pyproject.toml).
 """
 
-from instructner.types import Entity, Sentence, TokenSpan
+from instructner.method.types import Entity, Sentence, TokenSpan
 
 __all__ = ["Entity", "Sentence", "TokenSpan"]
 __version__ = "0.1.0"

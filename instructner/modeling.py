@@ -21,9 +21,9 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from instructner.loops import LOOP_MAX_PERIOD as LOOP_MAX_PERIOD
-from instructner.loops import LOOP_REPEATS as LOOP_REPEATS
-from instructner.loops import looping_rows as looping_rows
+from instructner.method.loops import LOOP_MAX_PERIOD as LOOP_MAX_PERIOD
+from instructner.method.loops import LOOP_REPEATS as LOOP_REPEATS
+from instructner.method.loops import looping_rows as looping_rows
 
 logger = logging.getLogger(__name__)
 
@@ -374,7 +374,8 @@ def generate(
     stretch of tokens :data:`LOOP_REPEATS` times in a row stops there (it is then reported as
     unfinished). Answers are decoded without special tokens and without tokenizer clean-up, so
     ``" ."`` in an entity stays as written. ``allowed_tokens`` gives, per prompt, the tokens
-    that may follow a generated prefix (constrained decoding, :mod:`instructner.constrained`).
+    that may follow a generated prefix (constrained decoding,
+    :mod:`instructner.method.constrained`).
 
     Raises:
         ValueError: a prompt is longer than ``max_source_length`` tokens and ``truncate`` is

@@ -28,7 +28,7 @@ from bench.testbed import (
 )
 from instructner.deploy.build import BuildSettings, settings_from_args
 from instructner.deploy.server import free_ports, serve_parser
-from instructner.prompts import extract_answer, ner_answer
+from instructner.method.prompts import extract_answer, ner_answer
 from instructner.serving.protos import ExtractionResult
 
 __all__ = [
@@ -86,7 +86,11 @@ class GazetteerEngine:
 
     def answer(self, prompt: str) -> str:
         """Return the answer sentence for a decoded prompt."""
-        from instructner.prompts import EXTRACT_INSTRUCTION, NER_INSTRUCTION, TYPE_INSTRUCTION
+        from instructner.method.prompts import (
+            EXTRACT_INSTRUCTION,
+            NER_INSTRUCTION,
+            TYPE_INSTRUCTION,
+        )
         from instructner.serving.windows import entity_occurrences
 
         sentence = prompt.removeprefix("Sentence: ").split(" Instruction: ")[0]
@@ -132,7 +136,7 @@ class GazetteerEngine:
         self, inputs: Any, max_new_tokens: Any, end_id: int, return_log_probs: bool = False
     ) -> list[Any]:
         """Answer each prompt; cut at ``max_new_tokens`` like a real engine."""
-        from instructner.engine import Generated
+        from instructner.serving.engine import Generated
 
         self.batches.append(len(inputs))
         results = []

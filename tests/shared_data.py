@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from instructner.data import DATA_ROOT_ENV, default_data_root
+from instructner.research.data import DATA_ROOT_ENV, default_data_root
 
 DATA_ROOT = default_data_root()
 MISSING = f"the NER data folder {DATA_ROOT} is missing (set {DATA_ROOT_ENV} to where it is)"

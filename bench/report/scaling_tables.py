@@ -160,8 +160,8 @@ def _label_lines(summary: Summary, image_link: str) -> list[str]:
     failed = scaling.get("failed", [])
     lines += [""] + _failed_points([p for p in failed if p["sentences_per_request"] == 1])
     lines += [
-        f"Label lists (label words of instructner.labels, the benchmark corpus's first, then "
-        f"the other corpora's in corpus order, each word once): {lists}. Every word is in "
+        "Label lists (label words of instructner.method.labels, the benchmark corpus's first, "
+        f"then the other corpora's in corpus order, each word once): {lists}. Every word is in "
         "`scaling.label_lists` of summary.json.",
         "",
         "Growth: " + scaling.get("growth", {}).get("labels", {}).get("text", "not computed"),

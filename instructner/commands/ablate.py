@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from instructner.ablation import SUMMARY_MARKDOWN, load_ablation_config, run_ablation
+from instructner.research.ablation import SUMMARY_MARKDOWN, load_ablation_config, run_ablation
 
 HELP = (
     "few-shot ablation: train NER-only and NER + auxiliary-task models on the shipped K-shot "

@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the table and print its size (and the asked words' aliases)."""
-    from instructner.label_aliases import load_aliases, resolve_labels, write_aliases
-    from instructner.model_info import known_words
+    from instructner.method.label_aliases import load_aliases, resolve_labels, write_aliases
+    from instructner.method.model_info import known_words
 
     if not (args.model / "config.json").is_file():
         raise FileNotFoundError(f"{args.model} is not a model folder: config.json is missing")

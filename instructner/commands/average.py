@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from instructner.averaging import average_checkpoints
-from instructner.export import DTYPES
+from instructner.research.averaging import average_checkpoints
+from instructner.research.export import DTYPES
 
 HELP = (
     "average the weights of checkpoints of one model (same architecture, tokenizer and tasks) "

@@ -9,17 +9,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from instructner.calibration import CalibrationSet, markdown_report, score_sentences, summarize
 from instructner.commands.evaluate import HOLDOUT_DEV
-from instructner.confidence import SCORE_METHODS
-from instructner.data import holdout_split, load_corpus
-from instructner.engine import (
+from instructner.method.confidence import SCORE_METHODS
+from instructner.method.labels import CORPORA, get_verbalizer
+from instructner.research.calibration import (
+    CalibrationSet,
+    markdown_report,
+    score_sentences,
+    summarize,
+)
+from instructner.research.data import holdout_split, load_corpus
+from instructner.serving.engine import (
     CTranslate2Engine,
     Engine,
     TransformersEngine,
     convert_to_ctranslate2,
 )
-from instructner.labels import CORPORA, get_verbalizer
 from instructner.serving.tokenizer import PromptTokenizer, tokenizer_dir_for
 
 HELP = (
@@ -59,7 +64,7 @@ def _dev_sentences(corpus: str, data_root: Path | None) -> list:
 
 def run(args: argparse.Namespace) -> int:
     """Score, summarize, write calibration.json, thresholds.csv and the plots."""
-    from instructner.calibration_plots import plot_precision_recall, plot_reliability
+    from instructner.research.calibration_plots import plot_precision_recall, plot_reliability
 
     corpora = [c.strip() for c in args.corpora.split(",") if c.strip()]
     unknown = [c for c in corpora if c not in CORPORA]

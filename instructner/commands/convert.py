@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the conversion and print where it went and its size."""
-    from instructner.engine import write_shipped_conversion
+    from instructner.serving.engine import write_shipped_conversion
 
     if not (args.model / "config.json").is_file():
         raise FileNotFoundError(f"{args.model} is not a model folder: config.json is missing")

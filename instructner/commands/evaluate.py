@@ -8,13 +8,13 @@ import logging
 import sys
 from pathlib import Path
 
-from instructner.data import FORMATS, holdout_split, load_corpus, read_sentences
-from instructner.evaluation import GenerationSettings, evaluate_sentences, write_evaluation
-from instructner.labels import CORPORA, Verbalizer, get_verbalizer
+from instructner.method.labels import CORPORA, Verbalizer, get_verbalizer
+from instructner.method.types import Sentence
 from instructner.modeling import checkpoint_tokenizer, load_model, pick_device
-from instructner.novelty import recall_by_novelty, training_mentions
-from instructner.types import Sentence
-from instructner.typing_accuracy import evaluate_typing
+from instructner.research.data import FORMATS, holdout_split, load_corpus, read_sentences
+from instructner.research.evaluation import GenerationSettings, evaluate_sentences, write_evaluation
+from instructner.research.novelty import recall_by_novelty, training_mentions
+from instructner.research.typing_accuracy import evaluate_typing
 
 HELP = (
     "generate NER answers with a T5 checkpoint and score them (strict micro and per-type "

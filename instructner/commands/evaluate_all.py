@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from instructner.labels import CORPORA
+from instructner.method.labels import CORPORA
 
 HELP = (
     "evaluate a model on every shipped corpus (test and dev splits, typing accuracy) and "

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from instructner.export import DTYPES, MAX_SHARD_BYTES, MAX_TOTAL_BYTES, export_checkpoint
+from instructner.research.export import DTYPES, MAX_SHARD_BYTES, MAX_TOTAL_BYTES, export_checkpoint
 
 HELP = (
     "export a training checkpoint as a shippable model folder (half-precision safetensors "

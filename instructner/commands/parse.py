@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from instructner.parser import parse_answer
-from instructner.prompts import TASKS
+from instructner.method.parser import parse_answer
+from instructner.method.prompts import TASKS
 
 HELP = "parse a model answer into entities (JSON list of text, label, start, end)"
 

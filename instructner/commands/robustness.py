@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from instructner.labels import CORPORA
+from instructner.method.labels import CORPORA
 
 HELP = (
     "rewrite the test sets as callers write them (natural text, accents, case, their own "
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``robustness``."""
-    from instructner.robustness import VARIANTS
+    from instructner.research.robustness import VARIANTS
 
     parser.add_argument("--model", required=True, type=Path, help="model folder (HF T5)")
     parser.add_argument(
@@ -68,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _pipeline(args: argparse.Namespace, scratch: Path) -> Any:
-    from instructner.confidence import served_score_method
-    from instructner.engine import convert_to_ctranslate2, load_engine
+    from instructner.method.confidence import served_score_method
+    from instructner.serving.engine import convert_to_ctranslate2, load_engine
     from instructner.serving.pipeline import Pipeline
     from instructner.serving.tokenizer import PromptTokenizer
 
@@ -144,10 +144,10 @@ def plot(results: Results, variants: list[str], path: Path, baseline: Results | 
 
 def run(args: argparse.Namespace) -> int:
     """Build each variant's cases, score them through the pipeline, print the table."""
-    from instructner import textview
-    from instructner.data import load_corpus
-    from instructner.robustness import VARIANTS, make_case
-    from instructner.robustness_run import score_cases
+    from instructner.method import textview
+    from instructner.research.data import load_corpus
+    from instructner.research.robustness import VARIANTS, make_case
+    from instructner.research.robustness_run import score_cases
 
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from instructner.data import FORMATS, read_sentences
-from instructner.metrics import score_sentences
+from instructner.research.data import FORMATS, read_sentences
+from instructner.research.metrics import score_sentences
 
 HELP = "score predicted BIO tags against gold tags (strict span-level micro and per-type P/R/F1)"
 

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from instructner.labels import CORPORA
-from instructner.vocab import DEFAULT_VOCAB_SIZE, build_task_tokenizer
+from instructner.method.labels import CORPORA
+from instructner.research.vocab import DEFAULT_VOCAB_SIZE, build_task_tokenizer
 
 HELP = (
     "train a task tokenizer (SentencePiece unigram, case kept, byte fallback) on the corpora's "

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from instructner.training import Trainer, load_config
+from instructner.research.training import Trainer, load_config
 
 HELP = "train a T5 InstructionNER model (multi-corpus, multitask) from a YAML config"
 

@@ -22,21 +22,21 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from instructner.confidence import served_score_method
 from instructner.deploy.templates import fill_model
-from instructner.engine import (
+from instructner.method.confidence import served_score_method
+from instructner.method.label_aliases import ALIASES_FILE
+from instructner.method.model_info import model_info_json, pbtxt_string
+from instructner.method.trained_tasks import trained_tasks
+from instructner.serving.engine import (
     COMPUTE_TYPES,
     ENGINE_KINDS,
     SHIPPED_CT2_DIR,
     convert_to_ctranslate2,
     shipped_conversion,
 )
-from instructner.label_aliases import ALIASES_FILE
-from instructner.model_info import model_info_json, pbtxt_string
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.tokenizer import tokenizer_dir_for
 from instructner.serving.triton_glue import PATH_PARAMETERS, STEP_PLACES
-from instructner.trained_tasks import trained_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +413,8 @@ def build_repository(settings: BuildSettings) -> BuildResult:
         "model_dir": str(settings.model_dir),
         "checkpoint": str(checkpoint.resolve()),
         "trained": trained,
-        "checkpoint_fingerprint": fingerprint([checkpoint]),
+        # the resolved path, as the up-to-date check reads it back from this manifest
+        "checkpoint_fingerprint": fingerprint([checkpoint.resolve()]),
         "templates_fingerprint": fingerprint([settings.templates]),
         "settings": _settings_record(settings),
         "repository": str(repository.resolve()),

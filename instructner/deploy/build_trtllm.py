@@ -11,8 +11,8 @@ Runs inside the pinned Triton TensorRT-LLM container (:data:`PIN`, see docs/gpu-
    :class:`~instructner.serving.limits.Limits`.
 3. ``<out>/model_repository``: preprocessing, postprocessing and instruction_ner filled exactly
    as ``make engines`` fills them for the CPU (their ``engine_model`` names the GPU engine
-   model), plus the ``tensorrt_llm`` model of ``model_repository_trtllm/``. The engine model is
-   the only difference from the CPU repository.
+   model), plus the ``tensorrt_llm`` model of ``deploy/model_repository_trtllm/``. The engine
+   model is the only difference from the CPU repository.
 
 ``--dry-run`` (``make engines-trtllm DRY_RUN=1``) prints every command and writes the filled
 repository without running TensorRT. The flags follow the pinned versions' files, cited where
@@ -54,7 +54,7 @@ from instructner.serving.tokenizer import PromptTokenizer, tokenizer_dir_for
 logger = logging.getLogger(__name__)
 
 # The GPU engine model's template; the step models come from the CPU templates (TEMPLATES).
-TRTLLM_TEMPLATES = Path("model_repository_trtllm")
+TRTLLM_TEMPLATES = Path("deploy/model_repository_trtllm")
 MANIFEST = "manifest.json"
 COMMANDS_SCRIPT = "build_commands.sh"
 # T5 overflows in float16 (TensorRT-LLM examples/enc_dec/README.md; TensorRT-LLM issue #1511).
@@ -307,7 +307,7 @@ def build_commands(settings: TrtllmSettings, checkpoint: Path) -> list[Command]:
 
 
 def tensorrt_llm_values(settings: TrtllmSettings) -> dict[str, object]:
-    """Return the fill values of ``model_repository_trtllm/tensorrt_llm/config.pbtxt``.
+    """Return the fill values of ``deploy/model_repository_trtllm/tensorrt_llm/config.pbtxt``.
 
     Keys are the placeholders of tensorrtllm_backend v0.17.0's template; the enc-dec values
     are those of its docs/encoder_decoder.md fill command.
@@ -369,11 +369,12 @@ def _require_tools(settings: TrtllmSettings) -> None:
     if not settings.convert_script.is_file():
         missing.append(
             f"{settings.convert_script} is missing (TensorRT-LLM {PIN.convert_script} at tag "
-            f"v{PIN.tensorrt_llm}; build/Dockerfile puts it there, or pass --convert-script)"
+            f"v{PIN.tensorrt_llm}; deploy/docker/Dockerfile puts it there, or pass "
+            "--convert-script)"
         )
     if missing:
         raise FileNotFoundError(
-            "; ".join(missing) + f". Run inside {PIN.image} (build/Dockerfile), "
+            "; ".join(missing) + f". Run inside {PIN.image} (deploy/docker/Dockerfile), "
             "or use --dry-run to only print the commands"
         )
 
@@ -502,7 +503,7 @@ def is_current(settings: TrtllmSettings, run: Runner = subprocess.run) -> bool:
     if not (
         not manifest.get("dry_run", True)
         and manifest.get("commands") == commands
-        and manifest.get("checkpoint_fingerprint") == fingerprint([settings.model_dir])
+        and manifest.get("checkpoint_fingerprint") == fingerprint([settings.model_dir.resolve()])
     ):
         return False
     built_with, now = manifest.get("toolchain"), toolchain(run)

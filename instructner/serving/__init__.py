@@ -1,4 +1,4 @@
-"""Triton-free serving core: request validation, document windows, results, engine contract.
+"""Triton-free serving runtime: validation, windows, the orchestration, results, engines.
 
 The Triton python models under ``model_repository/`` only convert between Triton tensors and
 the plain values these modules take and return; everything with logic lives here and is

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from instructner.engine import Engine, Generated, load_engine
+from instructner.serving.engine import Engine, Generated, load_engine
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.tensors import GetInput, batch_size, bool_per_row, int_per_row

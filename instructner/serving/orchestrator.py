@@ -18,11 +18,12 @@ back into their texts and drop entities scored under their ``min_score``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from instructner.confidence import DEFAULT_SCORE_METHOD
-from instructner.engine import Engine
+from instructner.method.confidence import DEFAULT_SCORE_METHOD
+from instructner.serving.engine import Engine
 from instructner.serving.limits import Limits
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import ExtractionRequest, ScoreOptions
@@ -73,11 +74,11 @@ class _Request:
     # per row, per window: (window start in the row's text, the window's result)
     parts: list[list[tuple[int, ExtractionResult] | None]] = field(default_factory=list)
     error: BaseException | None = None
+    started: int = 0  # windows handed to the step
 
-    def progress(self) -> tuple[int, int]:
-        """Return (windows answered, windows planned)."""
-        rows = self.parts
-        return sum(p is not None for row in rows for p in row), sum(len(row) for row in rows)
+    def planned(self) -> int:
+        """Return the number of windows planned for all rows."""
+        return sum(len(row) for row in self.parts)
 
 
 class BatchRun:
@@ -148,12 +149,12 @@ class BatchRun:
             if state.error is None and ask is not None and job.request not in asked:
                 asked.add(job.request)
                 if ask(job.request):
-                    done, planned = state.progress()
                     state.error = Cancelled(
-                        f"request cancelled by the caller after {done} of {planned} windows; "
-                        "the rest were not run"
+                        f"request cancelled by the caller after {state.started} of "
+                        f"{state.planned()} windows; the rest were not run"
                     )
             if state.error is None:
+                state.started += 1
                 chunk.append(job)
         return chunk
 
@@ -218,15 +219,36 @@ def run_batch(
 
 
 async def run_batch_async(
-    step: AsyncWindowStep, run: BatchRun, is_cancelled: Callable[[int], bool] | None = None
+    step: AsyncWindowStep,
+    run: BatchRun,
+    is_cancelled: Callable[[int], bool] | None = None,
+    in_flight: int = 1,
 ) -> list[RequestOutcome]:
-    """:func:`run_batch` for a step that awaits other models (BLS)."""
-    while jobs := run.next_chunk(is_cancelled):
-        try:
-            run.complete(jobs, await step(jobs))
-        except Exception as error:  # noqa: BLE001 - the requests of this chunk fail
-            run.fail(jobs, error)
-    return run.outcomes()
+    """:func:`run_batch` for a step that awaits other models (BLS), without a barrier.
+
+    At most ``in_flight`` chunks run at once, and the next starts as soon as one finishes, so
+    a slow window holds back only itself. Whether a caller has gone is asked as each chunk
+    is taken (:meth:`BatchRun.next_chunk`).
+    """
+    if in_flight < 1:
+        raise ValueError(f"in_flight must be at least 1, got {in_flight}")
+    running: dict[asyncio.Future[Sequence[WindowOutcome]], Sequence[WindowJob]] = {}
+    try:
+        while True:
+            while len(running) < in_flight and (jobs := run.next_chunk(is_cancelled)):
+                running[asyncio.ensure_future(step(jobs))] = jobs
+            if not running:
+                return run.outcomes()
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                finished = running.pop(task)
+                try:
+                    run.complete(finished, task.result())
+                except Exception as error:  # noqa: BLE001 - the requests of this chunk fail
+                    run.fail(finished, error)
+    finally:
+        for task in running:  # only when this coroutine itself was cancelled or failed
+            task.cancel()
 
 
 @dataclass

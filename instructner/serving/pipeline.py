@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from instructner.confidence import DEFAULT_SCORE_METHOD
-from instructner.engine import Engine
+from instructner.method.confidence import DEFAULT_SCORE_METHOD
+from instructner.serving.engine import Engine
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.orchestrator import BatchRun, Documents, EngineStep, run_batch
 from instructner.serving.protos import ExtractionResult
@@ -36,7 +36,8 @@ class Pipeline:
     """Validate, window, prompt, generate, parse and merge in one process.
 
     ``scores``: ask the engine for log-probabilities and score every entity, by the formula
-    ``score_method`` (the served model's: :func:`instructner.confidence.served_score_method`).
+    ``score_method`` (the served model's:
+    :func:`instructner.method.confidence.served_score_method`).
     ``chunk_size``: at most this many windows per engine call (default: all of a call's).
     """
 

@@ -11,9 +11,10 @@ The Triton model reads a batch of requests (:func:`read_batch`), runs it through
 - ``models``: BLS calls to the preprocessing, engine and postprocessing models per window
   (the layout around TensorRT-LLM's engine model).
 
-With the BLS steps, a chunk holds at most ``max_windows_in_flight`` windows per request of
-the batch; its calls are in flight together, so the engine's dynamic batcher batches them
-while other callers' windows still reach it between chunks.
+With the BLS steps, each window is its own chunk and at most ``max_windows_in_flight`` windows
+per request of the batch are in flight; the next starts as soon as one finishes, so the
+engine's dynamic batcher batches the windows in flight while other callers' windows still
+reach its queue between them.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from instructner.confidence import DEFAULT_SCORE_METHOD, parse_score_method
-from instructner.engine import Engine
+from instructner.method.confidence import DEFAULT_SCORE_METHOD, parse_score_method
+from instructner.method.trained_tasks import parse_served_tasks
 from instructner.serving import triton_glue
+from instructner.serving.engine import Engine
 from instructner.serving.engine_contract import ENGINE_PARAMETERS, engine_from_parameters
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
@@ -52,7 +54,6 @@ from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import requests_from_inputs, score_options_from_inputs
 from instructner.serving.tokenizer import PromptTokenizer
 from instructner.serving.triton_glue import StepFailed
-from instructner.trained_tasks import parse_served_tasks
 
 
 def _strings(values: Sequence[str]) -> np.ndarray:
@@ -159,17 +160,17 @@ class PublicModel:
         if self.engine_step is not None:
             return responses(self.pb_utils, self.name, run_batch(self.engine_step, run, cancelled))
         assert self.bls_step is not None
-        return self._answer(run_batch_async(self.bls_step, run, cancelled))
+        # one window per chunk, max_windows_in_flight per request of the batch in flight
+        in_flight = self.limits.max_windows_in_flight * max(1, len(requests))
+        return self._answer(run_batch_async(self.bls_step, run, cancelled, in_flight))
 
     async def _answer(self, outcomes: Awaitable[list[RequestOutcome]]) -> list[Any]:
         return responses(self.pb_utils, self.name, await outcomes)
 
     def batch_run(self, batch: Sequence[Documents | BaseException]) -> BatchRun:
         """Return the orchestration of one Triton batch, chunked for this model's step."""
-        if self.engine_step is not None:
-            return BatchRun(self.tokenizer, self.limits, batch, self.engine_batch)
-        per_request = self.limits.max_windows_in_flight
-        return BatchRun(self.tokenizer, self.limits, batch, per_request * max(1, len(batch)))
+        chunk = self.engine_batch if self.engine_step is not None else 1
+        return BatchRun(self.tokenizer, self.limits, batch, chunk)
 
 
 def load_public_model(

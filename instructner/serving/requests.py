@@ -6,7 +6,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from instructner.prompts import TASKS
+from instructner.method.prompts import TASKS
+from instructner.method.spans import occurrences as entity_occurrences
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import DEFAULT_LIMITS, Limits
 from instructner.serving.tensors import (
@@ -16,11 +17,11 @@ from instructner.serving.tensors import (
     string_per_row,
     strings_per_row,
 )
-from instructner.spans import occurrences as entity_occurrences
 
 DEFAULT_TASK = "ner"
 _NEEDS_LABELS = ("ner", "type")
-# The section markers of the prompts (instructner.prompts). A label or entity word holding one
+# The section markers of the prompts (instructner.method.prompts). A label or entity word holding
+# one
 # would change the prompt's structure (a fake "Options:" list), so it is rejected; TEXT may
 # hold them: it is data, and the parser keeps only spans of TEXT labelled with given LABELS.
 PROMPT_MARKERS = ("Sentence:", "Instruction:", "Options:")

@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from instructner.confidence import DEFAULT_SCORE_METHOD, TokenProb, entity_scores
-from instructner.label_aliases import normalize_label, resolve_labels
-from instructner.parser import locate_answer
+from instructner.method.confidence import DEFAULT_SCORE_METHOD, TokenProb, entity_scores
+from instructner.method.label_aliases import normalize_label, resolve_labels
+from instructner.method.parser import locate_answer
+from instructner.method.textview import TextView, model_view, view_entities
+from instructner.method.types import Entity as CoreEntity
 from instructner.serving.protos import Entity, ExtractionResult, Window
-from instructner.textview import TextView, model_view, view_entities
-from instructner.types import Entity as CoreEntity
 
 WINDOW_SEPARATOR = "\n"  # between the answers of windows in generated_text
 
@@ -31,10 +31,10 @@ def window_result(
 ) -> ExtractionResult:
     """Parse one window's answer into a result whose offsets index ``text``.
 
-    The answer is read against the model's view of ``text`` (:mod:`instructner.textview`) and
+    The answer is read against the model's view of ``text`` (:mod:`instructner.method.textview`) and
     each entity is mapped back to the caller's characters, so ``text[start:end]`` is its
     text. With ``token_probs`` (the answer's tokens and their log-probabilities) every entity
-    gets its score by the formula ``score_method`` (:mod:`instructner.confidence`). With
+    gets its score by the formula ``score_method`` (:mod:`instructner.method.confidence`). With
     ``aliases`` the labels were asked as the known words they map to; each entity carries the
     caller's label and, where it differs, the word the model answered (``model_label``).
     """

@@ -15,11 +15,11 @@ from pathlib import Path
 from tokenizers import Tokenizer
 from tokenizers.decoders import DecodeStream
 
-from instructner.label_aliases import load_aliases, resolve_labels
-from instructner.prompts import build_prompt
+from instructner.method.label_aliases import load_aliases, resolve_labels
+from instructner.method.prompts import build_prompt
+from instructner.method.textview import model_view, view_entities
 from instructner.serving.errors import RequestError
 from instructner.serving.windows import Measure
-from instructner.textview import model_view, view_entities
 
 SHIPPED_TOKENIZER_DIR = Path(__file__).resolve().parent.parent / "resources" / "t5-tokenizer"
 
@@ -61,7 +61,8 @@ class PromptTokenizer:
         # One entry, read and replaced as one tuple, so threads sharing the tokenizer at worst
         # miss it.
         self._last: tuple[str, tuple[int, ...]] | None = None
-        # Callers' label words the model never saw -> words it knows (instructner.label_aliases)
+        # Callers' label words the model never saw -> words it knows
+        # (instructner.method.label_aliases)
         self.label_aliases: dict[str, str] = load_aliases(directory)
 
     def _required_id(self, token: str) -> int:
@@ -138,10 +139,10 @@ def window_prompt(
 ) -> str:
     """Return the prompt of one window: the model reads its view of the text and entities.
 
-    :func:`instructner.textview.model_view` folds accents and splits punctuation as the
+    :func:`instructner.method.textview.model_view` folds accents and splits punctuation as the
     training corpora do; :func:`instructner.serving.results.window_result` maps the answer
     back to the caller's text. With ``aliases``, labels the model never saw are asked with
-    the known words they map to (:func:`instructner.label_aliases.resolve_labels`).
+    the known words they map to (:func:`instructner.method.label_aliases.resolve_labels`).
     """
     prompt_labels = resolve_labels(aliases or {}, labels) if labels else labels
     return build_prompt(task, model_view(text).text, prompt_labels, view_entities(entities))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from instructner.confidence import DEFAULT_SCORE_METHOD
-from instructner.confidence import token_probs as pair_token_probs
+from instructner.method.confidence import DEFAULT_SCORE_METHOD
+from instructner.method.confidence import token_probs as pair_token_probs
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.protos import ExtractionResult

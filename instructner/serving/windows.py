@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
+from instructner.method.spans import occurrences
 from instructner.serving.errors import RequestError
-from instructner.spans import occurrences
 
 if TYPE_CHECKING:
     from instructner.serving.requests import ExtractionRequest
@@ -49,7 +49,7 @@ class Window:
 
 
 def entity_occurrences(text: str, entity: str) -> list[tuple[int, int]]:
-    """Return the word-bounded occurrences of ``entity`` (:func:`instructner.spans.occurrences`)."""
+    """Return the word-bounded occurrences of ``entity`` (``spans.occurrences``)."""
     return occurrences(text, entity)
 
 

@@ -26,7 +26,7 @@ SENTENCES = [
 
 def acceptance_module():
     spec = importlib.util.spec_from_file_location(
-        "gpu_acceptance", REPO / "scripts/gpu_acceptance.py"
+        "gpu_acceptance", REPO / "deploy/gpu_acceptance.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -97,5 +97,5 @@ def test_recorded_reference_answers_are_compared_and_a_divergence_fails_with_a_r
 def test_dry_run_prints_the_plan_and_contacts_nothing(capsys):
     assert acceptance_module().main(["--url", "gpu:8001", "--dry-run"]) == 0
     plan = capsys.readouterr().out
-    assert "--record cpu-answers.json" in plan and "build/entrypoint.sh serve" in plan
+    assert "--record cpu-answers.json" in plan and "deploy/docker/entrypoint.sh serve" in plan
     assert "fallback --max-batch-size 16" in plan

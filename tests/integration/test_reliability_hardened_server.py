@@ -43,7 +43,7 @@ from instructner.deploy.server import (
     ServerTLS,
     TritonServer,
 )
-from instructner.labels import get_verbalizer
+from instructner.method.labels import get_verbalizer
 from instructner.serving.limits import Limits
 from tests.certificates import make_certificates
 from tests.harness import ANY_SCORE, FIXTURE_LABELS

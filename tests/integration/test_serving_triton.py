@@ -15,7 +15,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from instructner.engine import TransformersEngine
+from instructner.serving.engine import TransformersEngine
 from instructner.serving.pipeline import Pipeline
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.tokenizer import PromptTokenizer, encode_window

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from instructner.ablation import (
+from instructner.cli import main
+from instructner.research.ablation import (
     RESULTS_FILE,
     SUMMARY_MARKDOWN,
     AblationConfig,
@@ -15,7 +16,6 @@ from instructner.ablation import (
     summarize,
     summary_markdown,
 )
-from instructner.cli import main
 from tests.shared_data import DATA_ROOT, needs_data
 
 ROOT = Path(__file__).resolve().parents[2]

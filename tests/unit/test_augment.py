@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from instructner.augment import (
+from instructner.research.augment import (
     AugmentConfig,
     MentionBank,
     augment_sentence,
@@ -16,7 +16,7 @@ from instructner.augment import (
     recombine_names,
     replace_mentions,
 )
-from instructner.data import make_sentence
+from instructner.research.data import make_sentence
 
 SENTENCE = make_sentence(
     ["Angela", "Merkel", "met", "McDonald's", "staff", "in", "Paris", "on", "9/11", "."],

@@ -8,10 +8,10 @@ import logging
 import pytest
 import torch
 
-from instructner.averaging import RECORD, average_checkpoints
 from instructner.cli import main
-from instructner.export import TRAINING_CONFIG
 from instructner.modeling import load_model, load_tokenizer, new_t5_model, save_model
+from instructner.research.averaging import RECORD, average_checkpoints
+from instructner.research.export import TRAINING_CONFIG
 
 TINY = {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
         "d_kv": 16}  # fmt: skip

@@ -5,8 +5,8 @@ import pytest
 from bench.paths import percentile
 from bench.quality import score_answers, score_entities
 from bench.workload import Workload, engine_input_data, ensemble_input_data
-from instructner.data import make_sentence
-from instructner.labels import get_verbalizer
+from instructner.method.labels import get_verbalizer
+from instructner.research.data import make_sentence
 
 SENTENCE = make_sentence(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"])
 VERBALIZER = get_verbalizer("conll2003")

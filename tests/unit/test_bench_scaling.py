@@ -47,8 +47,8 @@ from bench.scaling import (
     sweeps,
     window_ms,
 )
-from instructner.labels import get_verbalizer
-from instructner.types import Sentence
+from instructner.method.labels import get_verbalizer
+from instructner.method.types import Sentence
 
 TINY = ModelShape(
     d_model=2,
@@ -379,7 +379,7 @@ def test_the_scaling_plots_are_written_from_a_summary(tmp_path):
 
 
 def test_every_path_says_ended_the_same_way_the_engines_flag_where_it_has_one():
-    from instructner.engine import Generated
+    from instructner.serving.engine import Generated
 
     # an answer stopped by loop detection: under the limit, yet no end token
     looped = Generated(token_ids=[5, 6, 5, 6], finished=False)
@@ -393,7 +393,7 @@ def test_every_path_says_ended_the_same_way_the_engines_flag_where_it_has_one():
 
 
 def test_the_in_process_engine_records_the_engines_own_finished_flag():
-    from instructner.engine import Generated
+    from instructner.serving.engine import Generated
 
     class Fake:
         kind, vocab_size, decoder_start_token_id, eos_token_id = "fake", 10, 0, 1

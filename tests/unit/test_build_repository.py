@@ -79,6 +79,26 @@ def test_build_uses_a_real_checkpoint_and_marks_it_trained(built, tmp_path):
     assert out.checkpoint == result.checkpoint
 
 
+def test_ensure_repository_reuses_a_build_whose_checkpoint_was_given_by_a_relative_path(
+    built, tmp_path, monkeypatch
+):
+    # `make serve` and the benchmark pass models/default: the up-to-date check must read the
+    # checkpoint's fingerprint as the build wrote it, or every start rebuilds
+    _, result = built
+    monkeypatch.chdir(result.checkpoint.parent)
+    relative = BuildSettings(
+        model_dir=Path(result.checkpoint.name),
+        out_dir=tmp_path / "out",
+        templates=Path(__file__).resolve().parents[2] / "model_repository",
+    )
+    first = ensure_repository(relative)
+    manifest = relative.out_dir / MANIFEST
+    before = manifest.stat().st_mtime_ns
+    again = ensure_repository(relative)
+    assert first.trained and again.repository == first.repository
+    assert manifest.stat().st_mtime_ns == before
+
+
 @pytest.mark.parametrize(
     ("cpu_max", "expected"),
     [

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from instructner.calibration import (
+from instructner.cli import main
+from instructner.research.calibration import (
     ScoredEntity,
     brier_score,
     expected_calibration_error,
     reliability_bins,
     threshold_table,
 )
-from instructner.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_reliability_linear import grows_linearly
 
-from instructner.confidence import SCORE_METHODS, TokenProb, entity_scores, token_probs
-from instructner.parser import locate_answer
+from instructner.method.confidence import SCORE_METHODS, TokenProb, entity_scores, token_probs
+from instructner.method.parser import locate_answer
 from instructner.serving.errors import RequestError
 from instructner.serving.pipeline import Pipeline
 from instructner.serving.protos import Entity, ExtractionResult

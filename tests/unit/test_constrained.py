@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from instructner.constrained import NerAnswerGrammar
+from instructner.method.constrained import NerAnswerGrammar
+from instructner.method.prompts import ner_answer
 from instructner.modeling import load_tokenizer
-from instructner.prompts import ner_answer
 from tests.shared_data import DATA_ROOT, MISSING
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris on Tuesday , Paris !"
@@ -18,7 +18,7 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory):
     """The task tokenizer trained as `make tokenizer` trains it (a few seconds)."""
     if not DATA_ROOT.is_dir():
         pytest.skip(MISSING)
-    from instructner.vocab import build_task_tokenizer
+    from instructner.research.vocab import build_task_tokenizer
 
     return load_tokenizer(build_task_tokenizer(tmp_path_factory.mktemp("tok"), data_root=DATA_ROOT))
 

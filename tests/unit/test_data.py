@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 
-from instructner.data import (
+from instructner.method.types import Sentence, TokenSpan
+from instructner.research.data import (
     DATA_ROOT_ENV,
     DataFormatError,
     bio_to_spans,
@@ -26,7 +27,6 @@ from instructner.data import (
     read_sentences,
     write_bio,
 )
-from instructner.types import Sentence, TokenSpan
 from tests.shared_data import DATA_ROOT, needs_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
@@ -376,7 +376,7 @@ def test_kshot_sample_reaches_k_sentences_per_type_deterministically():
 
 
 def test_kshot_sample_takes_all_of_a_rare_type_and_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="instructner.data"):
+    with caplog.at_level(logging.WARNING, logger="instructner.research.data"):
         sample = kshot_sample(typed_sentences(), 2, seed=0)
     assert any(s.tokens == ("rare",) for s in sample)
     assert "['C']" in caplog.text

@@ -6,9 +6,7 @@ import torch
 
 from instructner.cli import main
 from instructner.commands.evaluate import parse_labels
-from instructner.data import make_sentence
-from instructner.evaluation import score_answers, write_evaluation
-from instructner.labels import get_verbalizer
+from instructner.method.labels import get_verbalizer
 from instructner.modeling import (
     EOS_TOKEN_ID,
     PAD_TOKEN_ID,
@@ -18,6 +16,8 @@ from instructner.modeling import (
     model_shape,
     new_t5_model,
 )
+from instructner.research.data import make_sentence
+from instructner.research.evaluation import score_answers, write_evaluation
 from tests.shared_data import DATA_ROOT, MISSING
 
 CONLL = get_verbalizer("conll2003")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 
-from instructner.augment import AugmentConfig, augment_sentence, recase
-from instructner.data import make_sentence
-from instructner.example_labels import distractor_pool, example_labels, word_group
-from instructner.examples import sentence_examples
-from instructner.labels import get_verbalizer
-from instructner.names import base_tag, draw_name, fine_word
-from instructner.parser import parse_ner_answer
-from instructner.prompts import parse_prompt
+from instructner.method.labels import get_verbalizer
+from instructner.method.parser import parse_ner_answer
+from instructner.method.prompts import parse_prompt
+from instructner.research.augment import AugmentConfig, augment_sentence, recase
+from instructner.research.data import make_sentence
+from instructner.research.example_labels import distractor_pool, example_labels, word_group
+from instructner.research.examples import sentence_examples
+from instructner.research.names import base_tag, draw_name, fine_word
 
 SENTENCE = make_sentence(
     "Angela Merkel met Emmanuel Macron in Paris .".split(),

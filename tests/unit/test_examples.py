@@ -1,8 +1,13 @@
 import pytest
 
-from instructner.data import make_sentence
-from instructner.examples import CorpusSentences, build_examples, check_tasks, sentence_examples
-from instructner.labels import get_verbalizer
+from instructner.method.labels import get_verbalizer
+from instructner.research.data import make_sentence
+from instructner.research.examples import (
+    CorpusSentences,
+    build_examples,
+    check_tasks,
+    sentence_examples,
+)
 
 CONLL = get_verbalizer("conll2003")
 CONLL_OPTIONS = "person, organization, location, miscellaneous"

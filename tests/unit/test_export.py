@@ -8,8 +8,8 @@ import torch
 from transformers import T5ForConditionalGeneration
 
 from instructner.cli import main
-from instructner.export import TRAINING_CONFIG, check_size_limits, export_checkpoint
 from instructner.modeling import load_model, load_tokenizer, new_t5_model, save_model
+from instructner.research.export import TRAINING_CONFIG, check_size_limits, export_checkpoint
 
 TINY = {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
         "d_kv": 16}  # fmt: skip

@@ -22,8 +22,8 @@ import yaml
 from instructner.deploy.build_trtllm import DEFAULT_CONVERT_SCRIPT, PIN
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = ROOT / "build" / "Dockerfile"
-ENTRYPOINT = ROOT / "build" / "entrypoint.sh"
+DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 COMPOSE = ROOT / "deploy" / "docker-compose.yaml"
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"  # schemas checked against; the manifests use only GA APIs
@@ -99,14 +99,15 @@ def test_dockerfile_compiles_protos_with_the_projects_grpcio_tools():
 def test_dockerfile_exposes_the_triton_ports_and_runs_the_entrypoint():
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(r"^EXPOSE 8000 8001 8002$", text, flags=re.MULTILINE)
-    assert 'ENTRYPOINT ["/opt/instructner/build/entrypoint.sh"]' in text
+    assert 'ENTRYPOINT ["/opt/instructner/deploy/docker/entrypoint.sh"]' in text
     assert 'CMD ["serve"]' in text
 
 
 def test_docker_context_keeps_what_the_image_needs():
-    lines = (ROOT / "build" / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    ignore_file = ROOT / "deploy" / "docker" / "Dockerfile.dockerignore"
+    lines = ignore_file.read_text(encoding="utf-8").splitlines()
     ignored = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    for needed in ("instructner", "model_repository", "model_repository_trtllm", "protos", "build"):
+    for needed in ("instructner", "model_repository", "deploy", "protos"):
         assert needed not in ignored, needed
     assert {".venv", ".git", "build/out", "instructner/v1"} <= set(ignored)
 
@@ -236,7 +237,7 @@ def test_entrypoint_refuses_incomplete_tls_settings(env, message):
 def test_compose_runs_one_gpu_container_with_health_check_and_ports():
     compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     triton = compose["services"]["triton"]
-    assert triton["build"] == {"context": "..", "dockerfile": "build/Dockerfile"}
+    assert triton["build"] == {"context": "..", "dockerfile": "deploy/docker/Dockerfile"}
     assert (ROOT / "deploy" / triton["build"]["context"] / triton["build"]["dockerfile"]).is_file()
     devices = triton["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]

@@ -55,14 +55,29 @@ def test_the_packages_keep_every_import_rule(tree: Path):
         ),
         (
             "client/src/instructner_client/_codec.py",
-            "import instructner.prompts",
+            "import instructner.method.prompts",
             "the client imports none of the server's packages",
         ),
         ("bench/chaos.py", "import tests.harness", "the benchmarks never import the tests"),
         (
-            "instructner/textview.py",
+            "instructner/method/textview.py",
             "import torch",
-            "the method layer (prompts, parsing, spans, labels, text view) needs no model",
+            "the method layer needs no model runtime and imports no other layer",
+        ),
+        (
+            "instructner/method/parser.py",
+            "import instructner.research.metrics",
+            "the method layer needs no model runtime and imports no other layer",
+        ),
+        (
+            "instructner/research/metrics.py",
+            "import instructner.deploy.build",
+            "one package per job: method, serving runtime, research and deployment are layers",
+        ),
+        (
+            "instructner/serving/windows.py",
+            "import instructner.research.data",
+            "the serving runtime imports no training, research or deployment tooling",
         ),
     ],
 )

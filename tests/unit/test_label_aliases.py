@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from instructner.label_aliases import (
+from instructner.method.label_aliases import (
     WordNet,
     build_aliases,
     load_aliases,
@@ -15,7 +15,7 @@ from instructner.label_aliases import (
     wordnet_dir,
     write_aliases,
 )
-from instructner.model_info import describe, known_words, model_info_json, pbtxt_string
+from instructner.method.model_info import describe, known_words, model_info_json, pbtxt_string
 from instructner.serving.results import window_result
 
 # organization <- institution <- company ; organization <- business <- firm ; person = individual

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from instructner.data import read_sentences
-from instructner.labels import CORPORA, Verbalizer, get_verbalizer, word_problems
+from instructner.method.labels import CORPORA, Verbalizer, get_verbalizer, word_problems
+from instructner.research.data import read_sentences
 from tests.shared_data import DATA_ROOT, needs_data
 
 README_TAGS = {

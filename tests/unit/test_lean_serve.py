@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from instructner.deploy import build
-from instructner.engine import CONVERSION_SOURCE, SHIPPED_CT2_DIR, shipped_conversion
+from instructner.serving.engine import CONVERSION_SOURCE, SHIPPED_CT2_DIR, shipped_conversion
 from tests.harness import REPO_ROOT
 
 SHIPPED = REPO_ROOT / "models" / "default"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from instructner.loops import LOOP_MAX_PERIOD, LOOP_REPEATS, ends_in_loop
+from instructner.method.loops import LOOP_MAX_PERIOD, LOOP_REPEATS, ends_in_loop
 
 
 def naive(row: list[int], repeats: int = LOOP_REPEATS) -> bool:

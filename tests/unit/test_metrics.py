@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
-from instructner.data import bio_to_spans, load_corpus
-from instructner.metrics import (
+from instructner.method.types import Entity, Sentence, TokenSpan
+from instructner.research.data import bio_to_spans, load_corpus
+from instructner.research.metrics import (
     Scores,
     TypeScores,
     entities_to_token_spans,
@@ -20,7 +21,6 @@ from instructner.metrics import (
     score_tags,
     spans_to_tags,
 )
-from instructner.types import Entity, Sentence, TokenSpan
 from tests.shared_data import DATA_ROOT, needs_data
 
 # --- hand cases -----------------------------------------------------------------------------

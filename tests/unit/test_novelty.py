@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from instructner.data import make_sentence
-from instructner.novelty import recall_by_novelty, training_mentions
+from instructner.research.data import make_sentence
+from instructner.research.novelty import recall_by_novelty, training_mentions
 
 
 def _gold(text: str, start: int, tag: str) -> dict[str, object]:

@@ -1,14 +1,14 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from instructner.parser import (
+from instructner.method.parser import (
     parse_answer,
     parse_extract_answer,
     parse_ner_answer,
     parse_type_answer,
 )
-from instructner.prompts import extract_answer, ner_answer
-from instructner.types import Entity
+from instructner.method.prompts import extract_answer, ner_answer
+from instructner.method.types import Entity
 
 CONLL = ["organization", "miscellaneous", "person", "location"]
 SENTENCE = "EU rejects German call to boycott British lamb ."

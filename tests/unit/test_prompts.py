@@ -1,6 +1,6 @@
 import pytest
 
-from instructner.prompts import (
+from instructner.method.prompts import (
     build_prompt,
     extract_answer,
     extract_prompt,
@@ -75,13 +75,13 @@ def test_type_prompt_without_entities_is_an_error():
     ],
 )
 def test_a_prompt_parses_back_into_its_task_sentence_and_labels(task, sentence, labels, entities):
-    from instructner.prompts import build_prompt, parse_prompt
+    from instructner.method.prompts import build_prompt, parse_prompt
 
     assert parse_prompt(build_prompt(task, sentence, labels, entities)) == (task, sentence, labels)
 
 
 def test_a_foreign_prompt_is_refused():
-    from instructner.prompts import parse_prompt
+    from instructner.method.prompts import parse_prompt
 
     with pytest.raises(ValueError, match="not a prompt of this project"):
         parse_prompt("translate English to German: hello")

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from instructner.parser import parse_answer
+from instructner.method.parser import parse_answer
 from instructner.serving.limits import DEFAULT_LIMITS
 from instructner.serving.requests import validate_request
 from instructner.serving.windows import entity_occurrences, plan_windows, sentence_spans

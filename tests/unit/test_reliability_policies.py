@@ -29,8 +29,8 @@ from instructner.deploy.server import (
     server_command,
 )
 from instructner.deploy.templates import fill_template
-from instructner.labels import get_verbalizer
-from instructner.prompts import build_prompt
+from instructner.method.labels import get_verbalizer
+from instructner.method.prompts import build_prompt
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import DEFAULT_LIMITS
 from instructner.serving.requests import PROMPT_MARKERS, validate_request

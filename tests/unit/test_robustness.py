@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from instructner.data import make_sentence
-from instructner.label_words import EVAL_WORDS, TRAIN_WORDS, caller_word
-from instructner.labels import CORPORA, get_verbalizer
-from instructner.robustness import VARIANTS, make_case, natural
+from instructner.method.label_words import EVAL_WORDS, TRAIN_WORDS, caller_word
+from instructner.method.labels import CORPORA, get_verbalizer
+from instructner.research.data import make_sentence
+from instructner.research.robustness import VARIANTS, make_case, natural
 
 TOKENS = "Germany 's representative to the European Union , Werner Zwingmann , said ( Reuters ) ."
 TAGS = "B-LOC O O O O B-ORG I-ORG O B-PER I-PER O O O B-ORG O O"

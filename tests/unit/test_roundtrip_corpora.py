@@ -6,10 +6,10 @@ correctly: every sentence of the four training sets must round-trip exactly (off
 
 import pytest
 
-from instructner.data import load_corpus
-from instructner.labels import CORPORA, get_verbalizer
-from instructner.parser import parse_extract_answer, parse_ner_answer, parse_type_answer
-from instructner.prompts import extract_answer, ner_answer, type_answer
+from instructner.method.labels import CORPORA, get_verbalizer
+from instructner.method.parser import parse_extract_answer, parse_ner_answer, parse_type_answer
+from instructner.method.prompts import extract_answer, ner_answer, type_answer
+from instructner.research.data import load_corpus
 from tests.shared_data import needs_data
 
 pytestmark = needs_data

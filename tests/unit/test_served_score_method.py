@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from instructner.calibration import CalibrationSet, ScoredEntity, served_method, summarize
-from instructner.confidence import (
+from instructner.deploy.build import BuildSettings, EngineVariant, repository_values
+from instructner.method.confidence import (
     CALIBRATION_RECORD,
     DEFAULT_SCORE_METHOD,
     parse_score_method,
     served_score_method,
 )
-from instructner.deploy.build import BuildSettings, EngineVariant, repository_values
+from instructner.research.calibration import CalibrationSet, ScoredEntity, served_method, summarize
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
 
 

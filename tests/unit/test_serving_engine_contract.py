@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from instructner.engine import Generated
+from instructner.serving.engine import Generated
 from instructner.serving.engine_contract import engine_outputs, read_engine_call, run_engine_calls
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from instructner.engine import (
+from instructner.serving.engine import (
     CTranslate2Engine,
     Generated,
     TransformersEngine,
@@ -55,7 +55,7 @@ def test_each_row_stops_at_its_own_token_limit(model_dirs, prompts):
 
 
 def test_both_engines_stop_a_looping_answer_at_the_same_token(model_dirs, prompts):
-    from instructner.loops import ends_in_loop
+    from instructner.method.loops import ends_in_loop
 
     checkpoint, ct2 = model_dirs
     limit = [100] * len(prompts)
@@ -118,14 +118,14 @@ def test_convert_refuses_a_directory_without_a_checkpoint(tmp_path):
 
 
 def test_generated_answers_cut_at_the_end_token():
-    from instructner.engine import _cut
+    from instructner.serving.engine import _cut
 
     assert _cut([5, 6, 1, 0, 0], 1, 10) == Generated([5, 6], True)
     assert _cut([5, 6, 7], 1, 2) == Generated([5, 6], False)
 
 
 def test_a_constrained_engine_writes_only_what_the_answer_grammar_allows(model_dirs):
-    from instructner.constrained import NerAnswerGrammar
+    from instructner.method.constrained import NerAnswerGrammar
     from instructner.modeling import load_tokenizer
 
     checkpoint, _ = model_dirs

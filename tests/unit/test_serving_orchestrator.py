@@ -160,3 +160,54 @@ def test_every_window_is_handed_out_exactly_once_in_chunks_of_one(tokenizer):
     while jobs := run.next_chunk(lambda index: False):
         handed.extend((job.row, job.index) for job in jobs)
     assert sorted(handed) == [(0, n) for n in range(500)]
+
+
+def test_the_async_driver_starts_the_next_window_as_soon_as_one_finishes(tokenizer):
+    step = EngineStep(GazetteerEngine(tokenizer), tokenizer, LIMITS)
+    order, running, most = [], [0], [0]
+
+    async def uneven(jobs):
+        (job,) = jobs
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        # the first window is slow: the others must not wait for it
+        await asyncio.sleep(0.05 if (job.request, job.index) == (0, 0) else 0)
+        running[0] -= 1
+        order.append((job.request, job.index))
+        return step(jobs)
+
+    batch = [documents(sentences(1)), documents(sentences(6))]
+    run = BatchRun(tokenizer, LIMITS, batch, chunk_size=1)
+    outcomes = asyncio.run(run_batch_async(uneven, run, in_flight=3))
+    assert [len(o[0].windows) for o in outcomes] == [1, 6]
+    assert most[0] == 3
+    assert order[-1] == (0, 0)  # the slow window finished last; six ran meanwhile
+
+
+def test_the_async_driver_cancels_its_windows_when_its_caller_is_cancelled(tokenizer):
+    started, cancelled = [], []
+
+    async def hanging(jobs):
+        started.append(jobs)
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.append(jobs)
+            raise
+
+    async def scenario():
+        run = BatchRun(tokenizer, LIMITS, [documents(sentences(4))], chunk_size=1)
+        task = asyncio.ensure_future(run_batch_async(hanging, run, in_flight=2))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert len(started) == 2 and len(cancelled) == 2
+
+
+def test_in_flight_below_one_is_refused(tokenizer):
+    run = BatchRun(tokenizer, LIMITS, [], 1)
+    with pytest.raises(ValueError, match="in_flight must be at least 1, got 0"):
+        asyncio.run(run_batch_async(lambda jobs: None, run, in_flight=0))

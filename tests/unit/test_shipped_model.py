@@ -12,9 +12,9 @@ import pytest
 from transformers import T5ForConditionalGeneration
 
 from instructner.cli import main
-from instructner.export import check_size_limits
 from instructner.modeling import checkpoint_tokenizer, load_model
-from instructner.training import load_config
+from instructner.research.export import check_size_limits
+from instructner.research.training import load_config
 from tests.shared_data import DATA_ROOT, needs_data
 
 ROOT = Path(__file__).resolve().parents[2]

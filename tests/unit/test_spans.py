@@ -1,8 +1,8 @@
 """The one word-boundary rule: literal, word-bounded occurrences."""
 
-from instructner import parser
+from instructner.method import parser
+from instructner.method.spans import occurrences, on_word_boundaries
 from instructner.serving import requests, windows
-from instructner.spans import occurrences, on_word_boundaries
 
 
 def test_occurrences_are_literal_and_word_bounded():

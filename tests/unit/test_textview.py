@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from instructner.textview import fold_text, identity_view, model_view, raw_text
+from instructner.method.textview import fold_text, identity_view, model_view, raw_text
 from tests.unit.test_reliability_linear import grows_linearly
 
 

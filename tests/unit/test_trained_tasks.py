@@ -13,10 +13,10 @@ from serving_models import model_values
 from tritonclient.utils import InferenceServerException
 
 from instructner.deploy.build import BuildSettings, EngineVariant, repository_values
+from instructner.method.trained_tasks import parse_served_tasks, trained_tasks
 from instructner.serving.errors import RequestError
 from instructner.serving.requests import validate_request
 from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
-from instructner.trained_tasks import parse_served_tasks, trained_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from instructner.cli import main
-from instructner.data import load_corpus
 from instructner.modeling import load_model
-from instructner.training import (
+from instructner.research.data import load_corpus
+from instructner.research.training import (
     STATE_FILE,
     CorpusConfig,
     Trainer,

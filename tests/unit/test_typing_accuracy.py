@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from instructner.data import make_sentence
-from instructner.labels import get_verbalizer
+from instructner.method.labels import get_verbalizer
 from instructner.modeling import PAD_TOKEN_ID, load_tokenizer
-from instructner.typing_accuracy import evaluate_typing
+from instructner.research.data import make_sentence
+from instructner.research.typing_accuracy import evaluate_typing
 
 CONLL = get_verbalizer("conll2003")
 TOKENIZER = load_tokenizer()

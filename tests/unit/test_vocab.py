@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from instructner.modeling import load_tokenizer
+from instructner.research.training import WordCachedEncoder
+from instructner.research.vocab import build_task_tokenizer, train_sentencepiece
 from instructner.serving.tokenizer import PromptTokenizer
-from instructner.training import WordCachedEncoder
-from instructner.vocab import build_task_tokenizer, train_sentencepiece
 from tests.shared_data import DATA_ROOT, needs_data
 
 pytestmark = needs_data

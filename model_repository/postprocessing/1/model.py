@@ -11,7 +11,7 @@ its `steps` parameter is `models` (the GPU repository).
 
 import triton_python_backend_utils as pb_utils
 
-from instructner.confidence import DEFAULT_SCORE_METHOD, parse_score_method
+from instructner.method.confidence import DEFAULT_SCORE_METHOD, parse_score_method
 from instructner.serving import triton_glue
 from instructner.serving.postprocessing_contract import postprocessing_outputs, read_answers
 from instructner.serving.step_model import StepModel
