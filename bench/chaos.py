@@ -3,7 +3,7 @@
 Starts the launcher exactly as ``make serve`` does (``python -m instructner.deploy.server``,
 which supervises tritonserver) on free loopback ports, keeps it busy with client threads, and
 ``kill -9``s one model process of each kind in turn (every python-backend stub kind the
-repository loads: engine, instruction_ner, preprocessing, postprocessing). For each kill it
+repository loads: instruction_ner and the engine model). For each kill it
 records the answers that were wrong (compared with the same server's answers before any
 kill), the calls that failed with their error class, how long after the kill the last call
 failed, and when the launcher reported the server serving again. At the end the launcher is

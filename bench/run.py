@@ -71,9 +71,8 @@ TUNABLE = (
     "inter_threads",
     "intra_threads",
     "bls_instances",
-    "step_instances",
     "engine_queue_delay_us",
-    "step_queue_delay_us",
+    "bls_queue_delay_us",
 )
 
 

@@ -1,8 +1,7 @@
-"""Where the pipeline runs: the three ``steps`` places of ``instruction_ner`` side by side.
+"""Where the engine runs: the ``steps`` places of ``instruction_ner`` side by side.
 
 The shipped model's repository is built once per place (``embedded``: the engine inside
-``instruction_ner``; ``inline``: one call to the engine model per window; ``models``: the
-preprocessing, engine and postprocessing models per window, the layout around TensorRT-LLM),
+``instruction_ner``; ``inline``: one call to the engine model per window, the GPU layout),
 each is served in turn on free loopback ports, and ``instruction_ner`` is measured with
 perf_analyzer on the same inputs: single CoNLL-2003 sentences at each concurrency, and
 documents of several sentences. Every place's answers on the sentences are compared with

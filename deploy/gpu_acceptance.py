@@ -23,7 +23,7 @@ Checks, each recorded in the JSON report (exit code 1 if any fails):
    >= 18 with input padding removed; at least --min-agreement). If it fails, the report says so
    and gives the fallback: rebuild the engines with ``--max-batch-size 16``.
 4. scores: every GPU entity has a score in [0, 1] (the tensorrt_llm model's
-   output_log_probs reach postprocessing).
+   output_log_probs reach the answer parsing).
 5. tasks: extract and type answer on a sentence, and a document over the part size is split
    and merged with offsets into it.
 Throughput of both runs (sentences/s) is reported, not checked.

@@ -34,6 +34,7 @@ from bench.report.summary_lookups import (
 STEP_PLACES = {
     "embedded": "the CPU engine inside the BLS itself: no model call per window",
     "inline": "prompts and answers in the BLS itself: one engine model call per window",
+    # older summaries: the step models (removed; bench/published/steps measured them)
     "models": "prompts and answers through the preprocessing and postprocessing models",
 }
 _SERVING_KEYS = (
@@ -45,7 +46,8 @@ _SERVING_KEYS = (
     "bls_instances",
     "step_instances",
     "engine_queue_delay_us",
-    "step_queue_delay_us",
+    "bls_queue_delay_us",
+    "step_queue_delay_us",  # older summaries
 )
 
 
@@ -58,7 +60,11 @@ def _config_line(summary: Summary) -> str:
 
     # with the engine embedded, instruction_ner has the engine's instances and calls no step
     # model: the BLS and step instance counts are not used
-    unused = {"bls_instances", "step_instances"} if config.get("steps") == "embedded" else set()
+    unused = (
+        {"bls_instances", "step_instances", "bls_queue_delay_us", "step_queue_delay_us"}
+        if config.get("steps") == "embedded"
+        else set()
+    )
     shown = ", ".join(setting(k) for k in _SERVING_KEYS if k in config and k not in unused)
     overrides = summary.get("serving_overrides") or {}
     if overrides:

@@ -92,8 +92,7 @@ server_command() {
 serve() {
   build
   server_command "$@"
-  # The internal steps (preprocessing, postprocessing) answer only instruction_ner, which
-  # sends them this key; it lives in the server's environment only.
+  # The internal engine model answers only instruction_ner, which sends it this key; it lives in the server's environment only.
   INSTRUCTNER_INTERNAL_KEY="$(random_key)"
   export INSTRUCTNER_INTERNAL_KEY
   # launch_triton_server.py starts tritonserver under `mpirun -n 1`; USE_MPIRUN=0 starts it

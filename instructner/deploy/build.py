@@ -98,9 +98,9 @@ class BuildSettings:
     templates: Path = TEMPLATES
     engines: tuple[EngineVariant, ...] = (EngineVariant(),)
     pipeline_engine: str = "engine"  # the engine model instruction_ner calls
-    # where instruction_ner runs the pipeline: "embedded" (the pipeline engine in its own
-    # process: no model call per window), "inline" (prompts and answers in itself, one engine
-    # model call per window) or "models" (the preprocessing/postprocessing models, as on GPU)
+    # where instruction_ner runs the engine: "embedded" (the pipeline engine in its own
+    # process: no model call per window) or "inline" (one call to the engine model per
+    # window: the GPU layout, where the engine model is TensorRT-LLM's or CTranslate2 on CUDA)
     steps: str = DEFAULT_STEPS
     untrained_size: str = "mini"  # modeling preset of the random-init stand-in
     limits: Limits = DEFAULT_LIMITS
@@ -117,21 +117,16 @@ class BuildSettings:
     # batch 6 at concurrency 32 with 2 instances, 11-16 with 8-16); ~40 MiB each. With steps
     # "embedded" instruction_ner is the engine: engine_instances instances, batching there.
     bls_instances: int = 8
-    step_instances: int = 1
     # No batching delay: batches form from the requests that queue while an engine instance
     # is busy; a delay only adds latency where the engine itself is the bottleneck (CPU)
     engine_queue_delay_us: int = 0
-    step_queue_delay_us: int = 0
+    bls_queue_delay_us: int = 0  # instruction_ner with steps "inline"
     # Overload (docs/reliability.md): requests over the queue bound, or waiting longer than the
     # timeout, get UNAVAILABLE at once instead of unbounded latency; 0 disables either bound.
     max_queue_size: int = 256  # instruction_ner: documents waiting for a BLS instance
     queue_timeout_us: int = 10_000_000
     engine_max_queue_size: int = 8192  # engine: windows of the documents in flight
     engine_queue_timeout_us: int = 30_000_000
-    # preprocessing/postprocessing: the BLS keeps at most bls_instances x max_windows_in_flight
-    # windows in them; the bound stops direct callers from queueing more than that by far
-    step_max_queue_size: int = 1024
-    step_queue_timeout_us: int = 30_000_000
     extra: dict[str, str] = field(default_factory=dict)  # free-form notes for the manifest
 
     def check(self) -> None:
@@ -216,17 +211,6 @@ def repository_values(
     """Return model name -> (template folder, template values) for every model to write."""
     limits = settings.limits
     tokenizer_dir = tokenizer_dir_for(checkpoint).resolve()
-    steps = {
-        "max_batch_size": settings.max_batch_size,
-        "instance_count": settings.step_instances,
-        "max_queue_delay_us": settings.step_queue_delay_us,
-        "tokenizer_dir": tokenizer_dir,
-        "max_text_chars": limits.max_text_chars,
-        "max_input_tokens": limits.max_input_tokens,
-        "max_output_tokens": limits.max_output_tokens,
-        "max_queue_size": settings.step_max_queue_size,
-        "queue_timeout_us": settings.step_queue_timeout_us,
-    }
     engines = {
         engine.name: _engine_values(settings, engine, checkpoint, ct2_dir)
         for engine in settings.engines
@@ -241,14 +225,6 @@ def repository_values(
     # one engine per instruction_ner instance, each decoding its own batches
     embedded_values["embedded_inter_threads"] = 1 if embedded else ""
     models: dict[str, tuple[str, dict[str, object]]] = {
-        "preprocessing": (
-            "preprocessing",
-            {**steps, "model_name": "preprocessing"},
-        ),
-        "postprocessing": (
-            "postprocessing",
-            {**steps, "model_name": "postprocessing", "score_method": score_method},
-        ),
         "instruction_ner": (
             "instruction_ner",
             {
@@ -258,13 +234,11 @@ def repository_values(
                     settings.engine_instances if embedded else settings.bls_instances
                 ),
                 "max_queue_delay_us": (
-                    settings.engine_queue_delay_us if embedded else settings.step_queue_delay_us
+                    settings.engine_queue_delay_us if embedded else settings.bls_queue_delay_us
                 ),
                 "tokenizer_dir": tokenizer_dir,
                 "steps": settings.steps,
-                "preprocessing_model": "preprocessing",
                 "engine_model": settings.pipeline_engine,
-                "postprocessing_model": "postprocessing",
                 "max_queue_size": settings.max_queue_size,
                 "queue_timeout_us": settings.queue_timeout_us,
                 "max_text_chars": limits.max_text_chars,
@@ -490,10 +464,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         "--steps",
         choices=STEP_PLACES,
         default=DEFAULT_STEPS,
-        help="where instruction_ner runs the pipeline: embedded (the CPU engine inside "
-        f"instruction_ner, no model call per window; default {DEFAULT_STEPS}), inline (prompts "
-        "and answers in instruction_ner, one engine model call per window) or models (the "
-        "preprocessing and postprocessing models around the engine, as on GPU)",
+        help="where instruction_ner runs the engine: embedded (the CPU engine inside "
+        f"instruction_ner, no model call per window; default {DEFAULT_STEPS}) or inline (one "
+        "call to the engine model per window, the GPU layout)",
     )
     add_templates_argument(parser, TEMPLATES)
     parser.add_argument(

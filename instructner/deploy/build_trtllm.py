@@ -9,10 +9,10 @@ Runs inside the pinned Triton TensorRT-LLM container (:data:`PIN`, see docs/gpu-
    flags: context FMHA off (no relative attention bias in FMHA), paged KV cache on the decoder
    (in-flight batching needs it), no KV cache on the encoder, sizes from
    :class:`~instructner.serving.limits.Limits`.
-3. ``<out>/model_repository``: preprocessing, postprocessing and instruction_ner filled exactly
-   as ``make engines`` fills them for the CPU (their ``engine_model`` names the GPU engine
-   model), plus the ``tensorrt_llm`` model of ``deploy/model_repository_trtllm/``. The engine
-   model is the only difference from the CPU repository.
+3. ``<out>/model_repository``: instruction_ner filled as ``make engines --steps inline``
+   fills it for the CPU (its ``engine_model`` names the GPU engine model), plus the
+   ``tensorrt_llm`` model of ``deploy/model_repository_trtllm/``. The engine model is the only
+   difference from the CPU repository.
 
 ``--dry-run`` (``make engines-trtllm DRY_RUN=1``) prints every command and writes the filled
 repository without running TensorRT. The flags follow the pinned versions' files, cited where
@@ -60,7 +60,7 @@ COMMANDS_SCRIPT = "build_commands.sh"
 # T5 overflows in float16 (TensorRT-LLM examples/enc_dec/README.md; TensorRT-LLM issue #1511).
 DTYPES = ("bfloat16", "float32")
 SCHEDULER_POLICIES = ("guaranteed_no_evict", "max_utilization")
-STEP_MODELS = ("preprocessing", "postprocessing", "instruction_ner")
+STEP_MODELS = ("instruction_ner",)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class TrtllmSettings:
             templates=self.templates,
             engines=(),
             pipeline_engine=self.engine_model,
-            steps="models",  # the preprocessing/postprocessing models around TensorRT-LLM
+            steps="inline",  # instruction_ner calls the tensorrt_llm model once per window
             limits=self.limits,
         )
 
@@ -341,7 +341,7 @@ def check_checkpoint(model_dir: Path) -> dict[str, Any]:
 
     Raises:
         ValueError: not a T5, or its decoder does not start from the pad token that
-            preprocessing sends as ``pad_id`` (the backend starts the decoder from
+            instruction_ner sends as ``pad_id`` (the backend starts the decoder from
             ``[pad_id]`` when a request has no ``decoder_input_ids``).
 
     """
@@ -356,7 +356,7 @@ def check_checkpoint(model_dir: Path) -> dict[str, Any]:
     start = config.get("decoder_start_token_id")
     if start != pad:
         raise ValueError(
-            f"{path}: decoder_start_token_id is {start}, but preprocessing sends pad_id {pad} "
+            f"{path}: decoder_start_token_id is {start}, but instruction_ner sends pad_id {pad} "
             "and the TensorRT-LLM backend starts the decoder from [pad_id]"
         )
     return config

@@ -11,8 +11,8 @@ From those pairs:
 * per threshold, the precision of the entities kept and the recall over all gold entities.
 
 The generation is the served one: prompts of the serving tokenizer, greedy answers of an
-engine with token log-probabilities, the answer parsed with provenance and scored as
-postprocessing scores it.
+engine with token log-probabilities, the answer parsed with provenance and scored as the
+served answer parsing scores it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ both are zeros, as TensorRT-LLM returns them. As in the TensorRT-LLM backend, th
 starts from the model's decoder start token (``pad_id`` for T5); ``pad_id`` is accepted for
 the contract, outputs are padded with ``end_id`` (as TensorRT-LLM does), and ``end_id`` stops
 generation. So the python CPU engine and a TensorRT-LLM engine are interchangeable behind the
-same pre/postprocessing.
+same instruction_ner.
 """
 
 from __future__ import annotations

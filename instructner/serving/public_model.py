@@ -2,14 +2,15 @@
 
 The Triton model reads a batch of requests (:func:`read_batch`), runs it through
 :mod:`instructner.serving.orchestrator` with the window step its ``steps`` parameter names
-(:func:`window_step`), and answers one response per request (:func:`responses`). The steps:
+(:func:`load_public_model`), and answers one response per request (:func:`responses`). The steps:
 
 - ``embedded``: the CPU engine in the model's own process (:class:`EngineStep`): a window
   costs no model call and the windows of a whole dynamic batch share engine batches of at
   most ``engine_batch``;
-- ``inline``: prompts and answers handled here, one BLS call to the engine model per window;
-- ``models``: BLS calls to the preprocessing, engine and postprocessing models per window
-  (the layout around TensorRT-LLM's engine model).
+- ``inline``: one BLS call to the engine model per window (the GPU layout: the engine model
+  is then TensorRT-LLM's ``tensorrt_llm`` or CTranslate2 on CUDA).
+
+Prompts are built and answers parsed here in both.
 
 With the BLS steps, each window is its own chunk and at most ``max_windows_in_flight`` windows
 per request of the batch are in flight; the next starts as soon as one finishes, so the
@@ -30,7 +31,9 @@ from instructner.method.confidence import DEFAULT_SCORE_METHOD, parse_score_meth
 from instructner.method.trained_tasks import parse_served_tasks
 from instructner.serving import triton_glue
 from instructner.serving.engine import Engine
+from instructner.serving.engine_answer import FROM_ENGINE, answer_rows, result_tensors
 from instructner.serving.engine_contract import ENGINE_PARAMETERS, engine_from_parameters
+from instructner.serving.engine_request import ENGINE_INPUTS, engine_inputs
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.orchestrator import (
@@ -43,26 +46,15 @@ from instructner.serving.orchestrator import (
     run_batch,
     run_batch_async,
 )
-from instructner.serving.postprocessing_contract import (
-    FROM_ENGINE,
-    answer_rows,
-    postprocessing_outputs,
-)
-from instructner.serving.preprocessing_contract import ENGINE_INPUTS, preprocessing_outputs
-from instructner.serving.preprocessing_contract import OUTPUT_NAMES as PREPROCESSING_OUTPUTS
 from instructner.serving.protos import ExtractionResult
 from instructner.serving.requests import requests_from_inputs, score_options_from_inputs
 from instructner.serving.tokenizer import PromptTokenizer
 from instructner.serving.triton_glue import StepFailed
 
 
-def _strings(values: Sequence[str]) -> np.ndarray:
-    return np.array([[v.encode("utf-8") for v in values]], dtype=np.object_).reshape(1, len(values))
-
-
 @dataclass
 class BlsStep:
-    """The window step through Triton: each window's calls to the engine (and step) models."""
+    """The window step through Triton: one call to the engine model per window."""
 
     pb_utils: Any
     tokenizer: PromptTokenizer
@@ -70,9 +62,6 @@ class BlsStep:
     engine_model: str
     parameters: Mapping[str, str]  # request parameters of every call (the internal key)
     score_method: str = DEFAULT_SCORE_METHOD
-    # steps "models": the models that build prompts and parse answers (None: done here)
-    preprocessing_model: str | None = None
-    postprocessing_model: str | None = None
 
     async def __call__(self, jobs: Sequence[WindowJob]) -> list[WindowOutcome]:
         """Run every window of the chunk at once; each gets its result or its error."""
@@ -85,44 +74,27 @@ class BlsStep:
             return error
 
     async def _window(self, job: WindowJob) -> ExtractionResult:
-        part = job.part
-        query = {"TEXT": _strings([part.text]), "TASK": _strings([part.task])}
-        if part.labels:
-            query["LABELS"] = _strings(part.labels)
-        if part.entities:
-            query["ENTITIES"] = _strings(part.entities)
-        if self.preprocessing_model is None:
-            pre = preprocessing_outputs([job.ids], self.tokenizer, self.limits)
-        else:
-            pre = await self._call(self.preprocessing_model, query, PREPROCESSING_OUTPUTS, job)
-        engine_inputs = {ENGINE_INPUTS[name]: pre[name] for name in ENGINE_INPUTS}
-        engine_outputs = ["output_ids", "sequence_length"]
+        pre = engine_inputs([job.ids], self.tokenizer, self.limits)
+        inputs = {ENGINE_INPUTS[name]: pre[name] for name in ENGINE_INPUTS}
+        outputs = ["output_ids", "sequence_length"]
         if job.scores:
-            engine_inputs["return_log_probs"] = np.ones((1, 1), dtype=np.bool_)
-            engine_outputs.append("output_log_probs")
-        engine = await self._call(self.engine_model, engine_inputs, engine_outputs, job)
+            inputs["return_log_probs"] = np.ones((1, 1), dtype=np.bool_)
+            outputs.append("output_log_probs")
+        engine = await triton_glue.call_step(
+            self.pb_utils, self.engine_model, inputs, outputs, job.where, self.parameters
+        )
         answer = {
-            **{FROM_ENGINE[name]: engine[name] for name in engine_outputs},
+            **{FROM_ENGINE[name]: engine[name] for name in outputs},
             "REQUEST_INPUT_LEN": pre["REQUEST_INPUT_LEN"],
             "REQUEST_OUTPUT_LEN": pre["REQUEST_OUTPUT_LEN"],
         }
-        if self.postprocessing_model is None:
-            try:
-                (row,) = answer_rows([part], answer.get, self.limits)
-            except RequestError as error:  # as the postprocessing model would refuse it
-                raise StepFailed(
-                    f"model {self.engine_model} answered {job.where} with {error}"
-                ) from error
-            return row.result(self.tokenizer, self.score_method)
-        post = await self._call(self.postprocessing_model, {**query, **answer}, ["RESULT"], job)
-        return ExtractionResult.FromString(post["RESULT"][0, 0])
-
-    async def _call(
-        self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str], job: WindowJob
-    ) -> dict[str, np.ndarray]:
-        return await triton_glue.call_step(
-            self.pb_utils, model, inputs, outputs, job.where, self.parameters
-        )
+        try:
+            (row,) = answer_rows([job.part], answer.get, self.limits)
+        except RequestError as error:  # an answer outside the engine contract
+            raise StepFailed(
+                f"model {self.engine_model} answered {job.where} with {error}"
+            ) from error
+        return row.result(self.tokenizer, self.score_method)
 
 
 @dataclass
@@ -192,7 +164,6 @@ def load_public_model(
         log(f"{name}: embedded {engine.kind} engine from {parameters['embedded_engine_dir']}")
         step = EngineStep(engine, tokenizer, limits, score_method)
         return PublicModel(*common, step, None, int(parameters["engine_batch"]))
-    models = place == "models"
     bls = BlsStep(
         pb_utils,
         tokenizer,
@@ -200,8 +171,6 @@ def load_public_model(
         parameters["engine_model"],
         triton_glue.internal_parameters(triton_glue.internal_key()),
         score_method,
-        parameters["preprocessing_model"] if models else None,
-        parameters["postprocessing_model"] if models else None,
     )
     return PublicModel(*common, None, bls)
 
@@ -226,6 +195,6 @@ def responses(pb_utils: Any, model: str, outcomes: Sequence[RequestOutcome]) -> 
     return [
         triton_glue.error_response(pb_utils, model, outcome)
         if isinstance(outcome, BaseException)
-        else triton_glue.success(pb_utils, postprocessing_outputs(outcome))
+        else triton_glue.success(pb_utils, result_tensors(outcome))
         for outcome in outcomes
     ]

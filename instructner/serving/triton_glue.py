@@ -24,9 +24,9 @@ from instructner.serving.tensors import GetInput
 
 Outputs = Mapping[str, np.ndarray]
 
-# The pipeline's internal steps (preprocessing, the CPU engine, postprocessing) answer only the
-# public model's calls: the launcher puts a random key in the server's environment, the BLS
-# sends it as a request parameter, and a call without it is refused. Nobody outside the
+# The internal engine model answers only the public model's calls: the launcher puts a random
+# key in the server's environment, the BLS sends it as a request parameter, and a call without
+# it is refused. Nobody outside the
 # server process tree learns the key (it is in no config, log or command line).
 INTERNAL_KEY_ENV = "INSTRUCTNER_INTERNAL_KEY"
 INTERNAL_KEY_PARAMETER = "instructner_internal_key"
@@ -89,11 +89,10 @@ def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
     return parameters
 
 
-# Where instruction_ner runs the steps around and including the engine: "embedded" (the CPU
-# engine in its own process: no model call per window), "inline" (prompts and answers in it,
-# one engine model call per window) or "models" (preprocessing, engine and postprocessing
-# models: three calls per window, as around TensorRT-LLM on GPU).
-STEP_PLACES = ("embedded", "inline", "models")
+# Where instruction_ner runs the engine: "embedded" (the CPU engine in its own process: no
+# model call per window) or "inline" (one call to the engine model per window: the GPU layout).
+# Prompts and answers are always handled in instruction_ner itself.
+STEP_PLACES = ("embedded", "inline")
 
 
 def steps_place(parameters: Mapping[str, str]) -> str:

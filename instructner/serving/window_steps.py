@@ -3,8 +3,8 @@
 :func:`plan_request` splits a validated request into windows that fit the engine;
 :func:`prepare_window` builds a window's prompt ids; :func:`postprocess` parses the engine's
 answer for a window into a window result. :func:`preprocess` validates and encodes one window
-given by a caller (the ``preprocessing`` model's job). The orchestration around them (batches,
-cancellation, merging) is :mod:`instructner.serving.orchestrator`.
+given by a caller (benchmarks and tests build engine inputs with it). The orchestration around
+them (batches, cancellation, merging) is :mod:`instructner.serving.orchestrator`.
 """
 
 from __future__ import annotations

@@ -70,10 +70,7 @@ def test_triton_loads_every_model_of_the_gpu_repository(gpu_server):
     with grpcclient.InferenceServerClient(url=gpu_server.config.grpc_url) as client:
         admin = gpu_server.config.admin.grpc_metadata()
         index = {m.name: m.state for m in client.get_model_repository_index(headers=admin).models}
-    assert index == {
-        name: "READY"
-        for name in ("instruction_ner", "postprocessing", "preprocessing", "tensorrt_llm")
-    }
+    assert index == {name: "READY" for name in ("instruction_ner", "tensorrt_llm")}
 
 
 def test_gpu_pipeline_returns_spans_with_offsets(gpu_server):

@@ -141,7 +141,7 @@ def hardened(
     server = TritonServer(config)
     server.start()
     try:
-        server.wait_ready(240, [MODEL, "engine", "preprocessing", "postprocessing"])
+        server.wait_ready(240, [MODEL, "engine"])
         yield Hardened(server, key, certificates)
     finally:
         server.stop()

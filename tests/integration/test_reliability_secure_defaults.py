@@ -210,15 +210,6 @@ def test_look_alike_prompt_markers_in_labels_are_invalid_arguments(
     assert "a section marker of the prompt" in caught.value.message()
 
 
-def _postprocessing_inputs(length: int) -> list[grpcclient.InferInput]:
-    tokens = grpcclient.InferInput("TOKENS_BATCH", [1, 1, length], "INT32")
-    tokens.set_data_from_numpy(np.full((1, 1, length), 5, dtype=np.int32))
-    lengths = grpcclient.InferInput("SEQUENCE_LENGTH", [1, 1], "INT32")
-    lengths.set_data_from_numpy(np.array([[length]], dtype=np.int32))
-    inputs = [tokens, lengths, bytes_input("TEXT", [[b"Paris , Paris ."]])]
-    return inputs + [bytes_input("TASK", [[b"extract"]])]
-
-
 def _engine_inputs(ids: list[int]) -> list[grpcclient.InferInput]:
     inputs = []
     for name, array in {
@@ -232,15 +223,12 @@ def _engine_inputs(ids: list[int]) -> list[grpcclient.InferInput]:
     return inputs
 
 
-@pytest.mark.parametrize("model", ["preprocessing", "engine", "postprocessing"])
-def test_internal_steps_refuse_direct_calls(client: grpcclient.InferenceServerClient, model):
-    inputs = {
-        "preprocessing": ner_inputs(GOOD, FIXTURE_LABELS),
-        "engine": _engine_inputs([5, 6, 1]),
-        "postprocessing": _postprocessing_inputs(4),
-    }[model]
+def test_the_internal_engine_model_refuses_direct_calls(client: grpcclient.InferenceServerClient):
+    model = "engine"
     with pytest.raises(InferenceServerException) as caught:
-        client.infer(model, inputs, parameters={"instructner_internal_key": "guess"})
+        client.infer(
+            model, _engine_inputs([5, 6, 1]), parameters={"instructner_internal_key": "guess"}
+        )
     assert caught.value.status() == "StatusCode.NOT_FOUND"
     assert caught.value.message() == (
         f"model {model} is an internal step of instruction_ner and answers only its calls; "
@@ -248,16 +236,7 @@ def test_internal_steps_refuse_direct_calls(client: grpcclient.InferenceServerCl
     )
 
 
-def test_internal_postprocessing_refuses_an_answer_longer_than_the_engine_may_write(
-    client: grpcclient.InferenceServerClient, internal: dict[str, str]
-):
-    with pytest.raises(InferenceServerException) as caught:
-        client.infer("postprocessing", _postprocessing_inputs(4000), parameters=internal)
-    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
-    assert caught.value.message().startswith("TOKENS_BATCH: shape [1, 1, 4000] is over the limits")
-
-
-@pytest.mark.parametrize("model", ["instruction_ner", "engine", "preprocessing", "postprocessing"])
+@pytest.mark.parametrize("model", ["instruction_ner", "engine"])
 def test_a_public_model_config_names_no_absolute_path(triton_server: TritonServer, model: str):
     status, body = _http(triton_server, "GET", f"/v2/models/{model}/config")
     assert status == 200

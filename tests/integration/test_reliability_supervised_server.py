@@ -20,7 +20,7 @@ from bench.chaos import Launcher, Load, kill_under_load
 
 pytestmark = pytest.mark.integration
 
-KINDS = ("engine", "instruction_ner", "postprocessing", "preprocessing")
+KINDS = ("engine", "instruction_ner")
 
 
 @pytest.fixture(scope="module")

@@ -46,13 +46,8 @@ def load(name: str, **patch):
 
 
 def route_pipeline() -> list[GazetteerEngine]:
-    """Route BLS calls to real preprocessing/postprocessing models and a gazetteer engine."""
+    """Route BLS calls to the engine model answering with a gazetteer engine."""
     patch, made = gazetteer_patch()
-    models = {
-        "preprocessing": load("preprocessing"),
-        "engine": load("engine", **patch),
-        "postprocessing": load("postprocessing"),
-    }
-    for name, model in models.items():
-        pb.ROUTES[name] = lambda request, m=model: m.execute([request])[0]
+    engine = load("engine", **patch)
+    pb.ROUTES["engine"] = lambda request, m=engine: m.execute([request])[0]
     return made

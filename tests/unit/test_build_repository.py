@@ -36,7 +36,7 @@ def test_build_without_a_checkpoint_serves_a_random_model_and_says_so(built):
 def test_build_writes_configs_whose_folders_are_relative_to_the_repository_and_exist(built):
     _, result = built
     names = sorted(p.name for p in result.repository.iterdir())
-    assert names == ["engine", "instruction_ner", "postprocessing", "preprocessing"]
+    assert names == ["engine", "instruction_ner"]
     for name in names:
         text = (result.repository / name / "config.pbtxt").read_text()
         config = text_format.Parse(text, model_config_pb2.ModelConfig())

@@ -69,8 +69,6 @@ def test_every_template_fills_with_the_build_values_into_a_valid_model_config():
         "engine",
         "engine_ref",
         "instruction_ner",
-        "postprocessing",
-        "preprocessing",
     ]
     for name, config in configs.items():
         assert config.name == name
@@ -109,18 +107,11 @@ def test_engine_variants_get_their_own_kind_and_compute_type():
     assert params["engine_ref"]["engine_dir"] == str(SHIPPED_TOKENIZER_DIR.resolve())
 
 
-def test_public_model_calls_the_configured_step_models():
+def test_public_model_calls_the_configured_engine_model():
     config = filled_configs(SETTINGS)["instruction_ner"]
     params = {k: v.string_value for k, v in config.parameters.items()}
-    assert (
-        params["preprocessing_model"],
-        params["engine_model"],
-        params["postprocessing_model"],
-    ) == (
-        "preprocessing",
-        "engine",
-        "postprocessing",
-    )
+    assert params["engine_model"] == "engine"
+    assert "preprocessing_model" not in params and "postprocessing_model" not in params
     assert [i.name for i in config.input] == [
         "TEXT",
         "TASK",

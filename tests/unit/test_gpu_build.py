@@ -194,7 +194,7 @@ def commands(settings: TrtllmSettings | None = None) -> dict[str, dict[str, str]
 
 def test_every_generated_config_parses_into_triton_model_config(repositories):
     configs = all_configs(repositories)
-    assert len(configs) == 8  # 4 models in each repository
+    assert len(configs) == 4  # instruction_ner and the engine model in each repository
     for path in configs:
         config = parse_config(path)
         assert config.name == path.parent.name, path
@@ -215,9 +215,6 @@ def test_gpu_repository_differs_from_cpu_only_in_engine_model_and_step_place(rep
     gpu_models = {p.name for p in gpu.iterdir()}
     assert cpu_models - gpu_models == {"engine"}
     assert gpu_models - cpu_models == {"tensorrt_llm"}
-    for name in ("preprocessing", "postprocessing"):
-        for relative in ("config.pbtxt", "1/model.py"):
-            assert (cpu / name / relative).read_bytes() == (gpu / name / relative).read_bytes()
     assert (cpu / "instruction_ner/1/model.py").read_bytes() == (
         gpu / "instruction_ner/1/model.py"
     ).read_bytes()
@@ -225,8 +222,8 @@ def test_gpu_repository_differs_from_cpu_only_in_engine_model_and_step_place(rep
     gpu_bls = parse_config(gpu / "instruction_ner/config.pbtxt")
     assert parameters(cpu_bls)["engine_model"] == "engine"
     assert parameters(gpu_bls)["engine_model"] == "tensorrt_llm"
-    # CPU: the engine embedded in the BLS; GPU: the step models around TensorRT-LLM
-    assert (parameters(cpu_bls)["steps"], parameters(gpu_bls)["steps"]) == ("embedded", "models")
+    # CPU: the engine embedded in the BLS; GPU: one call to TensorRT-LLM per window
+    assert (parameters(cpu_bls)["steps"], parameters(gpu_bls)["steps"]) == ("embedded", "inline")
     embedded = {k: v for k, v in parameters(cpu_bls).items() if k.startswith("embedded_")}
     assert embedded["embedded_engine_kind"] == "ctranslate2"
     assert all(parameters(gpu_bls)[k] == "" for k in embedded)
@@ -388,7 +385,7 @@ def test_non_t5_checkpoint_is_refused(tmp_path):
 
 def test_decoder_start_other_than_pad_is_refused(tmp_path):
     model = write_t5_config(tmp_path / "m", decoder_start_token_id=5)
-    with pytest.raises(ValueError, match=r"decoder_start_token_id is 5, but preprocessing"):
+    with pytest.raises(ValueError, match=r"decoder_start_token_id is 5, but instruction_ner"):
         build_gpu_repository(TrtllmSettings(model_dir=model, out_dir=tmp_path), dry_run=True)
 
 

@@ -345,7 +345,7 @@ def repositories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
     )
     shutil.copy(SHIPPED_TOKENIZER_DIR / "tokenizer.json", model_dir / "tokenizer.json")
     cpu_repositories = {}
-    for steps in ("inline", "models"):
+    for steps in ("inline",):
         cpu = root / f"cpu-{steps}" / "model_repository"
         cpu_settings = BuildSettings(
             model_dir=model_dir, out_dir=cpu.parent, limits=LIMITS, steps=steps
@@ -360,7 +360,6 @@ def repositories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
     ).repository
     return {
         "cpu": (cpu_repositories["inline"], "engine"),
-        "cpu-models": (cpu_repositories["models"], "engine"),
         "gpu": (gpu, "tensorrt_llm"),
     }
 
@@ -381,7 +380,7 @@ def extract(server: FakeTriton, text: str, labels: tuple[str, ...]) -> Inference
     return asyncio.run(server.infer("instruction_ner", inputs, ["RESULT", "GENERATED_TEXT"]))
 
 
-@pytest.mark.parametrize("repo", ["cpu", "cpu-models", "gpu"])
+@pytest.mark.parametrize("repo", ["cpu", "gpu"])
 def test_every_call_of_the_pipeline_fits_the_called_models_config(repositories, pb_utils, repo):
     repository, engine = repositories[repo]
     server = FakeTriton(repository, engine)
@@ -395,15 +394,13 @@ def test_every_call_of_the_pipeline_fits_the_called_models_config(repositories, 
     assert found == [("John", "person", 0, 4), ("Paris", "location", 14, 19)]
     assert all(text[e.start : e.end] == e.text for e in result.entities)
     # every answer token had log-probability -0.25: the engine's output_log_probs reached
-    # postprocessing aligned with the tokens
+    # the answer parsing aligned with the tokens
     assert [round(e.score, 5) for e in result.entities] == [round(math.exp(-0.25), 5)] * 2
-    step_calls = 0 if repo == "cpu" else 1  # steps inline: both steps run in the BLS
     assert len(server.models[engine].calls) == 1
-    for name in ("preprocessing", "postprocessing"):
-        assert len(server.models[name].calls) == step_calls, name
+    assert set(server.models) == {"instruction_ner", engine}
 
 
-@pytest.mark.parametrize("repo", ["cpu", "cpu-models", "gpu"])
+@pytest.mark.parametrize("repo", ["cpu", "gpu"])
 def test_long_text_reaches_the_engine_as_one_sequence_per_request(repositories, pb_utils, repo):
     repository, engine = repositories[repo]
     server = FakeTriton(repository, engine)
@@ -428,7 +425,7 @@ def test_long_text_reaches_the_engine_as_one_sequence_per_request(repositories, 
     assert {int(s["request_output_len"][0, 0]) for s in sent} == {LIMITS.max_output_tokens}
 
 
-def test_gpu_engine_returns_only_generated_tokens_to_postprocessing(repositories, pb_utils):
+def test_gpu_engine_returns_only_generated_tokens_to_the_answer_parser(repositories, pb_utils):
     repository, engine = repositories["gpu"]
     server = FakeTriton(repository, engine)
     assert server.models[engine].instance.exclude_input is True

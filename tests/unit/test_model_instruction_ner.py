@@ -13,9 +13,8 @@ from instructner.serving.protos import ExtractionResult
 def load_bls(steps, routed=None, **overrides):
     """instruction_ner with ``steps``; returns it and the gazetteer engines that answer it.
 
-    ``embedded`` loads its own engine (the engine model's parameters); the other places call
-    the step models, routed (``routed``: the engines of :func:`route_pipeline`) to real
-    preprocessing/postprocessing models and a gazetteer.
+    ``embedded`` loads its own engine (the engine model's parameters); ``inline`` calls the
+    engine model, routed (``routed``: the engines of :func:`route_pipeline`) to a gazetteer.
     """
     values = {**model_values("instruction_ner"), "steps": steps, **overrides}
     if steps != "embedded":
@@ -33,15 +32,15 @@ def routed():
     return route_pipeline()
 
 
-@pytest.fixture(scope="module", params=["embedded", "inline", "models"])
+@pytest.fixture(scope="module", params=["embedded", "inline"])
 def bls(request, routed):
-    """instruction_ner in the three step places; every test must hold for each."""
+    """instruction_ner in both step places; every test must hold for each."""
     return load_bls(request.param, routed)
 
 
-@pytest.fixture(scope="module", params=["inline", "models"])
+@pytest.fixture(scope="module", params=["inline"])
 def bls_calls(request, routed):
-    """instruction_ner in the two places that call the engine model once per window."""
+    """instruction_ner calling the engine model once per window."""
     return load_bls(request.param, routed)
 
 
@@ -207,10 +206,7 @@ def test_instruction_ner_keeps_at_most_max_windows_in_flight_per_document(bls_ca
         model, pb.request(TEXT=pb.strings([_sentences(30)]), LABELS=pb.strings(list(LABELS)))
     )
     assert len(result_of(response).windows) == 30
-    calls_per_window = (
-        1 if model.model.place == "inline" else 3
-    )  # the engine, or all three step models
-    assert in_flight["calls"] == 30 * calls_per_window
+    assert in_flight["calls"] == 30  # one engine call per window
     assert in_flight["most"] == model.model.limits.max_windows_in_flight == 8
 
 
@@ -413,7 +409,7 @@ def test_embedded_instruction_ner_releases_its_engine_on_unload(embedded, monkey
     assert closed == [True]
 
 
-@pytest.mark.parametrize("steps", ["embedded", "inline", "models"])
+@pytest.mark.parametrize("steps", ["embedded", "inline"])
 def test_instruction_ner_scores_by_the_formula_of_its_score_method_parameter(steps, routed):
     # Peter Blackburn's mention tokens are written with p 0.5, its label's with 0.9: the
     # minimum is 0.5, the product lies below it and the geometric mean above it.
@@ -422,10 +418,6 @@ def test_instruction_ner_scores_by_the_formula_of_its_score_method_parameter(ste
     try:
         for method in ("geometric_mean", "minimum", "product"):
             model, engines = load_bls(steps, routed, score_method=method)
-            if steps == "models":  # the postprocessing model scores the entities there
-                values = {**model_values("postprocessing"), "score_method": method}
-                post = pb.load_model("postprocessing", values)
-                pb.ROUTES["postprocessing"] = lambda request, m=post: m.execute([request])[0]
             result = _scored_result(model, engines[0], {"Peter Blackburn": 0.5})
             entities = {e.text: e.score for e in result.entities}
             scores[method] = entities["Peter Blackburn"]

@@ -85,7 +85,7 @@ def test_the_score_method_parameter_is_checked():
         parse_score_method("Product")
 
 
-def test_the_build_writes_the_calibrated_method_into_instruction_ner_and_postprocessing(tmp_path):
+def test_the_build_writes_the_calibrated_method_into_instruction_ner(tmp_path):
     model = calibrated(tmp_path, {"served_method": "product"})
     (model / "tokenizer.json").write_bytes((SHIPPED_TOKENIZER_DIR / "tokenizer.json").read_bytes())
     settings = BuildSettings(
@@ -95,4 +95,3 @@ def test_the_build_writes_the_calibrated_method_into_instruction_ner_and_postpro
     )
     models = repository_values(settings, model, tmp_path / "ct2")
     assert models["instruction_ner"][1]["score_method"] == "product"
-    assert models["postprocessing"][1]["score_method"] == "product"

@@ -1,4 +1,4 @@
-"""The step contracts agree with each other and the BLS glue maps step failures to codes."""
+"""The engine request and answer columns match the engine contract; BLS failures map to codes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import fake_pb_utils as pb
 import numpy as np
 import pytest
 
-from instructner.serving import engine_contract, postprocessing_contract, preprocessing_contract
+from instructner.serving import engine_answer, engine_contract, engine_request
 from instructner.serving.errors import RequestError
 from instructner.serving.triton_glue import (
     Cancelled,
@@ -19,14 +19,14 @@ from instructner.serving.triton_glue import (
 )
 
 
-def test_preprocessing_outputs_feed_engine_inputs_by_their_contract_names():
-    assert set(preprocessing_contract.ENGINE_INPUTS) == set(preprocessing_contract.OUTPUT_NAMES)
-    assert set(preprocessing_contract.ENGINE_INPUTS.values()) <= set(engine_contract.INPUT_NAMES)
+def test_the_engine_request_columns_are_engine_inputs_by_their_contract_names():
+    assert set(engine_request.ENGINE_INPUTS) == set(engine_request.OUTPUT_NAMES)
+    assert set(engine_request.ENGINE_INPUTS.values()) <= set(engine_contract.INPUT_NAMES)
 
 
-def test_engine_outputs_feed_postprocessing_inputs_by_their_contract_names():
-    assert set(postprocessing_contract.FROM_ENGINE) <= set(engine_contract.OUTPUT_NAMES)
-    assert set(postprocessing_contract.FROM_ENGINE.values()) == {
+def test_the_answer_columns_are_engine_outputs_by_their_contract_names():
+    assert set(engine_answer.FROM_ENGINE) <= set(engine_contract.OUTPUT_NAMES)
+    assert set(engine_answer.FROM_ENGINE.values()) == {
         "TOKENS_BATCH",
         "SEQUENCE_LENGTH",
         "OUTPUT_LOG_PROBS",
@@ -92,3 +92,21 @@ def test_call_step_raises_by_the_step_error_code(code, kind, message):
     finally:
         del pb.ROUTES["step"]
     assert message in str(raised.value)
+
+
+def test_an_engine_answer_wider_than_the_engine_may_write_is_refused_naming_its_shape():
+    from instructner.serving.limits import Limits
+    from instructner.serving.requests import ExtractionRequest
+
+    limits = Limits(max_input_tokens=10, max_output_tokens=5)
+    window = ExtractionRequest("Paris , Paris .", "extract", (), ())
+    answer = {
+        "TOKENS_BATCH": np.full((1, 1, 4000), 5, dtype=np.int32),
+        "SEQUENCE_LENGTH": np.array([[4000]], dtype=np.int32),
+    }
+    with pytest.raises(RequestError, match=r"TOKENS_BATCH: shape \[1, 1, 4000\] is over the"):
+        engine_answer.answer_rows([window], answer.get, limits)
+    answer["TOKENS_BATCH"] = np.full((1, 9, 4), 5, dtype=np.int32)
+    answer["SEQUENCE_LENGTH"] = np.full((1, 9), 4, dtype=np.int32)
+    with pytest.raises(RequestError, match="over the limits of 8 beams"):
+        engine_answer.answer_rows([window], answer.get, limits)

@@ -1,16 +1,14 @@
-"""The postprocessing model's tensors: the engine's answer tokens in, parsed results out.
+"""The engine model's answer for one window, checked and parsed (steps inline).
 
-Inputs: the window's TEXT, TASK, LABELS, ENTITIES (as :mod:`instructner.serving.requests`
-reads them, one window per row); ``TOKENS_BATCH`` INT32 ``[batch, beams, len]`` and
-``SEQUENCE_LENGTH`` INT32 ``[batch, beams]`` (the engine's ``output_ids`` and
-``sequence_length``; beam 0 is read); optional ``REQUEST_INPUT_LEN`` / ``REQUEST_OUTPUT_LEN``
-INT32 ``[batch, 1]`` for the result's token counts, and ``OUTPUT_LOG_PROBS`` FP32
-``[batch, beams, len]`` (the engine's ``output_log_probs``) for the entities' scores.
-Outputs: ``RESULT`` (a serialized ``instructner.v1.ExtractionResult`` per row, offsets into
-TEXT) and ``GENERATED_TEXT``.
-
-The step keeps its own bounds: a direct caller cannot hand the parser a longer answer than the
-engine may generate, nor more than 8 beams.
+``answer_rows`` reads the answer by the column names of :data:`FROM_ENGINE`: ``TOKENS_BATCH``
+INT32 ``[batch, beams, len]`` and ``SEQUENCE_LENGTH`` INT32 ``[batch, beams]`` (the engine's
+``output_ids`` and ``sequence_length``; beam 0 is read), ``REQUEST_INPUT_LEN`` /
+``REQUEST_OUTPUT_LEN`` INT32 ``[batch, 1]`` for the result's token counts, and
+``OUTPUT_LOG_PROBS`` FP32 ``[batch, beams, len]`` (the engine's ``output_log_probs``) for the
+entities' scores. The answer comes from another model, so it is checked as a direct caller's
+would be: no longer than the engine may generate, at most 8 beams. ``result_tensors`` writes
+``instruction_ner``'s outputs: ``RESULT`` (a serialized ``instructner.v1.ExtractionResult``
+per row, offsets into TEXT) and ``GENERATED_TEXT``.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ import numpy as np
 from instructner.serving.errors import RequestError
 from instructner.serving.limits import Limits
 from instructner.serving.protos import ExtractionResult
-from instructner.serving.requests import ExtractionRequest, requests_from_inputs
+from instructner.serving.requests import ExtractionRequest
 from instructner.serving.tensors import (
     GetInput,
     bytes_tensor,
@@ -37,7 +35,7 @@ from instructner.serving.window_steps import postprocess
 
 OUTPUT_NAMES = ("RESULT", "GENERATED_TEXT")
 MAX_BEAMS = 8
-# engine output -> postprocessing input of the same window
+# engine output -> answer column of the same window
 FROM_ENGINE = {
     "output_ids": "TOKENS_BATCH",
     "sequence_length": "SEQUENCE_LENGTH",
@@ -71,24 +69,12 @@ class AnswerRow:
         )
 
 
-def read_answers(get: GetInput, limits: Limits) -> list[AnswerRow]:
-    """Validate the inputs and return one :class:`AnswerRow` per row.
-
-    Raises:
-        RequestError: a missing or malformed tensor, or an answer over the engine's limits.
-
-    """
-    return answer_rows(requests_from_inputs(get, limits), get, limits)
-
-
 def answer_rows(
     windows: Sequence[ExtractionRequest], get: GetInput, limits: Limits
 ) -> list[AnswerRow]:
     """Check the engine's answer tensors for already validated ``windows`` (one row each).
 
-    ``get`` returns the answer tensors by their postprocessing names (``TOKENS_BATCH`` …). The
-    BLS calls this directly when it parses answers in-process (the answers still come from
-    another model, so they are checked as a direct caller's would be).
+    ``get`` returns the answer tensors by their column names (``TOKENS_BATCH`` …).
 
     Raises:
         RequestError: a missing or malformed tensor, or an answer over the engine's limits.
@@ -153,7 +139,7 @@ def answer_rows(
     return rows
 
 
-def postprocessing_outputs(results: Sequence[ExtractionResult]) -> dict[str, np.ndarray]:
+def result_tensors(results: Sequence[ExtractionResult]) -> dict[str, np.ndarray]:
     """Return the output tensors for one result per row."""
     return {
         "RESULT": bytes_tensor([r.SerializeToString() for r in results]),

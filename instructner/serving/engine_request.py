@@ -1,10 +1,11 @@
-"""The preprocessing model's tensors: one window per row in, the engine's inputs out.
+"""The engine model's request for one window, as instruction_ner builds it (steps inline).
 
-Inputs TEXT, TASK, LABELS, ENTITIES as :mod:`instructner.serving.requests` reads them (one
-window per row). Outputs, named as the engine model's inputs expect them
+Column names as the engine model reads them are in :data:`ENGINE_INPUTS`
 (:mod:`instructner.serving.engine_contract`): ``INPUT_ID`` INT32 ``[batch, len]`` (prompt
-tokens right-padded with ``PAD_ID``), ``REQUEST_INPUT_LEN``, ``REQUEST_OUTPUT_LEN``,
-``END_ID``, ``PAD_ID`` INT32 ``[batch, 1]``.
+tokens right-padded with ``PAD_ID``) → ``input_ids``, ``REQUEST_INPUT_LEN`` →
+``input_lengths``, ``REQUEST_OUTPUT_LEN`` → ``request_output_len``, ``END_ID`` → ``end_id``,
+``PAD_ID`` → ``pad_id``, each INT32 ``[batch, 1]``. The tensor names are TensorRT-LLM's, so the
+same request reaches the CPU engine model and ``tensorrt_llm``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from instructner.serving.limits import Limits
-from instructner.serving.requests import requests_from_inputs
-from instructner.serving.tensors import GetInput, int32_column
+from instructner.serving.tensors import int32_column
 from instructner.serving.tokenizer import PromptTokenizer
-from instructner.serving.window_steps import preprocess
 
 OUTPUT_NAMES = ("INPUT_ID", "REQUEST_INPUT_LEN", "REQUEST_OUTPUT_LEN", "END_ID", "PAD_ID")
-# preprocessing output -> engine input of the same window
+# request column -> the engine model's input of that name
 ENGINE_INPUTS = {
     "INPUT_ID": "input_ids",
     "REQUEST_INPUT_LEN": "input_lengths",
@@ -30,23 +29,10 @@ ENGINE_INPUTS = {
 }
 
 
-def read_prompts(get: GetInput, tokenizer: PromptTokenizer, limits: Limits) -> list[list[int]]:
-    """Validate every row's window and return its prompt token ids.
-
-    Raises:
-        RequestError: a bad input, or a prompt over the engine's input limit.
-
-    """
-    return [
-        preprocess(tokenizer, limits, r.text, r.task, r.labels, r.entities)[1]
-        for r in requests_from_inputs(get, limits)
-    ]
-
-
-def preprocessing_outputs(
+def engine_inputs(
     prompts: Sequence[Sequence[int]], tokenizer: PromptTokenizer, limits: Limits
 ) -> dict[str, np.ndarray]:
-    """Return the output tensors for ``prompts`` (one row each)."""
+    """Return the request tensors for ``prompts`` (one row each), by the names above."""
     pad = tokenizer.pad_token_id
     input_id = np.full((len(prompts), max(len(ids) for ids in prompts)), pad, dtype=np.int32)
     for row, ids in enumerate(prompts):
