@@ -82,6 +82,15 @@ protos: $(PROTO_STAMP) $(CLIENT_PROTO_STAMP) $(CLIENT_SYNC) ## generate Python c
 engines: protos ## convert MODEL_DIR to CTranslate2 (COMPUTE_TYPE) and fill the model repository in BUILD_OUT
 	$(PY) -m instructner.cli build --model $(MODEL_DIR) --out $(BUILD_OUT) --compute-type $(COMPUTE_TYPE) $(CONSTRAINED_FLAG)
 
+# GPU with CTranslate2 on CUDA: the same conversion as the CPU engine, an engine model with
+# KIND_GPU instances and instruction_ner calling it inline. Building needs no GPU (the compute
+# type is resolved when the engine loads: GPU_COMPUTE_TYPE=auto picks by compute capability).
+GPU_CT2_OUT ?= build/out/gpu-ctranslate2
+GPU_COMPUTE_TYPE ?= auto
+engines-gpu: protos ## MODEL_DIR -> CTranslate2-on-CUDA model repository in GPU_CT2_OUT (GPU_COMPUTE_TYPE=auto); needs no GPU to build
+	$(PY) -m instructner.cli build --model $(MODEL_DIR) --out $(GPU_CT2_OUT) --device cuda \
+		--compute-type $(GPU_COMPUTE_TYPE)
+
 # GPU: `make engines-trtllm` runs inside the pinned Triton TensorRT-LLM container (deploy/docker/Dockerfile,
 # which sets INSTRUCTNER_IN_CONTAINER and installs the package for the system python3).
 # DRY_RUN=1 prints the commands and writes the filled repository without running TensorRT
@@ -97,16 +106,22 @@ engines-trtllm: $(if $(INSTRUCTNER_IN_CONTAINER),,setup) ## (GPU container) MODE
 # CONSTRAINED=1: NER and typing answers decoded under the answer grammar (transformers engine).
 CONSTRAINED_FLAG := $(if $(filter 1 yes true,$(CONSTRAINED)),--constrained)
 
-# First GPU: checks a TensorRT-LLM server (GPU_URL) against the CPU engine's answers
-# (REFERENCE_ANSWERS, recorded with --record, or a live REFERENCE_URL): parity, batching,
-# scores, tasks; writes GPU_REPORT (+ .md). DRY_RUN=1 prints the plan.
-GPU_URL ?= localhost:8001
+# First GPU: checks each GPU server given, GPU_URL (TensorRT-LLM) and GPU_CT2_URL (CTranslate2
+# on CUDA), against the CPU engine's answers (REFERENCE_ANSWERS, recorded with --record, or a
+# live REFERENCE_URL): parity, batching at 32, scores, tasks, perf_analyzer at 1/16/64; writes
+# GPU_REPORT / GPU_CT2_REPORT (+ .md). DRY_RUN=1 prints both plans and contacts nothing.
+GPU_URL ?=
+GPU_CT2_URL ?=
 REFERENCE_ANSWERS ?= cpu-answers.json
 GPU_REPORT ?= gpu-acceptance.json
-gpu-acceptance: protos ## (GPU) acceptance of a TensorRT-LLM server against the CPU engine (docs/gpu-deployment.md); DRY_RUN=1 plans only
-	$(PY) deploy/gpu_acceptance.py --url $(GPU_URL) --out $(GPU_REPORT) \
-		$(if $(REFERENCE_URL),--reference-url $(REFERENCE_URL),--reference-answers $(REFERENCE_ANSWERS)) \
-		$(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
+GPU_CT2_REPORT ?= gpu-acceptance-ctranslate2.json
+ACCEPTANCE = $(PY) deploy/gpu_acceptance.py \
+	$(if $(REFERENCE_URL),--reference-url $(REFERENCE_URL),--reference-answers $(REFERENCE_ANSWERS)) \
+	$(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
+gpu-acceptance: protos ## (GPU) acceptance of the GPU servers (GPU_URL: TensorRT-LLM, GPU_CT2_URL: CTranslate2 on CUDA) against the CPU engine; DRY_RUN=1 plans only
+	@$(if $(or $(GPU_URL),$(GPU_CT2_URL),$(filter 1 yes true,$(DRY_RUN))),true,echo "give GPU_URL and/or GPU_CT2_URL (or DRY_RUN=1)" >&2; exit 2)
+	$(if $(or $(GPU_URL),$(filter 1 yes true,$(DRY_RUN))),$(ACCEPTANCE) --engine tensorrt_llm --url $(or $(GPU_URL),GPU_HOST:8001) --out $(GPU_REPORT))
+	$(if $(or $(GPU_CT2_URL),$(filter 1 yes true,$(DRY_RUN))),$(ACCEPTANCE) --engine ctranslate2 --url $(or $(GPU_CT2_URL),GPU_HOST:8001) --out $(GPU_CT2_REPORT))
 
 serve: $(PROTO_STAMP) ## start tritonserver on HOST (HTTP_PORT/GRPC_PORT/METRICS_PORT); builds the engine if missing
 	$(PY) -m instructner.cli serve --model $(MODEL_DIR) --out $(BUILD_OUT) $(CONSTRAINED_FLAG) \

@@ -1,10 +1,14 @@
-"""First-GPU acceptance: check that the TensorRT-LLM server answers like the CPU server.
+"""First-GPU acceptance: check that a GPU server answers like the CPU server, and time it.
+
+Either GPU engine (``--engine``): ``tensorrt_llm`` (deploy/docker/Dockerfile) or
+``ctranslate2`` (CTranslate2 on CUDA, deploy/docker/Dockerfile.ctranslate2-cuda).
 
 Plan (``--dry-run`` prints it; ``make gpu-acceptance DRY_RUN=1``): on a CPU machine, record
 the CPU engine's answers for the checkpoint (``make serve``, then ``--record answers.json
---url CPU_HOST:8001``); on the GPU machine, build the engines and start the GPU repository
-(``deploy/docker/entrypoint.sh serve`` in the pinned container), then check it against the recording
-(``--reference-answers answers.json``) or against a live CPU server (``--reference-url``):
+--url CPU_HOST:8001``); on the GPU machine, start the GPU repository
+(``deploy/docker/entrypoint.sh serve`` in the engine's image), then check it against the
+recording (``--reference-answers answers.json``) or against a live CPU server
+(``--reference-url``):
 
     python deploy/gpu_acceptance.py --url GPU_HOST:8001 --reference-answers answers.json \
         --sentences 256 --out gpu-acceptance.json      # or: make gpu-acceptance GPU_URL=...
@@ -26,7 +30,9 @@ Checks, each recorded in the JSON report (exit code 1 if any fails):
    output_log_probs reach the answer parsing).
 5. tasks: extract and type answer on a sentence, and a document over the part size is split
    and merged with offsets into it.
-Throughput of both runs (sentences/s) is reported, not checked.
+Throughput of both runs (sentences/s) is reported, not checked; with perf_analyzer (this
+checkout's venv: ``tritonclient``), ``instruction_ner`` is also measured at each
+``--perf-concurrency`` level over gRPC (one sentence per request; throughput and p50/p99).
 """
 
 from __future__ import annotations
@@ -48,6 +54,23 @@ from instructner.research.metrics import score_spans
 
 logger = logging.getLogger("gpu_acceptance")
 CORPUS = "conll2003"
+ENGINES = ("tensorrt_llm", "ctranslate2")
+# how each engine's GPU server is started (plan) and what to do when batching changes answers
+SERVERS = {
+    "tensorrt_llm": "pinned TensorRT-LLM image (deploy/docker/Dockerfile): "
+    "deploy/docker/entrypoint.sh serve (make engines-trtllm from MODEL_DIR, then tritonserver "
+    "on 8000/8001/8002)",
+    "ctranslate2": "CTranslate2 image (deploy/docker/Dockerfile.ctranslate2-cuda): "
+    "deploy/docker/entrypoint.sh serve (instructner build --device cuda from MODEL_DIR, then "
+    "tritonserver on 8000/8001/8002)",
+}
+FALLBACKS = {
+    "tensorrt_llm": "answers diverge at concurrency {} (upstream TensorRT-LLM issue 1999): "
+    "rebuild the engines with --max-batch-size 16 (make engines-trtllm ... or build_trtllm "
+    "--max-batch-size 16) and rerun",
+    "ctranslate2": "answers diverge at concurrency {}: compare with CT2_COMPUTE_TYPE=int8_float32 "
+    "(no half precision) and report the sentences that differ",
+}
 
 
 def _spans(entities: Sequence[Entity]) -> list[tuple[int, int, str]]:
@@ -107,7 +130,12 @@ def run_checks(args: argparse.Namespace) -> dict[str, Any]:
     """Run every check against the GPU server and the reference; return the report."""
     sentences, verbalizer, labels, texts = _workload(args)
     reference = args.reference_url or str(args.reference_answers)
-    report: dict[str, Any] = {"gpu": args.url, "reference": reference, "checks": {}}
+    report: dict[str, Any] = {
+        "gpu": args.url,
+        "engine": args.engine,
+        "reference": reference,
+        "checks": {},
+    }
     checks = report["checks"]
     with InstructNERClient(args.url, timeout=args.timeout) as gpu:
         if args.reference_url:
@@ -139,11 +167,7 @@ def run_checks(args: argparse.Namespace) -> dict[str, Any]:
             "passed": batched >= args.min_agreement,
         }
         if not checks["batching"]["passed"]:
-            checks["batching"]["fallback"] = (
-                f"answers diverge at concurrency {args.concurrency} (upstream TensorRT-LLM "
-                "issue 1999): rebuild the engines with --max-batch-size 16 "
-                "(make engines-trtllm ... or build_trtllm --max-batch-size 16) and rerun"
-            )
+            checks["batching"]["fallback"] = FALLBACKS[args.engine].format(args.concurrency)
         scores = [e.score for answer in gpu_one + gpu_many for e in answer]
         checks["scores"] = {
             "entities": len(scores),
@@ -167,7 +191,50 @@ def run_checks(args: argparse.Namespace) -> dict[str, Any]:
             f"gpu_concurrency_{args.concurrency}": gpu_rate_many,
             "reference_concurrency_1": cpu_rate,
         }
+    if args.perf_concurrency:
+        report["perf_analyzer"] = perf_levels(args, texts, labels)
     return report
+
+
+def perf_levels(args: argparse.Namespace, texts: list[str], labels: list[str]) -> dict[str, Any]:
+    """Measure instruction_ner on the GPU server with perf_analyzer at each concurrency."""
+    try:
+        from bench.perf import PerfAnalyzer, PerfError, find_perf_analyzer, library_dir
+        from bench.profiles import PerfSettings
+    except ImportError as error:  # not run from a checkout: the checks stand without it
+        return {"skipped": f"perf_analyzer tooling not importable: {error}"}
+    try:
+        binary = find_perf_analyzer()
+    except (FileNotFoundError, RuntimeError) as error:
+        return {"skipped": str(error)}
+    workdir = args.out.parent / f"{args.out.stem}-perf"
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "input_instruction_ner.json"
+    rows = [{"TEXT": [t], "LABELS": {"content": labels, "shape": [len(labels)]}} for t in texts]
+    data.write_text(json.dumps({"data": rows}), encoding="utf-8")
+    analyzer = PerfAnalyzer(
+        binary=binary, libraries=library_dir(workdir / "libs"), url=args.url, log_dir=workdir
+    )
+    settings = PerfSettings(
+        window_ms=5000, stability_percent=30, max_trials=10, retry_unstable=True
+    )
+    levels = []
+    for concurrency in args.perf_concurrency:
+        try:
+            level = analyzer.measure("instruction_ner", data, concurrency, settings)
+        except PerfError as error:
+            levels.append({"concurrency": concurrency, "error": str(error)})
+            continue
+        levels.append(
+            {
+                "concurrency": concurrency,
+                "requests_per_s": round(level.throughput, 2),
+                "p50_ms": None if level.p50_us is None else round(level.p50_us / 1000, 2),
+                "p99_ms": None if level.p99_us is None else round(level.p99_us / 1000, 2),
+                "stable": level.stable,
+            }
+        )
+    return {"levels": levels, "logs": str(workdir)}
 
 
 def plan(args: argparse.Namespace) -> str:
@@ -183,15 +250,16 @@ def plan(args: argparse.Namespace) -> str:
             "GPU acceptance plan",
             "1. CPU machine: make serve; python deploy/gpu_acceptance.py --url CPU:8001 "
             f"--record {recording} --sentences {args.sentences}",
-            "2. GPU machine, pinned container (deploy/docker/Dockerfile): "
-            "deploy/docker/entrypoint.sh serve "
-            "(make engines-trtllm from MODEL_DIR, then tritonserver on 8000/8001/8002)",
-            f"3. python deploy/gpu_acceptance.py --url {args.url} {reference} "
-            f"--sentences {args.sentences} --concurrency {args.concurrency} --out {args.out}",
+            f"2. GPU machine, {SERVERS[args.engine]}",
+            f"3. python deploy/gpu_acceptance.py --engine {args.engine} --url {args.url} "
+            f"{reference} --sentences {args.sentences} --concurrency {args.concurrency} "
+            f"--out {args.out}",
             f"   checks: ready; parity (answers equal on >= {args.min_agreement:.0%} of "
             f"{args.sentences} CoNLL-2003 test sentences, GPU F1 >= CPU F1 - "
             f"{args.max_f1_drop}); batching (concurrency {args.concurrency} answers = "
-            "concurrency 1; fallback --max-batch-size 16); scores in [0, 1]; tasks",
+            "concurrency 1); scores in [0, 1]; tasks",
+            "   perf_analyzer: instruction_ner at concurrency "
+            + (", ".join(map(str, args.perf_concurrency)) or "(none)"),
             f"   reports: {args.out} and {args.out.with_suffix('.md')}",
         ]
     )
@@ -202,7 +270,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# GPU acceptance: {'passed' if report.get('passed') else 'FAILED'}",
         "",
-        f"GPU server `{report.get('gpu')}`, reference `{report.get('reference')}`.",
+        f"GPU server `{report.get('gpu')}` ({report.get('engine')}), reference "
+        f"`{report.get('reference')}`.",
         "",
         "| check | result | details |",
         "|---|---|---|",
@@ -212,6 +281,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {'passed' if check['passed'] else 'FAILED'} | {details} |")
     for name, rate in report.get("throughput_sentences_per_s", {}).items():
         lines.append(f"| throughput {name} | {rate} sentences/s | |")
+    for level in report.get("perf_analyzer", {}).get("levels", []):
+        lines.append(
+            f"| perf_analyzer c={level['concurrency']} | "
+            + (level.get("error") or f"{level['requests_per_s']} requests/s")
+            + f" | p50 {level.get('p50_ms')} ms, p99 {level.get('p99_ms')} ms |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -219,6 +294,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the acceptance checks, write the report, exit 0 only if every check passed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="gRPC host:port of the GPU server")
+    parser.add_argument("--engine", choices=ENGINES, default="tensorrt_llm")
+    parser.add_argument(
+        "--perf-concurrency",
+        type=lambda text: tuple(int(c) for c in text.split(",") if c),
+        default=(1, 16, 64),
+        help="perf_analyzer levels on the GPU server (default 1,16,64; '' skips)",
+    )
     reference = parser.add_mutually_exclusive_group()
     reference.add_argument("--reference-url", help="gRPC host:port of a CPU server of the model")
     reference.add_argument(

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Entry point of the InstructNER GPU image (deploy/docker/Dockerfile).
 #
-#   entrypoint.sh build   build the TensorRT-LLM engines and the GPU model repository into
-#                         $INSTRUCTNER_OUT from the checkpoint in $MODEL_DIR; skipped when the
-#                         engines there were built from this checkpoint with these settings.
-#                         Engines are specific to the GPU model and the TensorRT-LLM version, so
-#                         build on the GPU that will serve (Kubernetes: the init container).
+#   entrypoint.sh build   build the GPU model repository into $INSTRUCTNER_OUT from the
+#                         checkpoint in $MODEL_DIR, for the engine $INSTRUCTNER_ENGINE:
+#                         tensorrt_llm (the TensorRT-LLM image's default) builds the TensorRT-LLM
+#                         engines, skipped when the engines there were built from this
+#                         checkpoint with these settings; engines are specific to the GPU model
+#                         and the TensorRT-LLM version, so build on the GPU that will serve
+#                         (Kubernetes: the init container). ctranslate2 (the CTranslate2 image's
+#                         default, Dockerfile.ctranslate2-cuda) places the checkpoint's CTranslate2
+#                         conversion, no GPU needed; CT2_COMPUTE_TYPE (default auto) picks the
+#                         compute type when the engine loads on its GPU.
 #   entrypoint.sh serve   build if needed, then run tritonserver: HTTP 8000, gRPC 8001,
 #                         metrics 8002 (the default command).
 #   entrypoint.sh command print the tritonserver command `serve` runs (the admin key redacted).
@@ -24,10 +29,19 @@ set -euo pipefail
 MODEL_DIR="${MODEL_DIR:-/models/instructner}"
 OUT="${INSTRUCTNER_OUT:-/engines}"
 TRTLLM_DTYPE="${TRTLLM_DTYPE:-bfloat16}"
+ENGINE="${INSTRUCTNER_ENGINE:-tensorrt_llm}"
 
 build() {
-  python3 -m instructner.cli build-trtllm --model "$MODEL_DIR" --out "$OUT" \
-    --dtype "$TRTLLM_DTYPE" --reuse "$@"
+  case "$ENGINE" in
+    tensorrt_llm)
+      python3 -m instructner.cli build-trtllm --model "$MODEL_DIR" --out "$OUT" \
+        --dtype "$TRTLLM_DTYPE" --reuse "$@" ;;
+    ctranslate2)
+      python3 -m instructner.cli build --model "$MODEL_DIR" --out "$OUT" --device cuda \
+        --compute-type "${CT2_COMPUTE_TYPE:-auto}" "$@" ;;
+    *) echo "INSTRUCTNER_ENGINE must be tensorrt_llm or ctranslate2, got '$ENGINE'" >&2
+      exit 2 ;;
+  esac
 }
 
 ADMIN_PROTOCOLS="model-repository,shared-memory,trace,logging,statistics"
@@ -69,8 +83,8 @@ admin_key() {
 }
 
 server_command() {
-  # The server flags of tensorrtllm_backend v0.17.0 scripts/launch_triton_server.py for world
-  # size 1, plus the admin restriction.
+  # The server flags of TensorRT-LLM's triton_backend/scripts/launch_triton_server.py for world
+  # size 1 (unchanged since tensorrtllm_backend v0.17.0), plus the admin restriction.
   local header="${INSTRUCTNER_ADMIN_KEY_HEADER:-instructner-admin-key}"
   local key
   key="$(admin_key)"
@@ -95,13 +109,15 @@ serve() {
   # The internal engine model answers only instruction_ner, which sends it this key; it lives in the server's environment only.
   INSTRUCTNER_INTERNAL_KEY="$(random_key)"
   export INSTRUCTNER_INTERNAL_KEY
-  # launch_triton_server.py starts tritonserver under `mpirun -n 1`; USE_MPIRUN=0 starts it
-  # directly.
+  # launch_triton_server.py starts the TensorRT-LLM backend under `mpirun -n 1`; USE_MPIRUN=0
+  # starts it directly. CTranslate2 needs no MPI.
   # A python model process that dies leaves Triton serving errors with /v2/health still 200:
   # instructner.deploy.supervise kills the server and exits 1 then, so that the container is
   # restarted (compose restart policy, Kubernetes); signals reach the server through it.
   local watch=(python3 -m instructner.deploy.supervise --)
-  if [ "${USE_MPIRUN:-1}" = 1 ]; then
+  local mpi=1
+  if [ "$ENGINE" = ctranslate2 ]; then mpi=0; fi
+  if [ "${USE_MPIRUN:-$mpi}" = 1 ]; then
     exec "${watch[@]}" mpirun --allow-run-as-root -n 1 "${cmd[@]}"
   fi
   exec "${watch[@]}" "${cmd[@]}"

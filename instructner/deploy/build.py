@@ -27,6 +27,7 @@ from instructner.method.confidence import served_score_method
 from instructner.method.label_aliases import ALIASES_FILE
 from instructner.method.model_info import model_info_json, pbtxt_string
 from instructner.method.trained_tasks import trained_tasks
+from instructner.serving.devices import AUTO, CUDA_COMPUTE_TYPES, DEVICES, check_compute_type
 from instructner.serving.engine import (
     COMPUTE_TYPES,
     ENGINE_KINDS,
@@ -53,12 +54,15 @@ UNTRAINED_WARNING = (
 
 @dataclass(frozen=True)
 class EngineVariant:
-    """One engine model of the repository: its name, runtime and compute type."""
+    """One engine model of the repository: its name, runtime, device and compute type."""
 
     name: str = "engine"
     kind: str = "ctranslate2"
     compute_type: str = "int8"
     constrained: bool = False  # transformers only: decode under the NER answer grammar
+    # ctranslate2 only: "cuda" gives the engine model KIND_GPU instances (one per GPU) and a
+    # compute type of instructner.serving.devices (default "auto": chosen on the GPU)
+    device: str = "cpu"
 
 
 def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
@@ -83,9 +87,9 @@ def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
 ENGINE_INSTANCES = 2
 
 
-# The one default of where instruction_ner runs the pipeline, for the library, `make serve` and
-# `instructner build`: the CPU engine embedded in instruction_ner, the benchmarked setting
-# (docs/performance.md); "models" is the GPU layout, "inline" the one between them.
+# The one default of where instruction_ner runs the engine, for the library, `make serve` and
+# `instructner build` on the CPU: the CPU engine embedded in instruction_ner, the benchmarked
+# setting (docs/performance.md); "inline" (one engine model call per window) is the GPU layout.
 DEFAULT_STEPS = "embedded"
 
 
@@ -148,9 +152,20 @@ class BuildSettings:
                 raise ValueError(f"engine {engine.name}: unknown kind {engine.kind!r}")
             if engine.constrained and engine.kind != "transformers":
                 raise ValueError(f"engine {engine.name}: only transformers decodes constrained")
-            if engine.compute_type not in COMPUTE_TYPES:
+            if engine.device != "cpu" and engine.kind != "ctranslate2":
+                raise ValueError(f"engine {engine.name}: only ctranslate2 runs on {engine.device}")
+            try:
+                check_compute_type(engine.device, engine.compute_type)
+            except ValueError as error:
+                raise ValueError(f"engine {engine.name}: {error}") from None
+            if (
+                engine.device == "cuda"
+                and self.steps == "embedded"
+                and (engine.name == self.pipeline_engine)
+            ):
                 raise ValueError(
-                    f"engine {engine.name}: unknown compute_type {engine.compute_type!r}"
+                    f"engine {engine.name} runs on cuda: steps embedded would load it inside "
+                    "instruction_ner's CPU instances; use steps inline (the GPU layout)"
                 )
 
 
@@ -307,7 +322,7 @@ def _engine_values(
     return {
         "model_name": engine.name,
         "max_batch_size": settings.max_batch_size,
-        "instance_count": settings.engine_instances,
+        "instance_count": 1 if engine.device == "cuda" else settings.engine_instances,
         "max_queue_delay_us": settings.engine_queue_delay_us,
         "max_queue_size": settings.engine_max_queue_size,
         "queue_timeout_us": settings.engine_queue_timeout_us,
@@ -315,7 +330,10 @@ def _engine_values(
         "engine_dir": (ct2_dir if engine.kind == "ctranslate2" else checkpoint).resolve(),
         "compute_type": engine.compute_type,
         "constrained": "true" if engine.constrained else "false",
-        "inter_threads": settings.inter_threads,
+        "device": engine.device,
+        # one instance per GPU (Triton places a KIND_GPU group's count on every visible GPU)
+        "instance_kind": "KIND_GPU" if engine.device == "cuda" else "KIND_CPU",
+        "inter_threads": 1 if engine.device == "cuda" else settings.inter_threads,
         "intra_threads": settings.intra_threads,
         "max_input_tokens": limits.max_input_tokens,
         "max_output_tokens": limits.max_output_tokens,
@@ -449,10 +467,19 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by the build and serve command lines."""
     add_model_and_out_arguments(parser, Path("build/out"))
     parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="where the CTranslate2 engine model runs: cpu (default) or cuda (KIND_GPU "
+        "instances, steps inline; docs/gpu-deployment.md)",
+    )
+    parser.add_argument(
         "--compute-type",
-        choices=COMPUTE_TYPES,
-        default="int8",
-        help="CTranslate2 compute type of the engine (default: int8)",
+        choices=tuple(dict.fromkeys((*COMPUTE_TYPES, AUTO, *CUDA_COMPUTE_TYPES))),
+        default=None,
+        help="CTranslate2 compute type of the engine: on cpu int8 (default) or float32; on "
+        "cuda auto (default: int8_bfloat16 from compute capability 8.0, else int8_float32), "
+        f"or one of {', '.join(CUDA_COMPUTE_TYPES)}",
     )
     parser.add_argument(
         "--constrained",
@@ -463,10 +490,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steps",
         choices=STEP_PLACES,
-        default=DEFAULT_STEPS,
+        default=None,
         help="where instruction_ner runs the engine: embedded (the CPU engine inside "
-        f"instruction_ner, no model call per window; default {DEFAULT_STEPS}) or inline (one "
-        "call to the engine model per window, the GPU layout)",
+        "instruction_ner, no model call per window; default on cpu) or inline (one "
+        "call to the engine model per window, the GPU layout; default on cuda)",
     )
     add_templates_argument(parser, TEMPLATES)
     parser.add_argument(
@@ -478,6 +505,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> BuildSettings:
     """Return the build settings the command line asks for."""
+    device = getattr(args, "device", "cpu")
+    compute_type = args.compute_type or (AUTO if device == "cuda" else "int8")
+    # on cuda the engine is its own (GPU) model: instruction_ner calls it, steps inline
+    steps = getattr(args, "steps", None) or ("inline" if device == "cuda" else DEFAULT_STEPS)
     return BuildSettings(
         model_dir=args.model,
         out_dir=args.out,
@@ -485,9 +516,9 @@ def settings_from_args(args: argparse.Namespace) -> BuildSettings:
         engines=(
             (EngineVariant(kind="transformers", compute_type="float32", constrained=True),)
             if getattr(args, "constrained", False)
-            else (EngineVariant(compute_type=args.compute_type),)
+            else (EngineVariant(compute_type=compute_type, device=device),)
         ),
-        steps=getattr(args, "steps", DEFAULT_STEPS),
+        steps=steps,
         untrained_size=args.untrained_size,
     )
 

@@ -2,9 +2,9 @@
 
 Runs inside the pinned Triton TensorRT-LLM container (:data:`PIN`, see docs/gpu-deployment.md):
 
-1. ``convert_checkpoint.py --model_type t5`` (TensorRT-LLM's ``examples/enc_dec``) writes a
-   TensorRT-LLM checkpoint to ``<out>/checkpoint/{encoder,decoder}``, in bfloat16 or float32:
-   float16 is refused because T5 overflows in it.
+1. ``convert_checkpoint.py --model_type t5`` (TensorRT-LLM's ``examples/models/core/enc_dec``)
+   writes a TensorRT-LLM checkpoint to ``<out>/checkpoint/{encoder,decoder}``, in bfloat16 or
+   float32: float16 is refused because T5 overflows in it.
 2. ``trtllm-build`` builds ``<out>/engines/encoder`` and ``<out>/engines/decoder`` with the T5
    flags: context FMHA off (no relative attention bias in FMHA), paged KV cache on the decoder
    (in-flight batching needs it), no KV cache on the encoder, sizes from
@@ -70,19 +70,24 @@ class Pin:
     image: str
     triton: str
     tensorrt_llm: str
-    backend_tag: str
-    convert_script: str  # inside a TensorRT-LLM checkout of tag v<tensorrt_llm>
+    source_ref: str  # the TensorRT-LLM branch holding this version's examples and triton_backend
+    convert_script: str  # inside a TensorRT-LLM checkout of source_ref
 
 
-# Triton compatibility matrix: 25.01-trtllm-python-py3 ships TensorRT-LLM 0.17.0 (Python 3.12).
-# tensorrtllm_backend v0.17.0 is the matching backend tag: its docs/encoder_decoder.md gives the
-# enc-dec commands and its all_models/inflight_batcher_llm the tensorrt_llm config keys.
+# Triton's compatibility matrix (server docs/introduction/compatibility.md, r26.08): the
+# 26.04-26.07 trtllm-python-py3 images ship TensorRT-LLM 1.2.1 (Python 3.12, CUDA 13.1); no
+# Triton image ships 1.3, and TensorRT-LLM removed the TensorRT-engine path (trtllm-build, the
+# enc_dec examples, the C++ inflight_batcher_llm backend) after 1.3.0rc20, so 26.07 is the
+# newest image with the engine route. Its backend is built from TensorRT-LLM's release/1.2.1
+# (tensorrtllm_backend dockerfile/Dockerfile.triton.trt_llm_backend), whose triton_backend/
+# holds the tensorrt_llm template and launch script, and examples/models/core/enc_dec the T5
+# converter (docs/gpu-deployment.md lists what was re-checked against which source).
 PIN = Pin(
-    image="nvcr.io/nvidia/tritonserver:25.01-trtllm-python-py3",
-    triton="2.54.0",
-    tensorrt_llm="0.17.0",
-    backend_tag="v0.17.0",
-    convert_script="examples/enc_dec/convert_checkpoint.py",
+    image="nvcr.io/nvidia/tritonserver:26.07-trtllm-python-py3",
+    triton="2.71.0",
+    tensorrt_llm="1.2.1",
+    source_ref="release/1.2.1",
+    convert_script="examples/models/core/enc_dec/convert_checkpoint.py",
 )
 DEFAULT_CONVERT_SCRIPT = Path("/opt/tensorrt_llm_src") / PIN.convert_script
 
@@ -115,7 +120,7 @@ class TrtllmSettings:
     limits: Limits = DEFAULT_LIMITS
     convert_script: Path = DEFAULT_CONVERT_SCRIPT
     engine_model: str = "tensorrt_llm"
-    kv_cache_free_gpu_mem_fraction: float = 0.8  # docs/encoder_decoder.md (v0.17.0)
+    kv_cache_free_gpu_mem_fraction: float = 0.8  # tensorrtllm_backend docs/encoder_decoder.md
     # Share of the KV cache for cross attention; None derives it from the limits
     # (:func:`cross_kv_fraction`) instead of upstream's example value 0.5.
     cross_kv_cache_fraction: float | None = None
@@ -238,7 +243,8 @@ def _shared_build_flags(settings: TrtllmSettings) -> list[str]:
 def build_commands(settings: TrtllmSettings, checkpoint: Path) -> list[Command]:
     """Return the convert and the two trtllm-build commands for ``checkpoint``.
 
-    Flags of tensorrtllm_backend v0.17.0 docs/encoder_decoder.md (the T5 path) with the
+    Flags of tensorrtllm_backend docs/encoder_decoder.md (the T5 path; the flags exist in
+    TensorRT-LLM 1.2.1's ``trtllm-build`` with the same enable/disable form) with the
     enc_dec README's explicit ``--remove_input_padding``; sizes from ``settings.limits``:
     encoder ``--max_input_len`` = decoder ``--max_encoder_input_len`` = max_input_tokens, and
     decoder ``--max_seq_len`` = max_output_tokens + 1 (the decoder start token); the encoder's
@@ -309,7 +315,8 @@ def build_commands(settings: TrtllmSettings, checkpoint: Path) -> list[Command]:
 def tensorrt_llm_values(settings: TrtllmSettings) -> dict[str, object]:
     """Return the fill values of ``deploy/model_repository_trtllm/tensorrt_llm/config.pbtxt``.
 
-    Keys are the placeholders of tensorrtllm_backend v0.17.0's template; the enc-dec values
+    Keys are placeholders of the upstream tensorrt_llm template (TensorRT-LLM triton_backend,
+    1.2.x layout); the enc-dec values
     are those of its docs/encoder_decoder.md fill command.
     """
     return {
@@ -368,8 +375,8 @@ def _require_tools(settings: TrtllmSettings) -> None:
         missing.append("trtllm-build is not on PATH")
     if not settings.convert_script.is_file():
         missing.append(
-            f"{settings.convert_script} is missing (TensorRT-LLM {PIN.convert_script} at tag "
-            f"v{PIN.tensorrt_llm}; deploy/docker/Dockerfile puts it there, or pass "
+            f"{settings.convert_script} is missing (TensorRT-LLM {PIN.convert_script} of "
+            f"{PIN.source_ref}; deploy/docker/Dockerfile puts it there, or pass "
             "--convert-script)"
         )
     if missing:

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from instructner.method.loops import ends_in_loop
+from instructner.serving.devices import CPU_COMPUTE_TYPES, resolve_compute_type
 
 logger = logging.getLogger(__name__)
 
 ENGINE_KINDS = ("ctranslate2", "transformers")
-COMPUTE_TYPES = ("int8", "float32")
+COMPUTE_TYPES = CPU_COMPUTE_TYPES  # on the CPU; CUDA's are in instructner.serving.devices
 CT2_VOCABULARY = "shared_vocabulary.json"
 # CTranslate2's converter pads the vocabulary to the model's row count by repeating sentinel
 # names; unique names keep the id <-> token map one-to-one.
@@ -106,13 +107,18 @@ def _cut(
 class CTranslate2Engine:
     """A CTranslate2 translator over a converted T5 checkpoint (CPU by default).
 
+    The same conversion runs on the CPU and on CUDA; only the compute type differs.
+
     Args:
         model_dir: directory written by :func:`convert_to_ctranslate2`.
-        compute_type: ``int8`` or ``float32`` (weights quantized at load time if needed).
+        compute_type: CPU ``int8`` or ``float32``; CUDA one of
+            :data:`~instructner.serving.devices.CUDA_COMPUTE_TYPES` or ``auto``
+            (:mod:`instructner.serving.devices`); weights are converted at load time.
         inter_threads: batches decoded in parallel; a batch is split into this many parts.
         intra_threads: threads per batch (0: CTranslate2's default).
         device: ``cpu`` or ``cuda``.
         stop_loops: stop an answer once it loops (the per-step callback checks each token).
+        device_index: the GPU (Triton's ``model_instance_device_id`` for a KIND_GPU instance).
 
     """
 
@@ -126,13 +132,11 @@ class CTranslate2Engine:
         intra_threads: int = 0,
         device: str = "cpu",
         stop_loops: bool = True,
+        device_index: int = 0,
     ) -> None:
         import ctranslate2
 
-        if compute_type not in COMPUTE_TYPES:
-            raise ValueError(
-                f"unknown compute_type {compute_type!r}: expected one of {', '.join(COMPUTE_TYPES)}"
-            )
+        compute_type = resolve_compute_type(device, compute_type, device_index, ctranslate2)
         model_dir = Path(model_dir)
         vocabulary_file = model_dir / CT2_VOCABULARY
         if not vocabulary_file.is_file():
@@ -150,10 +154,12 @@ class CTranslate2Engine:
         self.eos_token_id = self._ids[config["eos_token"]]
         self.inter_threads = max(1, inter_threads)
         self.compute_type = compute_type
+        self.device = device
         self.stop_loops = stop_loops
         translator = ctranslate2.Translator(
             str(model_dir),
             device=device,
+            device_index=device_index,
             compute_type=compute_type,
             inter_threads=self.inter_threads,
             intra_threads=intra_threads,

@@ -51,12 +51,18 @@ ENGINE_PARAMETERS = (
 
 
 def engine_options(parameters: Mapping[str, str]) -> dict[str, Any]:
-    """Return the engine constructor's options from model config parameters (strings)."""
+    """Return the engine constructor's options from model config parameters (strings).
+
+    ``device`` (``cpu`` when absent) and ``device_index`` (the engine model sets it from its
+    KIND_GPU instance's device) place a CTranslate2 engine.
+    """
     if parameters["engine_kind"] == "ctranslate2":
         return {
             "compute_type": parameters.get("compute_type", "int8"),
             "inter_threads": int(parameters.get("inter_threads", "1")),
             "intra_threads": int(parameters.get("intra_threads", "0")),
+            "device": parameters.get("device") or "cpu",
+            "device_index": int(parameters.get("device_index") or "0"),
         }
     return {
         "threads": int(parameters.get("intra_threads", "0")),

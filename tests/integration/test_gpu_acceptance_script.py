@@ -46,10 +46,14 @@ def test_acceptance_passes_when_both_servers_answer_alike(tmp_path, triton_serve
     url = triton_server.config.grpc_url
     out = tmp_path / "report.json"
     argv = ["--url", url, "--reference-url", url, "--data-root", str(write_corpus(tmp_path / "d"))]
-    code = acceptance_module().main([*argv, "--concurrency", "4", "--out", str(out)])
+    perf = ["--perf-concurrency", "1"]
+    code = acceptance_module().main([*argv, "--concurrency", "4", *perf, "--out", str(out)])
     report = json.loads(out.read_text())
     assert code == 0, report
     assert set(report["checks"]) == {"ready", "parity", "batching", "scores", "tasks"}
+    (level,) = report["perf_analyzer"]["levels"]
+    assert level["concurrency"] == 1 and level["requests_per_s"] > 0, report["perf_analyzer"]
+    assert "| perf_analyzer c=1 |" in out.with_suffix(".md").read_text()
     assert report["checks"]["parity"]["agreement"] == 1.0
     assert report["checks"]["parity"]["gpu_f1"] == 1.0
     assert report["checks"]["scores"]["entities"] == 8  # 4 entities at concurrency 1 and 4
@@ -68,6 +72,7 @@ def test_acceptance_fails_with_a_reason_when_the_gpu_server_is_down(tmp_path):
         "--data-root",
         str(write_corpus(tmp_path / "d")),
     ]
+    argv += ["--perf-concurrency", ""]
     assert acceptance_module().main([*argv, "--timeout", "2", "--out", str(out)]) == 1
     report = json.loads(out.read_text())
     assert report["passed"] is False and report["checks"]["ready"]["passed"] is False
@@ -78,7 +83,7 @@ def test_recorded_reference_answers_are_compared_and_a_divergence_fails_with_a_r
 ):
     module = acceptance_module()
     url = triton_server.config.grpc_url
-    data = ["--data-root", str(write_corpus(tmp_path / "d"))]
+    data = ["--data-root", str(write_corpus(tmp_path / "d")), "--perf-concurrency", ""]
     recording = tmp_path / "cpu-answers.json"
     assert module.main(["--url", url, "--record", str(recording), *data]) == 0
     out = tmp_path / "report.json"
@@ -94,8 +99,13 @@ def test_recorded_reference_answers_are_compared_and_a_divergence_fails_with_a_r
     assert "| parity | FAILED |" in out.with_suffix(".md").read_text()
 
 
-def test_dry_run_prints_the_plan_and_contacts_nothing(capsys):
-    assert acceptance_module().main(["--url", "gpu:8001", "--dry-run"]) == 0
+def test_dry_run_prints_the_plan_of_each_gpu_engine_and_contacts_nothing(capsys):
+    module = acceptance_module()
+    assert module.main(["--url", "gpu:8001", "--dry-run"]) == 0
     plan = capsys.readouterr().out
     assert "--record cpu-answers.json" in plan and "deploy/docker/entrypoint.sh serve" in plan
-    assert "fallback --max-batch-size 16" in plan
+    assert "(deploy/docker/Dockerfile)" in plan and "make engines-trtllm" in plan
+    assert "instruction_ner at concurrency 1, 16, 64" in plan
+    assert module.main(["--url", "gpu:8001", "--dry-run", "--engine", "ctranslate2"]) == 0
+    plan = capsys.readouterr().out
+    assert "Dockerfile.ctranslate2-cuda" in plan and "--engine ctranslate2" in plan

@@ -2,7 +2,7 @@
 
 Nothing here runs TensorRT: the commands are generated and asserted, the configs are parsed
 with tritonclient's ModelConfig protobuf and compared with the CPU repository and with the
-pinned upstream template (tensorrtllm_backend v0.17.0, whose values are copied below as data).
+pinned upstream template (TensorRT-LLM 1.2.x triton_backend; its keys are copied below as data).
 """
 
 from __future__ import annotations
@@ -42,22 +42,28 @@ from instructner.serving.tokenizer import SHIPPED_TOKENIZER_DIR
 
 TRTLLM_TEMPLATE = build_trtllm.TRTLLM_TEMPLATES / "tensorrt_llm" / "config.pbtxt"
 
-# Placeholders of all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt at v0.17.0.
+# Placeholders of TensorRT-LLM triton_backend/all_models/inflight_batcher_llm/tensorrt_llm/
+# config.pbtxt, the 1.2.x layout (newest stored copy, commit 0c8de69a; v0.17.0's keys plus
+# prompt_embedding_table_data_type, num_nodes, lora_prefetch_dir, the lookahead sizes,
+# tokenizer_dir and the guided-decoding keys).
 UPSTREAM_TEMPLATE_KEYS = {
     "batch_scheduler_policy", "batching_strategy", "cancellation_check_period_ms",
     "cross_kv_cache_fraction", "cuda_graph_cache_size", "cuda_graph_mode", "decoding_mode",
     "decoupled_mode", "eagle_choices", "enable_chunked_context", "enable_context_fmha_fp32_acc",
     "enable_kv_cache_reuse", "enable_trt_overlap", "encoder_engine_dir",
     "encoder_input_features_data_type", "engine_dir", "exclude_input_in_output",
-    "gpu_device_ids", "gpu_weights_percent", "iter_stats_max_iterations",
-    "kv_cache_free_gpu_mem_fraction", "kv_cache_host_memory_bytes", "kv_cache_onboard_blocks",
-    "logits_datatype", "lora_cache_gpu_memory_fraction", "lora_cache_host_memory_bytes",
-    "lora_cache_max_adapter_size", "lora_cache_optimal_adapter_size",
+    "gpu_device_ids", "gpu_weights_percent", "guided_decoding_backend",
+    "iter_stats_max_iterations", "kv_cache_free_gpu_mem_fraction", "kv_cache_host_memory_bytes",
+    "kv_cache_onboard_blocks", "logits_datatype", "lookahead_ngram_size",
+    "lookahead_verification_set_size", "lookahead_window_size",
+    "lora_cache_gpu_memory_fraction", "lora_cache_host_memory_bytes",
+    "lora_cache_max_adapter_size", "lora_cache_optimal_adapter_size", "lora_prefetch_dir",
     "max_attention_window_size", "max_beam_width", "max_queue_delay_microseconds",
     "max_queue_size", "max_tokens_in_paged_kv_cache", "medusa_choices", "multi_block_mode",
-    "normalize_log_probs", "participant_ids", "request_stats_max_iterations",
-    "sink_token_length", "speculative_decoding_fast_logits", "stats_check_period_ms",
-    "triton_backend", "triton_max_batch_size",
+    "normalize_log_probs", "num_nodes", "participant_ids", "prompt_embedding_table_data_type",
+    "request_stats_max_iterations", "sink_token_length", "speculative_decoding_fast_logits",
+    "stats_check_period_ms", "tokenizer_dir", "triton_backend", "triton_max_batch_size",
+    "xgrammar_tokenizer_info_path",
 }  # fmt: skip
 # Backend parameter keys of the same file.
 UPSTREAM_PARAMETER_KEYS = {
@@ -68,13 +74,16 @@ UPSTREAM_PARAMETER_KEYS = {
     "enable_trt_overlap", "exclude_input_in_output", "cancellation_check_period_ms",
     "stats_check_period_ms", "iter_stats_max_iterations", "request_stats_max_iterations",
     "enable_kv_cache_reuse", "normalize_log_probs", "enable_chunked_context", "gpu_device_ids",
-    "participant_ids", "lora_cache_optimal_adapter_size", "lora_cache_max_adapter_size",
-    "lora_cache_gpu_memory_fraction", "lora_cache_host_memory_bytes", "decoding_mode",
-    "executor_worker_path", "medusa_choices", "eagle_choices", "gpu_weights_percent",
+    "participant_ids", "num_nodes", "lora_cache_optimal_adapter_size",
+    "lora_cache_max_adapter_size", "lora_cache_gpu_memory_fraction",
+    "lora_cache_host_memory_bytes", "lora_prefetch_dir", "decoding_mode",
+    "executor_worker_path", "lookahead_window_size", "lookahead_ngram_size",
+    "lookahead_verification_set_size", "medusa_choices", "eagle_choices", "gpu_weights_percent",
     "enable_context_fmha_fp32_acc", "multi_block_mode", "cuda_graph_mode",
-    "cuda_graph_cache_size", "speculative_decoding_fast_logits",
+    "cuda_graph_cache_size", "speculative_decoding_fast_logits", "tokenizer_dir",
+    "guided_decoding_backend", "xgrammar_tokenizer_info_path",
 }  # fmt: skip
-# docs/encoder_decoder.md (v0.17.0) fill values for the enc-dec tensorrt_llm model.
+# tensorrtllm_backend docs/encoder_decoder.md fill values for the enc-dec tensorrt_llm model.
 UPSTREAM_ENC_DEC_FILL = {
     "triton_backend": "tensorrtllm",
     "decoupled_mode": "False",
@@ -447,7 +456,7 @@ def test_build_runs_convert_then_both_engine_builds_and_fills_the_repository(tmp
 
 def test_engines_are_rebuilt_on_another_gpu_or_tensorrt_llm_version(tmp_path, monkeypatch):
     script, _, run = fake_toolchain(tmp_path, monkeypatch)
-    monkeypatch.setattr(build_trtllm, "installed_tensorrt_llm", lambda: "0.17.0.post1")
+    monkeypatch.setattr(build_trtllm, "installed_tensorrt_llm", lambda: "1.2.1")
     model = write_t5_config(tmp_path / "m")
     settings = TrtllmSettings(model_dir=model, out_dir=tmp_path / "out", convert_script=script)
     build_gpu_repository(settings, run=run)
@@ -455,7 +464,7 @@ def test_engines_are_rebuilt_on_another_gpu_or_tensorrt_llm_version(tmp_path, mo
     run.gpus[:] = ["NVIDIA A100-SXM4-80GB, 8.0"]  # the GPU was swapped
     assert not is_current(settings, run)
     run.gpus[:] = ["NVIDIA H100 80GB HBM3, 9.0"]
-    monkeypatch.setattr(build_trtllm, "installed_tensorrt_llm", lambda: "0.18.0")  # upgraded
+    monkeypatch.setattr(build_trtllm, "installed_tensorrt_llm", lambda: "1.2.2")  # upgraded
     assert not is_current(settings, run)
 
 

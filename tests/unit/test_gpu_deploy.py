@@ -78,14 +78,14 @@ def test_dockerfile_serves_from_the_pinned_triton_trtllm_image():
     assert stages[-1] == "${TRITON_TRTLLM_IMAGE}"  # the image that runs
     assert args["TRITON_TRTLLM_IMAGE"] == PIN.image
     assert PIN.image.endswith("-trtllm-python-py3")
-    assert args["TENSORRT_LLM_TAG"] == f"v{PIN.tensorrt_llm}"
+    assert args["TENSORRT_LLM_TAG"] == PIN.source_ref
 
 
 def test_dockerfile_puts_the_convert_script_where_the_build_looks_for_it():
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert f"TRTLLM_CONVERT_SCRIPT={DEFAULT_CONVERT_SCRIPT}" in text
     assert f"test -f {DEFAULT_CONVERT_SCRIPT}" in text
-    assert "sparse-checkout set examples/enc_dec" in text
+    assert "sparse-checkout set examples/models/core/enc_dec" in text
     assert "INSTRUCTNER_IN_CONTAINER=1" in text
 
 

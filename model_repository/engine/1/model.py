@@ -2,9 +2,10 @@
 
 Inputs input_ids, input_lengths, request_output_len, end_id, pad_id, beam_width,
 return_log_probs; outputs output_ids, sequence_length, output_log_probs, cum_log_probs (see
-instructner.serving.engine_contract). The model config
-picks the engine: CTranslate2 (int8 or float32) or the transformers reference. All requests of
-a dynamic batch are decoded together; a bad request gets INVALID_ARG alone.
+instructner.serving.engine_contract). The model config picks the engine: CTranslate2 (on the
+CPU, int8 or float32; with device cuda on the GPU of its KIND_GPU instance) or the transformers
+reference. All requests of a dynamic batch are decoded together; a bad request gets INVALID_ARG
+alone.
 """
 
 import triton_python_backend_utils as pb_utils
@@ -24,15 +25,17 @@ class TritonPythonModel:
     """The CPU engine (or the reference) with the TensorRT-LLM tensor contract."""
 
     def initialize(self, args):
-        """Load the engine named in the model config."""
+        """Load the engine named in the model config (on this instance's GPU when KIND_GPU)."""
         parameters = triton_glue.model_parameters(args)
+        if args.get("model_instance_kind") == "GPU":
+            parameters["device_index"] = args["model_instance_device_id"]
         self.name = args["model_name"]
         self.limits = Limits.from_parameters(parameters)
         self.internal_key = triton_glue.internal_key()
         self.engine = engine_from_parameters(parameters)
         pb_utils.Logger.log_info(
             f"{self.name}: {self.engine.kind} engine from {parameters['engine_dir']} "
-            f"({getattr(self.engine, 'compute_type', '')})"
+            f"({getattr(self.engine, 'device', 'cpu')}, {getattr(self.engine, 'compute_type', '')})"
         )
 
     def execute(self, requests):
