@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -212,8 +213,16 @@ def perf_levels(args: argparse.Namespace, texts: list[str], labels: list[str]) -
     data = workdir / "input_instruction_ner.json"
     rows = [{"TEXT": [t], "LABELS": {"content": labels, "shape": [len(labels)]}} for t in texts]
     data.write_text(json.dumps({"data": rows}), encoding="utf-8")
+    # perf_analyzer reads the server's statistics, an admin endpoint: the operator's key
+    headers = (
+        {f"triton-grpc-protocol-{args.admin_header}": args.admin_key} if args.admin_key else {}
+    )
     analyzer = PerfAnalyzer(
-        binary=binary, libraries=library_dir(workdir / "libs"), url=args.url, log_dir=workdir
+        binary=binary,
+        libraries=library_dir(workdir / "libs"),
+        url=args.url,
+        log_dir=workdir,
+        headers=headers,
     )
     settings = PerfSettings(
         window_ms=5000, stability_percent=30, max_trials=10, retry_unstable=True
@@ -301,6 +310,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=(1, 16, 64),
         help="perf_analyzer levels on the GPU server (default 1,16,64; '' skips)",
     )
+    parser.add_argument(
+        "--admin-key",
+        default=os.environ.get("INSTRUCTNER_ADMIN_KEY", ""),
+        help="the GPU server's admin key, for perf_analyzer's statistics calls (default: "
+        "INSTRUCTNER_ADMIN_KEY)",
+    )
+    parser.add_argument("--admin-header", default="instructner-admin-key")
     reference = parser.add_mutually_exclusive_group()
     reference.add_argument("--reference-url", help="gRPC host:port of a CPU server of the model")
     reference.add_argument(

@@ -26,6 +26,7 @@ SUBCOMMANDS = (
     "robustness",
     "aliases",
     "convert",
+    "adapt",
 )
 # subcommand -> module whose main(argv) has its own options (the serving tools); the
 # arguments after the subcommand go to it unchanged, --help included.

@@ -59,6 +59,10 @@ def describe(model_dir: str | Path) -> dict[str, Any]:
             if corpus == "conll2003" and fine_places > 0:
                 synonyms.setdefault("location", []).extend(["city", "country"])
             also[corpus] = synonyms
+    adapted = (record.get("adapted") or {}).get("labels") or {}
+    if adapted:  # a user's own types (instructner adapt): their words as the user named them
+        corpora.append("adapted")
+        label_words["adapted"] = [str(w) for w in adapted.values()]
     return {
         "tasks": list(trained_tasks(directory)),
         "corpora": corpora,

@@ -554,7 +554,17 @@ def lr_factor(config: TrainConfig) -> Any:
 class Trainer:
     """Runs one training configuration; :meth:`train` returns the final state."""
 
-    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        resume: bool = False,
+        extra_corpora: Sequence[CorpusData] = (),
+    ) -> None:
+        """Set up the run.
+
+        ``extra_corpora`` join the config's: sentences not in a corpus folder (a user's
+        file, ``instructner adapt``).
+        """
         self.config = config
         self.output_dir = Path(config.output_dir)
         self.last_dir = self.output_dir / "last"
@@ -610,6 +620,7 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(self.model, config)
         data_root = Path(config.data_root) if config.data_root else None
         self.corpora = [load_corpus_data(spec, data_root, config.seed) for spec in config.corpora]
+        self.corpora += list(extra_corpora)
         self._seen: dict[str, frozenset[str]] = {}  # training mentions by corpus, for dev
         self.stopped_by_signal: int | None = None  # SIGTERM/SIGINT stopped the last train()
         self.batches = EpochBatches(self.corpora, self.tokenizer, config)

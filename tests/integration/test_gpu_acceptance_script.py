@@ -46,7 +46,8 @@ def test_acceptance_passes_when_both_servers_answer_alike(tmp_path, triton_serve
     url = triton_server.config.grpc_url
     out = tmp_path / "report.json"
     argv = ["--url", url, "--reference-url", url, "--data-root", str(write_corpus(tmp_path / "d"))]
-    perf = ["--perf-concurrency", "1"]
+    admin = triton_server.config.admin
+    perf = ["--perf-concurrency", "1", "--admin-key", admin.key, "--admin-header", admin.header]
     code = acceptance_module().main([*argv, "--concurrency", "4", *perf, "--out", str(out)])
     report = json.loads(out.read_text())
     assert code == 0, report
