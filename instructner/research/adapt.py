@@ -42,6 +42,10 @@ RECORD = "adapt.json"
 # words and punctuation, as the training corpora split them (punctuation is its own token)
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 HOLDOUT_FROM = 20  # sentences from which a held-out slice picks the best step
+# replay sentences per user sentence, and at least (docs/adapt.md: 1 kept the new types at
+# held-out F1 1.0 and halved the old types' loss; 4 cut that loss again but cost new-type F1)
+REPLAY_PER_SENTENCE = 1.0
+REPLAY_MIN = 40
 HOLDOUT_FRACTION = 0.2
 
 
@@ -210,13 +214,17 @@ def _base_record(model_dir: Path) -> dict[str, Any]:
 
 
 def replay_specs(
-    model_dir: Path, data_root: Path | None, sentences: int, seed: int
+    model_dir: Path,
+    data_root: Path | None,
+    sentences: int,
+    seed: int,
+    per_sentence: float = REPLAY_PER_SENTENCE,
 ) -> list[dict[str, Any]]:
     """Return the corpus entries replaying the model's own training corpora, if at hand.
 
-    As many replay sentences in all as the user gives (at least 40), shared over the
-    corpora, drawn K-shot per type with the run's seed; none when the corpora are not in the
-    data root (the card says so).
+    ``per_sentence`` replay sentences per user sentence in all (at least
+    ``REPLAY_MIN * per_sentence``), shared over the corpora, drawn K-shot per type with the
+    run's seed; none when the corpora are not in the data root (the card says so).
     """
     from instructner.method.labels import CORPORA, get_verbalizer
 
@@ -226,7 +234,7 @@ def replay_specs(
     available = [n for n in corpora if (root / n).is_dir()]
     if not available:
         return []
-    per_corpus = max(40, sentences) / len(available)
+    per_corpus = max(REPLAY_MIN, sentences) * per_sentence / len(available)
     return [
         {
             "name": name,
@@ -256,6 +264,103 @@ class AdaptReport:
     base_model: str
 
 
+@dataclass
+class _Inputs:
+    """The checked inputs of one adaptation."""
+
+    found: Counter[str]
+    verbalizer: Verbalizer
+    train: list[Sentence]
+    dev: list[Sentence]
+    tasks: list[str]
+    plan: AdaptPlan
+    replays: list[dict[str, Any]]
+
+
+def _inputs(
+    model_dir: Path,
+    train_file: str | Path,
+    labels: str,
+    options: dict[str, Any],
+) -> _Inputs:
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir} holds no model (config.json is missing)")
+    sentences = read_training_file(train_file, options["fmt"])
+    found = file_labels(sentences)
+    if not found:
+        raise DataFormatError(train_file, None, "no entity in any sentence")
+    verbalizer = parse_labels(labels, found)
+    seed = options["seed"]
+    if len(sentences) >= HOLDOUT_FROM:
+        train, dev = data.holdout_split(sentences, HOLDOUT_FRACTION, seed)
+    else:
+        train, dev = list(sentences), []
+    base_tasks = list(trained_tasks(model_dir))
+    tasks = [t for t in TASKS if t in base_tasks] if options["auxiliary"] else ["ner"]
+    plan = plan_for(len(train), len(tasks), bool(dev))
+    steps = options["steps"]
+    if steps is not None:  # an explicit length, the rest of the plan kept
+        evaluations = max(1, steps // 10) if plan.eval_every else 0
+        plan = AdaptPlan(steps, plan.learning_rate, plan.batch_size, steps // 10, evaluations)
+    share = options["replay_share"]
+    replays = (
+        replay_specs(model_dir, options["data_root"], len(train), seed, share)
+        if options["replay"]
+        else []
+    )
+    if options["replay"] and not replays:
+        logger.warning(
+            "no replay: the model's training corpora are not in the data root "
+            "(INSTRUCTNER_DATA_ROOT); its old types may be forgotten"
+        )
+    return _Inputs(found, verbalizer, list(train), list(dev), tasks, plan, replays)
+
+
+def _train_and_export(
+    model_dir: Path, out: Path, inputs: _Inputs, options: dict[str, Any]
+) -> tuple[float | None, int | None]:
+    """Fine-tune and write the model folder; return the held-out F1 and its step (if any)."""
+    from instructner.modeling import checkpoint_tokenizer, load_model
+    from instructner.research.export import write_model_folder
+    from instructner.research.training import CorpusConfig, CorpusData, TrainConfig, Trainer
+
+    plan, data_root = inputs.plan, options["data_root"]
+    with tempfile.TemporaryDirectory(prefix="instructner-adapt-") as work:
+        config = TrainConfig(
+            output_dir=str(Path(work) / "run"),
+            data_root=str(data_root) if data_root else None,
+            corpora=[CorpusConfig(**spec) for spec in inputs.replays],
+            tasks=inputs.tasks,
+            init_from=str(model_dir),
+            seed=options["seed"],
+            batch_size=plan.batch_size,
+            learning_rate=plan.learning_rate,
+            warmup_steps=plan.warmup_steps,
+            max_steps=plan.steps,
+            log_every=max(10, plan.steps // 10),
+            eval_every=plan.eval_every,
+            save_every=0,
+            progress=options["progress"],
+        )
+        custom = CorpusData(ADAPTED, inputs.verbalizer, inputs.train, inputs.dev)
+        trainer = Trainer(config, extra_corpora=[custom])
+        state = trainer.train()
+        kept = bool(inputs.dev) and state.best_step >= 0
+        best = trainer.best_dir if kept else trainer.last_dir
+        verbalizer = inputs.verbalizer
+        record = {
+            **config.to_dict(),
+            "corpora": [*inputs.replays, {"name": ADAPTED}],
+            "adapted": {"labels": dict(zip(verbalizer.tags, verbalizer.words, strict=True))},
+        }
+        record_file = Path(work) / TRAINING_RECORD
+        record_file.write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
+        write_model_folder(
+            load_model(best), checkpoint_tokenizer(best), out, "float32", model_dir, record_file
+        )
+    return (state.best_f1, state.best_step) if kept else (None, None)
+
+
 def adapt(
     model_dir: str | Path,
     train_file: str | Path,
@@ -269,6 +374,7 @@ def adapt(
     steps: int | None = None,
     fmt: str = "auto",
     progress: bool = True,
+    replay_share: float = REPLAY_PER_SENTENCE,
 ) -> AdaptReport:
     """Fine-tune ``model_dir`` on ``train_file``'s types and write the model folder ``out``.
 
@@ -278,83 +384,35 @@ def adapt(
         ValueError: bad labels or settings.
 
     """
-    from instructner.research.export import write_model_folder
-    from instructner.research.training import CorpusConfig, CorpusData, TrainConfig, Trainer
-
     started = time.monotonic()
     model_dir, out = Path(model_dir), Path(out)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir} holds no model (config.json is missing)")
-    sentences = read_training_file(train_file, fmt)
-    found = file_labels(sentences)
-    if not found:
-        raise DataFormatError(train_file, None, "no entity in any sentence")
-    verbalizer = parse_labels(labels, found)
-    held = len(sentences) >= HOLDOUT_FROM
-    train, dev = data.holdout_split(sentences, HOLDOUT_FRACTION, seed) if held else (sentences, [])
-    base_tasks = list(trained_tasks(model_dir))
-    tasks = [t for t in TASKS if t in base_tasks] if auxiliary else ["ner"]
-    plan = plan_for(len(train), len(tasks), bool(dev))
-    if steps is not None:  # an explicit length, the rest of the plan kept
-        evaluations = max(1, steps // 10) if plan.eval_every else 0
-        plan = AdaptPlan(steps, plan.learning_rate, plan.batch_size, steps // 10, evaluations)
-    replays = replay_specs(model_dir, data_root, len(train), seed) if replay else []
-    if replay and not replays:
-        logger.warning(
-            "no replay: the model's training corpora are not in the data root "
-            "(INSTRUCTNER_DATA_ROOT); its old types may be forgotten"
-        )
-    with tempfile.TemporaryDirectory(prefix="instructner-adapt-") as work:
-        config = TrainConfig(
-            output_dir=str(Path(work) / "run"),
-            data_root=str(data_root) if data_root else None,
-            corpora=[CorpusConfig(**spec) for spec in replays],
-            tasks=tasks,
-            init_from=str(model_dir),
-            seed=seed,
-            batch_size=plan.batch_size,
-            learning_rate=plan.learning_rate,
-            warmup_steps=plan.warmup_steps,
-            max_steps=plan.steps,
-            log_every=max(10, plan.steps // 10),
-            eval_every=plan.eval_every,
-            save_every=0,
-            progress=progress,
-        )
-        custom = CorpusData(ADAPTED, verbalizer, list(train), list(dev))
-        trainer = Trainer(config, extra_corpora=[custom])
-        state = trainer.train()
-        best = trainer.best_dir if dev and state.best_step >= 0 else trainer.last_dir
-        record = {
-            **config.to_dict(),
-            "corpora": [*replays, {"name": ADAPTED}],
-            "adapted": {"labels": dict(zip(verbalizer.tags, verbalizer.words, strict=True))},
-        }
-        record_file = Path(work) / TRAINING_RECORD
-        record_file.write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
-        from instructner.modeling import checkpoint_tokenizer, load_model
-
-        write_model_folder(
-            load_model(best),
-            checkpoint_tokenizer(best),
-            out,
-            "float32",
-            model_dir,
-            record_file,
-        )
+    options = {
+        "auxiliary": auxiliary,
+        "replay": replay,
+        "data_root": data_root,
+        "seed": seed,
+        "steps": steps,
+        "fmt": fmt,
+        "progress": progress,
+        "replay_share": replay_share,
+    }
+    inputs = _inputs(model_dir, train_file, labels, options)
+    f1, step = _train_and_export(model_dir, out, inputs, options)
+    verbalizer = inputs.verbalizer
     report = AdaptReport(
         out=str(out),
         train_file=str(train_file),
-        sentences=len(train),
-        held_out=len(dev),
+        sentences=len(inputs.train),
+        held_out=len(inputs.dev),
         types={
-            tag: {"word": verbalizer.word(tag), "mentions": found[tag]} for tag in verbalizer.tags
+            tag: {"word": verbalizer.word(tag), "mentions": inputs.found[tag]}
+            for tag in verbalizer.tags
         },
-        tasks=tasks,
-        replay=replays,
-        plan=asdict(plan),
-        held_out_f1=state.best_f1 if dev and state.best_step >= 0 else None,
-        best_step=state.best_step if dev and state.best_step >= 0 else None,
+        tasks=inputs.tasks,
+        replay=inputs.replays,
+        plan=asdict(inputs.plan),
+        held_out_f1=f1,
+        best_step=step,
         seconds=round(time.monotonic() - started, 1),
         base_model=str(model_dir),
     )

@@ -9,6 +9,7 @@ and a header-restricted inference protocol are started here on the same model re
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -264,13 +265,16 @@ def test_batch_with_return_exceptions_keeps_good_results_next_to_server_errors(
 # The command line.
 
 
-def run_cli(args: Sequence[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: Sequence[str], stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "instructner_client._cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=300,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -548,3 +552,60 @@ def test_a_document_over_the_part_size_is_split_and_merged_with_document_offsets
     assert all(document[w.start : w.end].strip() for w in extraction.windows)
     spans = [(e.text, e.label, e.start, e.end) for e in entities]
     assert [(e.text, e.label, e.start, e.end) for e in asyncio.run(run_async())] == spans
+
+
+def test_cli_file_sends_a_200000_character_document_as_ner_document_does(url: str, tmp_path):
+    paragraph = "EU officials met in Brussels on Monday .\nThe talks went on .\n\n"
+    document = paragraph * (200_000 // len(paragraph) + 1)
+    assert len(document) > 200_000
+    path = tmp_path / "big.txt"
+    path.write_text(document, encoding="utf-8")
+    limit = ["--max-chars", "5000"]  # the test server's TEXT limit (TEST_LIMITS)
+    result = run_cli(
+        ["ner", "--file", str(path), "--labels", ",".join(LABELS), "--url", url, "--json", *limit]
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads(result.stdout)
+    assert (record["file"], record["characters"]) == (str(path), len(document))
+    with InstructNERClient(url, timeout=TIMEOUT) as client:
+        library = client.ner_document(document, LABELS, max_chars=5000)
+    assert record["entities"] == [e.to_dict() for e in library]
+    assert len(library) == 2 * document.count(paragraph)
+    assert all(document[e["start"] : e["end"]] == e["text"] for e in record["entities"])
+
+
+def test_cli_file_dash_reads_all_of_stdin_as_one_document_with_its_line_breaks(url: str):
+    document = "EU officials met\nin Brussels on Monday .\n\nNothing here .\n"
+    result = run_cli(
+        ["extract", "--file", "-", "--url", url, "--json", "--no-progress"], stdin=document
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["file"] == "-" and record["characters"] == len(document)
+    assert all(document[e["start"] : e["end"]] == e["text"] for e in record["entities"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ner", "EU .", "--file", "x.txt", "--labels", "person"], "give TEXT or --file, not both"),
+        (["ner", "--file", "/nonexistent/big.txt", "--labels", "person"], "--file /nonexistent"),
+        (["type", "--file", "/dev/null", "--labels", "person"], "type needs --entities"),
+    ],
+)
+def test_cli_file_usage_errors_exit_2_with_the_reason(url: str, args, message):
+    result = run_cli([*args, "--url", url])
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_cli_keeps_grpc_core_logs_quiet_unless_the_caller_asks(url: str):
+    # TLS against the plaintext port: gRPC's C core logs the failed handshake on stderr
+    args = ["ner", TEXT, "--labels", "person", "--url", url, "--tls", "--timeout", "3"]
+    quiet = run_cli(args)
+    assert quiet.returncode == 1
+    lines = [line for line in quiet.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith("instructner-client: ") for line in lines), lines
+    asked = run_cli(args, env={"GRPC_VERBOSITY": "INFO"})
+    assert asked.returncode == 1
+    assert any(not line.startswith("instructner-client") for line in asked.stderr.splitlines())

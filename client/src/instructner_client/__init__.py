@@ -4,9 +4,17 @@ from instructner_client import InstructNERClient
 
 with InstructNERClient("localhost:8001", timeout=10.0) as client:
     client.ner("Angela Merkel visited Paris .", labels=["person", "location"])
+
+gRPC's own C-core log lines (a TLS handshake against a plaintext port, ...) would reach stderr
+beside the client's clear errors; before gRPC loads, the package sets ``GRPC_VERBOSITY`` to
+``ERROR`` unless the caller set it: ``GRPC_VERBOSITY=INFO`` (or ``DEBUG``) shows them again.
 """
 
-from ._async import AsyncInstructNERClient
+import os
+
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # before tritonclient imports grpc
+
+from ._async import AsyncInstructNERClient  # noqa: E402 - after the gRPC log setting
 from ._errors import (
     DeadlineExceededError,
     InstructNERError,

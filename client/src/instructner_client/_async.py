@@ -7,7 +7,7 @@ methods; how each waits is in ``_async_io`` / ``_sync_io``, everything else in `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
 from ._async_io import AsyncTransport
@@ -346,16 +346,22 @@ class AsyncInstructNERClient(AsyncTransport):
         min_score: float = 0.0,
         max_chars: int = DEFAULT_PART_CHARS,
         max_concurrency: int | None = None,
+        on_parts: Callable[[int], None] | None = None,
+        on_done: OnDone | None = None,
     ) -> Extraction:
         """Run one task on a document of any length; offsets index the whole document.
 
         The document is split into parts of at most ``max_chars`` characters (the server's
         limit, 20,000 by default) at blank lines, line breaks, sentence ends or whitespace,
         never inside a word; the parts are sent concurrently and their results merged. An
-        entity that would span a split point is not found.
+        entity that would span a split point is not found. For progress bars, ``on_parts``
+        gets the number of parts before any is sent and ``on_done`` each finished part's
+        index.
         """
         offsets, requests = document_requests(task, text, labels, entities, min_score, max_chars)
-        call = self._batch_call(list(requests), timeout, max_concurrency, False, None)
+        if on_parts is not None:
+            on_parts(len(requests))
+        call = self._batch_call(list(requests), timeout, max_concurrency, False, on_done)
         results = await self._batch(call)
         return merge_parts(task, text, list(zip(offsets, results, strict=True)))
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from ._core import DEFAULT_MAX_CONCURRENCY, DEFAULT_MODEL, DEFAULT_TIMEOUT, DEFAULT_URL
+from ._document import DEFAULT_PART_CHARS
 from ._errors import InstructNERError, InvalidInputError
 from ._options import TLSConfig
 from ._sync import InstructNERClient
@@ -130,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="instructner-client",
         description="Call the InstructNER model on a Triton server. Without TEXT (or with '-'), "
-        "each stdin line is one text and the lines are sent concurrently.",
+        "each stdin line is one text and the lines are sent concurrently; --file sends one "
+        "document of any length (split into parts, offsets into the whole document).",
         epilog="exit codes: 0 ok, 1 server or connection error, 2 bad usage or invalid input",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -150,6 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection_options(info, suppress=True)
     for sub in (ner, extract, typing):
         sub.add_argument("text", nargs="?", default="-", help="the text ('-' or none: stdin)")
+        sub.add_argument(
+            "--file",
+            metavar="PATH",
+            help="one document from a UTF-8 file ('-': all of stdin), any length, line breaks "
+            "kept; entity offsets index the whole document",
+        )
+        sub.add_argument(
+            "--max-chars",
+            type=int,
+            default=DEFAULT_PART_CHARS,
+            metavar="N",
+            help="with --file: characters per request, the server's TEXT limit (default: "
+            f"{DEFAULT_PART_CHARS:,}, the server's default)",
+        )
         sub.add_argument(
             "--min-score",
             type=_min_score,
@@ -340,12 +356,93 @@ def _render_info(info: ModelInfo, as_json: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _read_document(path: str, stdin: IO[str]) -> str:
+    if path == "-":
+        if stdin.isatty():
+            raise _UsageError("--file -: pipe the document into stdin")
+        return stdin.read()
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError as error:
+        reason = f"not UTF-8 text ({error.reason} at byte {error.start})"
+        raise _UsageError(f"--file {path}: {reason}") from None
+    except OSError as error:
+        raise _UsageError(f"--file {path}: {error.strerror or error}") from None
+
+
+def _render_document(path: str, text: str, outcome: Extraction, as_json: bool) -> str:
+    if as_json:
+        record = {
+            "file": path,
+            "characters": len(text),
+            "entities": [entity.to_dict() for entity in outcome.entities],
+            "output_limit_reached": outcome.output_limit_reached,
+        }
+        return json.dumps(record, ensure_ascii=False) + "\n"
+    lines = [f"{path}: {len(text)} characters"] + _entities_table(outcome.entities)
+    if outcome.output_limit_reached:
+        lines.append(f"  warning: {TRUNCATION_WARNING}")
+    return "\n".join(lines) + "\n"
+
+
+class _PartsProgress:
+    """A progress bar over a document's parts, opened once their number is known."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: AbstractContextManager[Any] | None = None
+        self._update: Callable[[int], None] = lambda _index: None
+
+    def on_parts(self, total: int) -> None:
+        if self.enabled and total > 1:
+            self._bar, self._update = _progress(total, True)
+            self._bar.__enter__()
+
+    def on_done(self, index: int) -> None:
+        self._update(index)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def _run_document(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
+    """Send one document (--file) through the library's document call; print its entities."""
+    if args.text != "-":
+        raise _UsageError("give TEXT or --file, not both")
+    entities = [*getattr(args, "entities", []), *getattr(args, "entity", [])]
+    if args.command == "type" and not entities:
+        raise _UsageError("type needs --entities (or --entity) for the document")
+    text = _read_document(args.file, stdin)
+    progress = _PartsProgress(not args.no_progress)
+    try:
+        with _client(args) as client:
+            outcome = client.analyze_document(
+                args.command,
+                text,
+                labels=getattr(args, "labels", ()),
+                entities=entities,
+                min_score=args.min_score,
+                max_chars=args.max_chars,
+                max_concurrency=args.concurrency,
+                on_parts=progress.on_parts,
+                on_done=progress.on_done,
+            )
+    finally:
+        progress.close()
+    stdout.write(_render_document(args.file, text, outcome, args.json))
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
     """Run the parsed command; return the exit code."""
     if args.command == "info":
         with _client(args) as client:
             stdout.write(_render_info(client.model_info(), args.json))
         return EXIT_OK
+    if getattr(args, "file", None) is not None:
+        return _run_document(args, stdin, stdout)
     items, from_stdin = _items(args, stdin)
     outcomes: list[object] = []
     with _client(args) as client:
