@@ -85,6 +85,8 @@ def test_every_client_readme_command_line_runs_against_the_server(
     commands = bash_commands(REPO / "client" / "README.md", "## Command line")
     assert len(commands) >= 5
     (tmp_path / "texts.txt").write_text("EU rejects German call .\nPeter Blackburn .\n")
+    # the document the README sends with --file
+    (tmp_path / "report.txt").write_text("EU rejects German call .\n\nPeter Blackburn .\n" * 3)
     bin_dir = Path(sys.executable).parent
     for command in commands:
         assert command.split()[0] in {"instructner-client", "cat"}, command
