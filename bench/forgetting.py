@@ -44,15 +44,26 @@ def corpus_f1(pipeline: Pipeline, corpus: str, limit: int | None) -> dict[str, A
         [(e.start, e.end, verbalizer.tag(e.label)) for e in result.entities] for result in results
     ]
     scores = score_spans(gold, predicted)
-    return {"sentences": len(sentences), "f1": round(scores.f1, 4)}
+    return {
+        "sentences": len(sentences),
+        "f1": round(scores.f1, 4),
+        "precision": round(scores.precision, 4),
+        "recall": round(scores.recall, 4),
+    }
 
 
-def evaluate_model(model: Path, limit: int | None) -> dict[str, Any]:
-    """Return every corpus's test F1 of one model folder."""
+def open_pipeline(model: Path) -> tuple[Pipeline, CTranslate2Engine]:
+    """Return the served pipeline of one model folder (int8, one thread) and its engine."""
     engine = CTranslate2Engine(model / "ctranslate2", compute_type="int8", inter_threads=1)
     pipeline = Pipeline(
         engine, PromptTokenizer(model), score_method=served_score_method(model), chunk_size=64
     )
+    return pipeline, engine
+
+
+def evaluate_model(model: Path, limit: int | None) -> dict[str, Any]:
+    """Return every corpus's test F1 of one model folder."""
+    pipeline, engine = open_pipeline(model)
     started = time.monotonic()
     try:
         corpora = {corpus: corpus_f1(pipeline, corpus, limit) for corpus in CORPORA}

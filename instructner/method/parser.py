@@ -218,6 +218,15 @@ def _locate_ner(answer: str, sentence: str, labels: Sequence[str]) -> list[Locat
     if not isinstance(answer, str) or not isinstance(sentence, str) or _is_none_answer(answer):
         return []
     index = _SentenceIndex(sentence)
+    return _locate(index, _ner_mentions(answer, index, labels))
+
+
+Mention = tuple[str, str | None, Span, Span | None]  # text, label, its answer ranges
+
+
+def _ner_mentions(answer: str, index: _SentenceIndex, labels: Sequence[str]) -> list[Mention]:
+    """Return the answer's valid (entity text, label) mentions in answer order, not placed."""
+    sentence = index.sentence
     markers = _markers(answer, labels)
     budget = len("".join(sentence.split()))  # an entity has at most this many visible chars
 
@@ -251,14 +260,11 @@ def _locate_ner(answer: str, sentence: str, labels: Sequence[str]) -> list[Locat
                 result = (score, [(ent_start, ent_end, marker, valid), *sub_chain])
         best[state] = result
     chain = best[0][1] if markers else []
-    return _locate(
-        index,
-        (
-            (answer[s:e], m.label, (s, e), m.label_span)
-            for s, e, m, valid in chain
-            if valid and m.label
-        ),
-    )
+    return [
+        (answer[s:e], m.label, (s, e), m.label_span)
+        for s, e, m, valid in chain
+        if valid and m.label
+    ]
 
 
 def parse_extract_answer(answer: str, sentence: str) -> list[Entity]:
@@ -318,6 +324,22 @@ def _locate_type(
         for located in _locate_ner(answer, sentence, labels)
         if " ".join(located.entity.text.split()) in wanted
     ]
+
+
+def type_mentions(
+    answer: str, sentence: str, entities: Sequence[str], labels: Sequence[str]
+) -> list[Mention]:
+    """Return a typing answer's mentions of the given words in answer order, not placed.
+
+    For typing by position (:mod:`instructner.method.entity_spans`): the caller's spans say
+    where each word is, so mentions are not assigned to occurrences here, and two mentions
+    whose first occurrences overlap (``Paris`` and ``Paris Hilton``) are both kept.
+    """
+    if not isinstance(answer, str) or not isinstance(sentence, str) or _is_none_answer(answer):
+        return []
+    wanted = {" ".join(e.split()) for e in entities}
+    mentions = _ner_mentions(answer, _SentenceIndex(sentence), labels)
+    return [m for m in mentions if " ".join(m[0].split()) in wanted]
 
 
 def parse_answer(

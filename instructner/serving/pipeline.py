@@ -29,6 +29,7 @@ class Query:
     task: str | None = None  # None: the default task (ner)
     labels: tuple[str, ...] = ()
     entities: tuple[str, ...] = ()
+    spans: tuple[tuple[int, int], ...] | None = None  # typing by position: one per entity
 
 
 @dataclass
@@ -54,9 +55,11 @@ class Pipeline:
         task: str | None = None,
         labels: Sequence[str] = (),
         entities: Sequence[str] = (),
+        spans: Sequence[tuple[int, int]] | None = None,
     ) -> ExtractionResult:
         """Return the result for one document (raises RequestError on invalid input)."""
-        return self.run_many([Query(text, task, tuple(labels), tuple(entities))])[0]
+        pinned = None if spans is None else tuple(spans)
+        return self.run_many([Query(text, task, tuple(labels), tuple(entities), pinned)])[0]
 
     def run_many(self, queries: Sequence[Query]) -> list[ExtractionResult]:
         """Return the results of several documents; all their windows share engine batches.
@@ -69,7 +72,12 @@ class Pipeline:
         options = [ScoreOptions(scores=self.scores)]
         batch = [
             Documents(
-                [validate_request(q.text, q.task, q.labels, q.entities, self.limits)], options
+                [
+                    validate_request(
+                        q.text, q.task, q.labels, q.entities, self.limits, spans=q.spans
+                    )
+                ],
+                options,
             )
             for q in queries
         ]

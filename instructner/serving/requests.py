@@ -1,4 +1,9 @@
-"""Validate one extraction request: task, text, label words and (for typing) entity words."""
+"""Validate one extraction request: task, text, label words and (for typing) entity words.
+
+For typing, the entities may also be pinned to positions: ENTITY_SPANS gives one
+(start, end) character span of TEXT per ENTITIES word (:mod:`instructner.method.entity_spans`),
+so the caller says which occurrence of a repeated word to type.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from instructner.method.entity_spans import Span, overlap, span_problem
 from instructner.method.prompts import TASKS
 from instructner.method.spans import occurrences as entity_occurrences
 from instructner.serving.errors import RequestError
@@ -14,6 +20,7 @@ from instructner.serving.tensors import (
     GetInput,
     bool_per_row,
     float_per_row,
+    spans_per_row,
     string_per_row,
     strings_per_row,
 )
@@ -38,6 +45,8 @@ class ExtractionRequest:
     task: str = DEFAULT_TASK
     labels: tuple[str, ...] = ()
     entities: tuple[str, ...] = ()
+    # typing by position: one span of ``text`` per entity (``text[start:end] == entity``)
+    spans: tuple[Span, ...] = ()
 
 
 def _shorten(text: str, width: int = 40) -> str:
@@ -155,7 +164,10 @@ def _check_labels(task: str, labels: Sequence[str], limits: Limits) -> None:
         seen[key] = index
 
 
-def _check_entities(task: str, text: str, entities: Sequence[str], limits: Limits) -> None:
+def _check_entities(
+    task: str, text: str, entities: Sequence[str], limits: Limits, pinned: bool = False
+) -> None:
+    """Check the entity words; with ``pinned`` (spans given) a word may repeat."""
     if task != "type":
         if entities:
             raise RequestError("ENTITIES", f"is not used by task '{task}'; leave it out")
@@ -184,7 +196,7 @@ def _check_entities(task: str, text: str, entities: Sequence[str], limits: Limit
                 "ENTITIES", f"{where} {_shorten(entity)} starts or ends with whitespace"
             )
         _check_word("ENTITIES", where, entity)
-        if entity in seen:
+        if entity in seen and not pinned:
             raise RequestError(
                 "ENTITIES", f"{where} {_shorten(entity)} repeats ENTITIES[{seen[entity]}]"
             )
@@ -196,6 +208,39 @@ def _check_entities(task: str, text: str, entities: Sequence[str], limits: Limit
             )
 
 
+def _check_spans(task: str, text: str, entities: Sequence[str], spans: Sequence[Span]) -> None:
+    """Check that each span lies in TEXT on word boundaries and holds its ENTITIES word."""
+    if task != "type":
+        raise RequestError("ENTITY_SPANS", f"is not used by task '{task}'; leave it out")
+    if len(spans) != len(entities):
+        raise RequestError(
+            "ENTITY_SPANS",
+            f"has {len(spans)} spans for {len(entities)} ENTITIES words: give one "
+            "(start, end) span of TEXT per entity",
+        )
+    for index, (span, entity) in enumerate(zip(spans, entities, strict=True)):
+        where = f"ENTITY_SPANS[{index}]"
+        problem = span_problem(text, span)
+        if problem:
+            raise RequestError("ENTITY_SPANS", f"{where} {problem}")
+        found = text[span[0] : span[1]]
+        if found != entity:
+            raise RequestError(
+                "ENTITY_SPANS",
+                f"{where} {span[0]}:{span[1]} is {_shorten(found)} in TEXT, but ENTITIES[{index}] "
+                f"is {_shorten(entity)}",
+            )
+    clash = overlap(spans)
+    if clash:
+        first, second = clash
+        verb = "repeats" if spans[first] == spans[second] else "overlaps"
+        raise RequestError(
+            "ENTITY_SPANS",
+            f"ENTITY_SPANS[{second}] {spans[second][0]}:{spans[second][1]} {verb} "
+            f"ENTITY_SPANS[{first}] {spans[first][0]}:{spans[first][1]}",
+        )
+
+
 def validate_request(
     text: str,
     task: str | None = None,
@@ -203,22 +248,31 @@ def validate_request(
     entities: Sequence[str] = (),
     limits: Limits = DEFAULT_LIMITS,
     served: Sequence[str] = TASKS,
+    spans: Sequence[Span] | None = None,
 ) -> ExtractionRequest:
     """Check one request against the task's needs and the documented limits.
 
     ``task`` None means the default task (``ner``); ``served`` are the tasks the model was
-    trained for (others are refused naming them).
+    trained for (others are refused naming them); ``spans`` (typing only) pins each entity
+    word to its (start, end) in ``text``.
 
     Raises:
-        RequestError: naming the input (TEXT, TASK, LABELS or ENTITIES) and what was expected.
+        RequestError: naming the input (TEXT, TASK, LABELS, ENTITIES or ENTITY_SPANS) and
+            what was expected.
 
     """
     checked_task = _check_task(task, served)
     _check_text(text, limits)
     _check_labels(checked_task, labels, limits)
-    _check_entities(checked_task, text, entities, limits)
+    _check_entities(checked_task, text, entities, limits, pinned=spans is not None)
+    if spans is not None:
+        _check_spans(checked_task, text, entities, spans)
     return ExtractionRequest(
-        text=text, task=checked_task, labels=tuple(labels), entities=tuple(entities)
+        text=text,
+        task=checked_task,
+        labels=tuple(labels),
+        entities=tuple(entities),
+        spans=tuple((int(s), int(e)) for s, e in spans or ()),
     )
 
 
@@ -227,7 +281,9 @@ def requests_from_inputs(
     limits: Limits = DEFAULT_LIMITS,
     served: Sequence[str] = TASKS,
 ) -> list[ExtractionRequest]:
-    """Read and validate the rows of one Triton request (inputs TEXT, TASK, LABELS, ENTITIES).
+    """Read and validate the rows of one Triton request.
+
+    Inputs: TEXT, TASK, LABELS, ENTITIES and ENTITY_SPANS.
 
     ``get(name)`` returns the input as numpy or None when the request does not carry it.
 
@@ -249,10 +305,14 @@ def requests_from_inputs(
     tasks: list[str | None] = (
         [None] * batch if task_array is None else list(string_per_row("TASK", task_array, batch))
     )
+    span_array = get("ENTITY_SPANS")
+    spans: list[list[Span] | None] = [None] * batch
+    if span_array is not None:
+        spans = list(spans_per_row("ENTITY_SPANS", span_array, batch))
     return [
-        validate_request(text, task, labels, entities, limits, served)
-        for text, task, labels, entities in zip(
-            texts, tasks, strings("LABELS"), strings("ENTITIES"), strict=True
+        validate_request(text, task, labels, entities, limits, served, row_spans)
+        for text, task, labels, entities, row_spans in zip(
+            texts, tasks, strings("LABELS"), strings("ENTITIES"), spans, strict=True
         )
     ]
 

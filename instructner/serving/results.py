@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from instructner.method.confidence import DEFAULT_SCORE_METHOD, TokenProb, entity_scores
+from instructner.method.entity_spans import pin_to_spans
 from instructner.method.label_aliases import normalize_label, resolve_labels
-from instructner.method.parser import locate_answer
+from instructner.method.parser import LocatedEntity, locate_answer, type_mentions
+from instructner.method.spans import Span
 from instructner.method.textview import TextView, model_view, view_entities
 from instructner.method.types import Entity as CoreEntity
 from instructner.serving.protos import Entity, ExtractionResult, Window
@@ -28,6 +30,7 @@ def window_result(
     token_probs: Sequence[TokenProb] | None = None,
     score_method: str = DEFAULT_SCORE_METHOD,
     aliases: Mapping[str, str] | None = None,
+    spans: Sequence[Span] = (),
 ) -> ExtractionResult:
     """Parse one window's answer into a result whose offsets index ``text``.
 
@@ -37,10 +40,18 @@ def window_result(
     gets its score by the formula ``score_method`` (:mod:`instructner.method.confidence`). With
     ``aliases`` the labels were asked as the known words they map to; each entity carries the
     caller's label and, where it differs, the word the model answered (``model_label``).
+    With ``spans`` (typing by position, one per entity) each typed mention is placed at its
+    entity's given span (:func:`instructner.method.entity_spans.pin_to_spans`).
     """
     view = model_view(text)
     asked = resolve_labels(aliases or {}, labels) if labels else []
-    found = locate_answer(task, answer, view.text, asked, view_entities(entities))
+    words = view_entities(entities)
+    if spans:
+        found = _pinned(text, view.text, answer, asked, words, spans)
+        placed = [located.entity for located in found]
+    else:
+        found = locate_answer(task, answer, view.text, asked, words)
+        placed = [_to_original(view, located.entity) for located in found]
     caller_label = dict(zip(asked, labels, strict=True))
     scores: list[float | None] = (
         [None] * len(found)
@@ -50,8 +61,8 @@ def window_result(
     return ExtractionResult(
         task=task,
         entities=[
-            _entity_message(_to_original(view, located.entity), score, caller_label)
-            for located, score in zip(found, scores, strict=True)
+            _entity_message(entity, score, caller_label)
+            for entity, score in zip(placed, scores, strict=True)
         ],
         generated_text=answer,
         windows=[
@@ -65,6 +76,41 @@ def window_result(
             )
         ],
     )
+
+
+def _word_key(word: str) -> str:
+    """Compare entity words as the parser does: whitespace runs as one space."""
+    return " ".join(word.split())
+
+
+def _pinned(
+    text: str,
+    view_text: str,
+    answer: str,
+    labels: Sequence[str],
+    words: Sequence[str],
+    spans: Sequence[Span],
+) -> list[LocatedEntity]:
+    """Return the typed mentions placed at the caller's spans of ``text`` (text order).
+
+    ``words`` are the entities as the model reads them (one per span), compared to the
+    answer's mentions the way the parser compares entity words.
+    """
+    mentions = type_mentions(answer, view_text, words, labels)
+    pins = pin_to_spans(
+        [_word_key(mention[0]) for mention in mentions],
+        [(_word_key(word), span) for word, span in zip(words, spans, strict=True)],
+    )
+    placed = [
+        LocatedEntity(
+            CoreEntity(start=start, end=end, text=text[start:end], label=label),
+            mention_span,
+            label_span,
+        )
+        for (_, label, mention_span, label_span), pinned in zip(mentions, pins, strict=True)
+        for start, end in pinned
+    ]
+    return sorted(placed, key=lambda located: (located.entity.start, located.entity.end))
 
 
 def _to_original(view: TextView, entity: CoreEntity) -> CoreEntity:

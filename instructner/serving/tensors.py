@@ -70,6 +70,22 @@ def strings_per_row(name: str, array: np.ndarray, batch: int | None = None) -> l
     ]
 
 
+def spans_per_row(
+    name: str, array: np.ndarray, batch: int | None = None
+) -> list[list[tuple[int, int]]]:
+    """Return the (start, end) pairs of each row of a ``[batch, n, 2]`` integer input."""
+    _rows(name, array, batch)
+    if array.ndim != 3 or array.shape[2] != 2:
+        raise RequestError(
+            name,
+            f"expected shape [batch, n, 2] (a list of (start, end) pairs per row), "
+            f"got {list(array.shape)}",
+        )
+    if not np.issubdtype(array.dtype, np.integer):
+        raise RequestError(name, f"expected INT64 or INT32 offsets, got dtype {array.dtype}")
+    return [[(int(s), int(e)) for s, e in row] for row in array]
+
+
 def _column(name: str, array: np.ndarray, batch: int | None, what: str) -> np.ndarray:
     """Return the values of a ``[batch, 1]`` input (one ``what`` per row) as a 1-D array."""
     _rows(name, array, batch)

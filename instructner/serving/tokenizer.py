@@ -145,7 +145,9 @@ def window_prompt(
     the known words they map to (:func:`instructner.method.label_aliases.resolve_labels`).
     """
     prompt_labels = resolve_labels(aliases or {}, labels) if labels else labels
-    return build_prompt(task, model_view(text).text, prompt_labels, view_entities(entities))
+    # a word pinned to several spans is named once: the answer types each mention in turn
+    words = list(dict.fromkeys(view_entities(entities)))
+    return build_prompt(task, model_view(text).text, prompt_labels, words)
 
 
 def prompt_measure(tokenizer: PromptTokenizer, task: str, labels: Sequence[str]) -> Measure:

@@ -42,7 +42,9 @@ def prepare_window(
         RequestError: the window's prompt is over the engine's input limit.
 
     """
-    part = ExtractionRequest(window.text, request.task, request.labels, window.entities)
+    part = ExtractionRequest(
+        window.text, request.task, request.labels, window.entities, window.spans
+    )
     ids = encode_window(
         tokenizer, part.task, part.text, part.labels, part.entities, limits.max_input_tokens
     )
@@ -125,6 +127,7 @@ def postprocess(
         answer,
         request.labels,
         request.entities,
+        spans=request.spans,
         input_tokens=input_tokens,
         output_tokens=len(token_ids),
         output_limit_reached=limit_reached,

@@ -5,7 +5,8 @@ sentences end at ``.``, ``!`` or ``?`` (plus closing quotes or brackets) before 
 an upper-case letter, digit or opening quote, and at every line break. Common abbreviations and
 initials (``Mr.``, ``U.S.``, ``J.``) do not end a sentence. A sentence whose prompt is longer
 than the engine's input limit is cut between words into the fewest windows that fit. For the
-typing task no window boundary may cut through a given entity. Nothing is ever dropped: a
+typing task no window boundary may cut through a given entity (each occurrence of its word, or
+the given span when the caller pinned it to one). Nothing is ever dropped: a
 piece of text that cannot fit (a single enormous word, or labels that fill the prompt on their
 own) is a request error.
 """
@@ -46,6 +47,9 @@ class Window:
     end: int
     text: str
     entities: tuple[str, ...] = ()  # typing task: the given entities that occur in this window
+    # typing by position: the pinned spans inside this window (offsets into ``text``), one
+    # per entry of ``entities`` (a word may then repeat)
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 def entity_occurrences(text: str, entity: str) -> list[tuple[int, int]]:
@@ -126,13 +130,32 @@ class _Planner:
         self.task = request.task
         self.measure = measure
         self.max_tokens = max_tokens
-        self.occurrences = {e: entity_occurrences(self.text, e) for e in request.entities}
+        # pinned spans never overlap (validated), so sorted by start they are sorted by end
+        self.pinned = (
+            sorted(zip(request.spans, request.entities, strict=True)) if request.spans else []
+        )
+        self.pin_starts = [span[0] for span, _ in self.pinned]
+        words = () if self.pinned else request.entities
+        self.occurrences = {e: entity_occurrences(self.text, e) for e in words}
         # an entity's occurrences share one length, so sorted starts also sort their ends
         self.starts = {e: [s for s, _ in spans] for e, spans in self.occurrences.items()}
         self.protected = sorted(span for spans in self.occurrences.values() for span in spans)
+        self.protected += [span for span, _ in self.pinned]
+
+    def pinned_in(self, start: int, end: int) -> list[tuple[tuple[int, int], str]]:
+        """Return the pinned (span, entity) pairs inside [start, end), in text order."""
+        found = []
+        for index in range(bisect.bisect_left(self.pin_starts, start), len(self.pinned)):
+            span, entity = self.pinned[index]
+            if span[1] > end:
+                break
+            found.append((span, entity))
+        return found
 
     def entities_in(self, start: int, end: int) -> tuple[str, ...]:
         """Return the entities with an occurrence inside [start, end) (log time per entity)."""
+        if self.pinned:
+            return tuple(dict.fromkeys(entity for _, entity in self.pinned_in(start, end)))
         found = []
         for entity, spans in self.occurrences.items():
             first = bisect.bisect_left(self.starts[entity], start)
@@ -144,7 +167,16 @@ class _Planner:
         return self.measure(self.text[start:end], self.entities_in(start, end))
 
     def window(self, start: int, end: int) -> Window:
-        return Window(start, end, self.text[start:end], self.entities_in(start, end))
+        if not self.pinned:
+            return Window(start, end, self.text[start:end], self.entities_in(start, end))
+        pinned = self.pinned_in(start, end)
+        return Window(
+            start,
+            end,
+            self.text[start:end],
+            tuple(entity for _, entity in pinned),
+            tuple((s - start, e - start) for (s, e), _ in pinned),
+        )
 
     def plan(self) -> list[Window]:
         spans = _merge_across(sentence_spans(self.text), self.protected)

@@ -32,7 +32,7 @@ def test_the_installed_blocking_client_is_what_the_asyncio_source_gives():
 
 
 def test_both_clients_have_the_same_public_calls_with_the_same_signatures():
-    assert len(PUBLIC) == 13  # ner, extract, type, analyze; four batch, three document; info, ready
+    assert len(PUBLIC) == 14  # ner, extract, type, analyze; four batch, four document; info, ready
     for name in PUBLIC:
         blocking = getattr(InstructNERClient, name)
         assert not inspect.iscoroutinefunction(blocking), name

@@ -70,6 +70,11 @@ def _decoded_all(tensor) -> list[str]:
     return items
 
 
+def _spans(tensor) -> list[tuple[int, int]]:
+    values = np.frombuffer(tensor._get_content(), dtype=np.int64).reshape(-1, 2)
+    return [(int(s), int(e)) for s, e in values]
+
+
 def _decoded(tensor) -> str:
     return _decoded_all(tensor)[0]
 
@@ -97,6 +102,9 @@ class FakeTriton:
                     "text": _decoded(inputs[0]),
                     "ENTITIES": next(
                         (_decoded_all(t) for t in inputs if t.name() == "ENTITIES"), None
+                    ),
+                    "ENTITY_SPANS": next(
+                        (_spans(t) for t in inputs if t.name() == "ENTITY_SPANS"), None
                     ),
                 }
             )

@@ -138,7 +138,7 @@ def test_type_stdin_line_that_is_not_json_is_a_usage_error(server, monkeypatch, 
 def test_type_without_entities_for_text_is_a_usage_error(server, monkeypatch, capsys):
     code = run_cli(monkeypatch, ["type", "Ann met Bob", "--labels", "person"])
     assert code == 2
-    assert "type needs --entities (or --entity) for TEXT" in capsys.readouterr().err
+    assert "type needs --entities, --entity or --span for TEXT" in capsys.readouterr().err
 
 
 def test_invalid_labels_exit_2_before_sending(server, monkeypatch, capsys):
@@ -292,3 +292,54 @@ def test_help_shows_the_defaults(monkeypatch, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: localhost:8001)" in out and "(default: instruction_ner)" in out
     assert "not its HTTP port" in out and "(default: 0, keep all)" in out
+
+
+HILTON = "Paris Hilton visited Paris"
+
+
+def test_cli_span_types_that_occurrence(server, monkeypatch, capsys):
+    argv = ["type", HILTON, "--labels", "person,location", "--span", "21:26", "--json"]
+    assert run_cli(monkeypatch, argv) == 0
+    assert server.calls[-1]["ENTITIES"] == ["Paris"]
+    assert server.calls[-1]["ENTITY_SPANS"] == [(21, 26)]
+
+
+def test_cli_span_that_is_not_start_end_is_a_usage_error(server, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as info:
+        run_cli(monkeypatch, ["type", HILTON, "--labels", "person", "--span", "21-26"])
+    assert info.value.code == 2
+    assert (
+        "expected START:END character offsets, e.g. 21:26, got '21-26'" in capsys.readouterr().err
+    )
+    assert server.calls == []
+
+
+def test_cli_refuses_words_and_spans_together(server, monkeypatch, capsys):
+    argv = ["type", HILTON, "--labels", "person", "--entities", "Paris", "--span", "21:26"]
+    assert run_cli(monkeypatch, argv) == 2
+    assert "as words (--entities, --entity) or as --span, not both" in capsys.readouterr().err
+
+
+def test_cli_span_out_of_range_exits_2_naming_it(server, monkeypatch, capsys):
+    argv = ["type", HILTON, "--labels", "person", "--span", "21:40"]
+    assert run_cli(monkeypatch, argv) == 2
+    assert "entities[0] (21, 40) is not a span of the text" in capsys.readouterr().err
+    assert server.calls == []
+
+
+def test_cli_stdin_lines_may_give_spans_as_pairs(server, monkeypatch, capsys):
+    line = json.dumps({"text": HILTON, "entities": [[21, 26]]})
+    assert run_cli(monkeypatch, ["type", "--labels", "person", "--json"], stdin=line + "\n") == 0
+    assert server.calls[-1]["ENTITY_SPANS"] == [(21, 26)]
+
+
+def test_cli_file_document_sends_spans_in_document_offsets(server, monkeypatch, capsys, tmp_path):
+    text = ("Nothing here . " * 2000) + HILTON
+    second = len(text) - len("Paris")
+    path = tmp_path / "doc.txt"
+    path.write_text(text, encoding="utf-8")
+    argv = ["type", "--file", str(path), "--labels", "person", "--span", f"{second}:{second + 5}"]
+    assert run_cli(monkeypatch, [*argv, "--json"]) == 0
+    (call,) = server.calls
+    start, end = call["ENTITY_SPANS"][0]
+    assert call["text"][start:end] == "Paris"

@@ -28,7 +28,7 @@ from ._errors import (
 from ._options import Keepalive, RetryPolicy, TLSConfig
 from ._sync import InstructNERClient
 from ._types import Entity, Extraction, ModelInfo, TypedEntity, Window
-from ._validation import TASKS, Task
+from ._validation import TASKS, EntityRef, Task
 from ._version import __version__ as __version__
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "AsyncInstructNERClient",
     "DeadlineExceededError",
     "Entity",
+    "EntityRef",
     "Extraction",
     "InstructNERClient",
     "InstructNERError",

@@ -16,7 +16,7 @@ from ._core import OnDone, batch_requests, entity_lists
 from ._document import DEFAULT_PART_CHARS, document_requests, merge_parts
 from ._errors import InstructNERError
 from ._types import Entity, Extraction, ModelInfo, TypedEntity
-from ._validation import Task, make_request
+from ._validation import EntityRef, Task, make_request
 
 __all__ = ["AsyncInstructNERClient"]
 
@@ -84,13 +84,20 @@ class AsyncInstructNERClient(AsyncTransport):
     async def type(
         self,
         text: str,
-        entities: Sequence[str],
+        entities: Sequence[EntityRef],
         labels: Sequence[str],
         *,
         timeout: float | None = None,
         min_score: float = 0.0,
     ) -> list[TypedEntity]:
-        """Type the given entity words of ``text`` with one of ``labels`` each."""
+        """Type the given entities of ``text`` with one of ``labels`` each.
+
+        Each entity is its words (``"Paris"``: wherever the model places it) or its
+        ``(start, end)`` character span of ``text`` (which occurrence: ``(21, 26)`` is the
+        second ``Paris`` of ``"Paris Hilton visited Paris"``); all as words or all as spans.
+        A span out of range, with outer whitespace, cutting a word or overlapping another is
+        refused (:class:`InvalidInputError`). Returned entities carry their spans' offsets.
+        """
         result = await self.analyze(
             "type", text, labels=labels, entities=entities, timeout=timeout, min_score=min_score
         )
@@ -102,7 +109,7 @@ class AsyncInstructNERClient(AsyncTransport):
         text: str,
         *,
         labels: Sequence[str] = (),
-        entities: Sequence[str] = (),
+        entities: Sequence[EntityRef] = (),
         timeout: float | None = None,
         min_score: float = 0.0,
     ) -> Extraction:
@@ -228,7 +235,7 @@ class AsyncInstructNERClient(AsyncTransport):
     async def type_batch(
         self,
         texts: Sequence[str],
-        entities: Sequence[Sequence[str]],
+        entities: Sequence[Sequence[EntityRef]],
         labels: Sequence[str],
         *,
         timeout: float | None = None,
@@ -242,7 +249,7 @@ class AsyncInstructNERClient(AsyncTransport):
     async def type_batch(
         self,
         texts: Sequence[str],
-        entities: Sequence[Sequence[str]],
+        entities: Sequence[Sequence[EntityRef]],
         labels: Sequence[str],
         *,
         timeout: float | None = None,
@@ -255,7 +262,7 @@ class AsyncInstructNERClient(AsyncTransport):
     async def type_batch(
         self,
         texts: Sequence[str],
-        entities: Sequence[Sequence[str]],
+        entities: Sequence[Sequence[EntityRef]],
         labels: Sequence[str],
         *,
         timeout: float | None = None,
@@ -264,7 +271,10 @@ class AsyncInstructNERClient(AsyncTransport):
         return_exceptions: bool = False,
         on_done: OnDone | None = None,
     ) -> list[Any]:
-        """Run :meth:`type` over many texts, ``entities[i]`` being the words of ``texts[i]``."""
+        """Run :meth:`type` over many texts, ``entities[i]`` being those of ``texts[i]``.
+
+        Each list holds words or (start, end) spans of its text, as for :meth:`type`.
+        """
         return entity_lists(
             await self._batch(
                 self._batch_call(
@@ -284,7 +294,7 @@ class AsyncInstructNERClient(AsyncTransport):
         texts: Sequence[str],
         *,
         labels: Sequence[str] = (),
-        entities: Sequence[Sequence[str]] = (),
+        entities: Sequence[Sequence[EntityRef]] = (),
         timeout: float | None = None,
         min_score: float = 0.0,
         max_concurrency: int | None = None,
@@ -299,7 +309,7 @@ class AsyncInstructNERClient(AsyncTransport):
         texts: Sequence[str],
         *,
         labels: Sequence[str] = (),
-        entities: Sequence[Sequence[str]] = (),
+        entities: Sequence[Sequence[EntityRef]] = (),
         timeout: float | None = None,
         min_score: float = 0.0,
         max_concurrency: int | None = None,
@@ -313,7 +323,7 @@ class AsyncInstructNERClient(AsyncTransport):
         texts: Sequence[str],
         *,
         labels: Sequence[str] = (),
-        entities: Sequence[Sequence[str]] = (),
+        entities: Sequence[Sequence[EntityRef]] = (),
         timeout: float | None = None,
         min_score: float = 0.0,
         max_concurrency: int | None = None,
@@ -341,7 +351,7 @@ class AsyncInstructNERClient(AsyncTransport):
         text: str,
         *,
         labels: Sequence[str] = (),
-        entities: Sequence[str] = (),
+        entities: Sequence[EntityRef] = (),
         timeout: float | None = None,
         min_score: float = 0.0,
         max_chars: int = DEFAULT_PART_CHARS,
@@ -406,6 +416,33 @@ class AsyncInstructNERClient(AsyncTransport):
             max_concurrency=max_concurrency,
         )
         return list(result.entities)
+
+    async def type_document(
+        self,
+        text: str,
+        entities: Sequence[EntityRef],
+        labels: Sequence[str],
+        *,
+        timeout: float | None = None,
+        min_score: float = 0.0,
+        max_chars: int = DEFAULT_PART_CHARS,
+        max_concurrency: int | None = None,
+    ) -> list[TypedEntity]:
+        """Run :meth:`type` on a document of any length; see :meth:`analyze_document`.
+
+        Spans are offsets into the whole document; no part boundary falls inside one.
+        """
+        result = await self.analyze_document(
+            "type",
+            text,
+            labels=labels,
+            entities=entities,
+            timeout=timeout,
+            min_score=min_score,
+            max_chars=max_chars,
+            max_concurrency=max_concurrency,
+        )
+        return typed(result.entities)
 
     async def model_info(self, *, timeout: float | None = None) -> ModelInfo:
         """Return what the served model knows: its tasks and its label words per corpus.

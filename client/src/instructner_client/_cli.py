@@ -22,7 +22,7 @@ from ._errors import InstructNERError, InvalidInputError
 from ._options import TLSConfig
 from ._sync import InstructNERClient
 from ._types import Entity, Extraction, ModelInfo
-from ._validation import check_min_score
+from ._validation import EntityRef, check_min_score
 from ._version import __version__
 
 __all__ = ["main"]
@@ -41,11 +41,11 @@ CHUNK_LINES = 256  # stdin batches are sent and printed in chunks so output star
 
 @dataclass(frozen=True)
 class _Item:
-    """One text to process: where it came from, and the entity words for the type task."""
+    """One text to process: where it came from, and the entities for the type task."""
 
     line: int  # 1-based stdin line, 0 for a text given as an argument
     text: str
-    entities: tuple[str, ...] = ()
+    entities: tuple[EntityRef, ...] = ()  # words, or (start, end) spans of the text
 
 
 class _UsageError(Exception):
@@ -54,6 +54,18 @@ class _UsageError(Exception):
 
 def _split_words(value: str) -> list[str]:
     return [word.strip() for word in value.split(",")]
+
+
+def _span(value: str) -> tuple[int, int]:
+    start, sep, end = value.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start), int(end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:END character offsets, e.g. 21:26, got {value!r}"
+        ) from None
 
 
 def _min_score(value: str) -> float:
@@ -143,8 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     typing = commands.add_parser(
         "type",
         help="type the given entity words",
-        description="Type the given entity words. From stdin, each line is a JSON object "
-        '{"text": ..., "entities": [...]}.',
+        description="Type the given entities of TEXT: words (--entities, --entity) or "
+        "character spans (--span START:END, which occurrence). From stdin, each line is a JSON "
+        'object {"text": ..., "entities": [...]} whose entities are words or [start, end] '
+        "pairs.",
     )
     info = commands.add_parser(
         "info", help="the served model's tasks and the label words it was trained on"
@@ -191,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WORDS",
         help="one entity word of TEXT, repeatable; for words that contain a comma",
     )
+    typing.add_argument(
+        "--span",
+        type=_span,
+        action="append",
+        default=[],
+        metavar="START:END",
+        help="one entity as its character offsets in TEXT (or the --file document), "
+        "end-exclusive, repeatable: which occurrence to type ('Paris Hilton visited Paris' "
+        "--span 21:26 is the second Paris)",
+    )
     return parser
 
 
@@ -225,21 +249,35 @@ def _stdin_items(command: str, stream: IO[str]) -> list[_Item]:
         entities = record["entities"]
         if not isinstance(entities, list):
             raise _UsageError(f"stdin line {number}: entities must be a list")
-        items.append(_Item(number, record["text"], tuple(entities)))
+        # a [start, end] pair is a span; the library checks both kinds
+        refs = tuple(tuple(e) if isinstance(e, list) else e for e in entities)
+        items.append(_Item(number, record["text"], refs))
     return items
+
+
+def _given_entities(args: argparse.Namespace, what: str) -> list[EntityRef]:
+    """Return the entities of the command line: words or spans (not both)."""
+    words = [*getattr(args, "entities", []), *getattr(args, "entity", [])]
+    spans: list[EntityRef] = list(getattr(args, "span", []))
+    if words and spans:
+        raise _UsageError(
+            "give the entities as words (--entities, --entity) or as --span, not both"
+        )
+    if args.command == "type" and what and not (words or spans):
+        raise _UsageError(f"type needs --entities, --entity or --span for {what}")
+    return words or spans
 
 
 def _items(args: argparse.Namespace, stdin: IO[str]) -> tuple[list[_Item], bool]:
     """Return the texts to process and whether they came from stdin."""
-    entities = [*getattr(args, "entities", []), *getattr(args, "entity", [])]
     if args.text != "-":
-        if args.command == "type" and not entities:
-            raise _UsageError("type needs --entities (or --entity) for TEXT")
-        return [_Item(0, args.text, tuple(entities or ()))], False
+        return [_Item(0, args.text, tuple(_given_entities(args, "TEXT")))], False
     if stdin.isatty():
         raise _UsageError("give TEXT, or pipe texts into stdin, one per line")
-    if entities:
-        raise _UsageError("--entities/--entity apply to TEXT; stdin lines carry their own entities")
+    if _given_entities(args, ""):
+        raise _UsageError(
+            "--entities/--entity/--span apply to TEXT; stdin lines carry their own entities"
+        )
     return _stdin_items(args.command, stdin), True
 
 
@@ -411,9 +449,7 @@ def _run_document(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> 
     """Send one document (--file) through the library's document call; print its entities."""
     if args.text != "-":
         raise _UsageError("give TEXT or --file, not both")
-    entities = [*getattr(args, "entities", []), *getattr(args, "entity", [])]
-    if args.command == "type" and not entities:
-        raise _UsageError("type needs --entities (or --entity) for the document")
+    entities = _given_entities(args, "the document")
     text = _read_document(args.file, stdin)
     progress = _PartsProgress(not args.no_progress)
     try:

@@ -29,12 +29,17 @@ def _bytes_input(name: str, values: Sequence[str]) -> InferInput:
 
 
 def encode_request(request: InferenceRequest) -> list[InferInput]:
-    """Return the input tensors of ``request``: TEXT, TASK; LABELS, ENTITIES, MIN_SCORE if used."""
+    """Return the input tensors: TEXT, TASK; LABELS, ENTITIES, ENTITY_SPANS, MIN_SCORE if used."""
     inputs = [_bytes_input("TEXT", [request.text]), _bytes_input("TASK", [request.task])]
     if request.labels:
         inputs.append(_bytes_input("LABELS", request.labels))
     if request.entities:
         inputs.append(_bytes_input("ENTITIES", request.entities))
+    if request.spans is not None:
+        spans = np.array([request.spans], dtype=np.int64).reshape(1, len(request.spans), 2)
+        tensor = InferInput("ENTITY_SPANS", list(spans.shape), "INT64")
+        tensor.set_data_from_numpy(spans)
+        inputs.append(tensor)
     if request.min_score > 0.0:
         minimum = InferInput("MIN_SCORE", [1, 1], "FP32")
         minimum.set_data_from_numpy(np.array([[request.min_score]], dtype=np.float32))

@@ -189,7 +189,8 @@ def batch_requests(
 ) -> list[InferenceRequest | InvalidInputError]:
     """Validate every item of a batch call; an invalid item becomes its error, naming its index.
 
-    ``entities`` is, for the type task, one list of entity words per text.
+    ``entities`` is, for the type task, one list per text of entity words or (start, end)
+    spans of that text.
     """
     if task not in TASKS:
         raise InvalidInputError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
@@ -198,7 +199,7 @@ def batch_requests(
     if task == "type":
         if isinstance(entities, str | bytes) or not isinstance(entities, Sequence):
             raise InvalidInputError(
-                f"entities must be one list of entity words per text, got {type(entities).__name__}"
+                f"entities must be one list of entities per text, got {type(entities).__name__}"
             )
         if len(entities) != len(texts):
             raise InvalidInputError(

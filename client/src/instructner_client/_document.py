@@ -5,17 +5,19 @@ A document is split client-side at the best boundary before each limit (a blank 
 line break, else a sentence end, else any whitespace; never inside a word), the parts are sent
 as one concurrent batch, and the results are merged with offsets shifted back into the
 document, so ``document[e.start:e.end] == e.text`` for every entity. An entity that would span
-a split point cannot be found; splitting at paragraph and sentence ends keeps that rare.
+a split point cannot be found; splitting at paragraph and sentence ends keeps that rare. Spans
+given to type (document offsets) are never split: each part carries those inside it.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Sequence
 
 from ._errors import InvalidInputError
 from ._types import Entity, Extraction, Window
-from ._validation import InferenceRequest, make_request
+from ._validation import InferenceRequest, Span, check_entities, make_request
 
 __all__ = [
     "DEFAULT_PART_CHARS",
@@ -29,28 +31,52 @@ DEFAULT_PART_CHARS = 20_000  # the server's default max_text_chars
 _SEPARATORS = ("\n\n", "\n", ". ", "? ", "! ")
 
 
-def _split_point(text: str, start: int, limit: int) -> int:
+class _Protected:
+    """Spans a split point may not fall inside (sorted, non-overlapping)."""
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        self.spans = sorted(spans)
+        self.starts = [start for start, _ in self.spans]
+
+    def blocking(self, point: int) -> int | None:
+        """Return the start of the span ``point`` falls strictly inside, or None."""
+        index = bisect.bisect_left(self.starts, point) - 1
+        if index >= 0 and self.spans[index][1] > point:
+            return self.spans[index][0]
+        return None
+
+
+def _split_point(text: str, start: int, limit: int, protected: _Protected) -> int:
     """Return where the part beginning at ``start`` (at most ``limit`` chars) should end."""
     end = start + limit
     if end >= len(text):
         return len(text)
     floor = start + limit // 2  # parts of at least half the limit when a boundary allows
     for separator in _SEPARATORS:
-        at = text.rfind(separator, floor, end)
-        if at != -1:
-            return at + len(separator)
+        search_end = end
+        while (at := text.rfind(separator, floor, search_end)) != -1:
+            point = at + len(separator)
+            blocked = protected.blocking(point)
+            if blocked is None:
+                return point
+            search_end = blocked  # the next candidate ends at or before that span
     for low in (floor, start):  # any whitespace, in the upper half first
         for at in range(end, low, -1):
-            if text[at - 1].isspace():
+            if text[at - 1].isspace() and protected.blocking(at) is None:
                 return at
     raise InvalidInputError(
-        f"text has no whitespace between characters {start} and {end}: a part of at most "
-        f"{limit} characters cannot end between words"
+        f"text has no whitespace between characters {start} and {end}"
+        + (" outside the given spans" if protected.spans else "")
+        + f": a part of at most {limit} characters cannot end between words"
     )
 
 
-def split_document(text: str, max_chars: int = DEFAULT_PART_CHARS) -> list[tuple[int, str]]:
+def split_document(
+    text: str, max_chars: int = DEFAULT_PART_CHARS, protected: Sequence[Span] = ()
+) -> list[tuple[int, str]]:
     """Return (offset, part) pairs covering ``text``; parts of blank text are left out.
+
+    No part boundary falls inside a ``protected`` span.
 
     Raises:
         InvalidInputError: ``max_chars`` is below 2, or a stretch of ``max_chars`` characters
@@ -59,46 +85,58 @@ def split_document(text: str, max_chars: int = DEFAULT_PART_CHARS) -> list[tuple
     """
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 2:
         raise InvalidInputError(f"max_chars must be an integer of at least 2, got {max_chars!r}")
+    guard = _Protected(protected)
     parts = []
     start = 0
     while start < len(text):
-        end = _split_point(text, start, max_chars)
+        end = _split_point(text, start, max_chars, guard)
         if text[start:end].strip():
             parts.append((start, text[start:end]))
         start = end
     return parts
 
 
+def _part_entities(
+    part: str, offset: int, words: Sequence[str], spans: Sequence[Span] | None
+) -> list[object]:
+    """Return the entities of one part: the words in it, or the spans inside it (shifted)."""
+    if spans is None:
+        return [word for word in words if word in part]
+    end = offset + len(part)
+    return [(s - offset, e - offset) for s, e in spans if offset <= s and e <= end]
+
+
 def document_requests(
     task: str,
     text: object,
     labels: Sequence[str],
-    entities: Sequence[str],
+    entities: Sequence[object],
     min_score: float,
     max_chars: int,
 ) -> tuple[list[int], list[InferenceRequest]]:
     """Split a document and return each part's offset and validated request.
 
-    For the type task each part carries the entity words that occur in it; parts without any
-    are not sent.
+    For the type task each part carries the entity words that occur in it, or the given
+    (start, end) spans inside it (shifted to the part); parts without any are not sent.
 
     Raises:
-        InvalidInputError: bad arguments, a blank text, or an entity word not in the text.
+        InvalidInputError: bad arguments, a blank text, an entity word not in the text or a
+            span outside it.
 
     """
     if not isinstance(text, str):
         raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
+    words: tuple[str, ...] = ()
+    spans: tuple[Span, ...] | None = None
     if task == "type":
-        for index, entity in enumerate(entities):
-            if not isinstance(entity, str) or entity not in text:
-                raise InvalidInputError(f"entities[{index}] {entity!r} does not occur in the text")
+        words, spans = check_entities(entities, text)
     offsets, requests = [], []
-    for offset, part in split_document(text, max_chars):
-        words = tuple(e for e in entities if e in part) if task == "type" else ()
-        if task == "type" and not words:
+    for offset, part in split_document(text, max_chars, spans or ()):
+        found = _part_entities(part, offset, words, spans) if task == "type" else []
+        if task == "type" and not found:
             continue
         offsets.append(offset)
-        requests.append(make_request(task, part, labels, words, min_score))
+        requests.append(make_request(task, part, labels, found, min_score))
     if not requests:
         raise InvalidInputError("text must not be empty or only whitespace")
     return offsets, requests

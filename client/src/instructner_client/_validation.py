@@ -11,8 +11,11 @@ from ._errors import InvalidInputError
 
 __all__ = [
     "TASKS",
+    "EntityRef",
     "InferenceRequest",
+    "Span",
     "Task",
+    "check_entities",
     "check_labels",
     "check_min_score",
     "check_timeout",
@@ -21,6 +24,10 @@ __all__ = [
 
 Task = Literal["ner", "extract", "type"]
 TASKS: tuple[Task, ...] = ("ner", "extract", "type")
+Span = tuple[int, int]
+# An entity to type: its words, or its (start, end) character span of the text (which
+# occurrence: "Paris" at 21:26 in "Paris Hilton visited Paris").
+EntityRef = str | Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,8 @@ class InferenceRequest:
     labels: tuple[str, ...] = ()
     entities: tuple[str, ...] = ()
     min_score: float = 0.0
+    # typing by position: entities[i] is text[spans[i][0]:spans[i][1]]; None: by words
+    spans: tuple[Span, ...] | None = None
 
 
 def _check_text(text: object) -> str:
@@ -94,8 +103,63 @@ def check_labels(labels: object) -> tuple[str, ...]:
     return checked
 
 
-def _check_entities(entities: object, text: str) -> tuple[str, ...]:
-    checked = _check_words("entities", entities)
+def _is_span(item: object) -> bool:
+    return isinstance(item, tuple | list) and not isinstance(item, str | bytes)
+
+
+def _check_span(index: int, item: object, text: str) -> Span:
+    """Check one (start, end) pair: integers, a non-empty range of ``text``, no outer spaces."""
+    where = f"entities[{index}]"
+    pair = tuple(item) if isinstance(item, tuple | list) else ()
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise InvalidInputError(f"{where} {item!r} must be a (start, end) pair of integers")
+    start, end = int(pair[0]), int(pair[1])
+    if not 0 <= start < end <= len(text):
+        raise InvalidInputError(
+            f"{where} ({start}, {end}) is not a span of the text, which has {len(text)} "
+            "characters (0 <= start < end <= length)"
+        )
+    words = text[start:end]
+    if words != words.strip():
+        raise InvalidInputError(
+            f"{where} ({start}, {end}) {words!r} starts or ends with whitespace"
+        )
+    return (start, end)
+
+
+def _check_spans(items: tuple[object, ...], text: str) -> tuple[tuple[str, ...], tuple[Span, ...]]:
+    spans = tuple(_check_span(index, item, text) for index, item in enumerate(items))
+    order = sorted(range(len(spans)), key=lambda i: spans[i])
+    for before, after in zip(order, order[1:], strict=False):
+        if spans[after][0] < spans[before][1]:
+            first, second = min(before, after), max(before, after)
+            verb = "repeats" if spans[first] == spans[second] else "overlaps"
+            raise InvalidInputError(
+                f"entities[{second}] {spans[second]} {verb} entities[{first}] {spans[first]}"
+            )
+    return tuple(text[start:end] for start, end in spans), spans
+
+
+def check_entities(entities: object, text: str) -> tuple[tuple[str, ...], tuple[Span, ...] | None]:
+    """Return the entity words and, when the entities are (start, end) spans, the spans."""
+    if isinstance(entities, str | bytes) or not isinstance(entities, Iterable):
+        raise InvalidInputError(
+            "entities must be a list of entity words or (start, end) spans, got "
+            + (
+                f"a single {type(entities).__name__} {entities!r}"
+                if isinstance(entities, str | bytes)
+                else type(entities).__name__
+            )
+        )
+    items = tuple(entities)
+    kinds = {_is_span(item) for item in items}
+    if len(kinds) > 1:
+        raise InvalidInputError(
+            "entities mixes words and (start, end) spans: give all as words or all as spans"
+        )
+    if items and _is_span(items[0]):
+        return _check_spans(items, text)
+    checked = _check_words("entities", items)
     seen: dict[str, int] = {}
     for index, entity in enumerate(checked):
         if entity in seen:
@@ -106,7 +170,7 @@ def _check_entities(entities: object, text: str) -> tuple[str, ...]:
         # Necessary, not sufficient: the server also requires whole-word occurrences.
         if entity not in text:
             raise InvalidInputError(f"entities[{index}] {entity!r} does not occur in the text")
-    return checked
+    return checked, None
 
 
 def check_min_score(min_score: object) -> float:
@@ -146,12 +210,9 @@ def make_request(
         if entities:
             raise InvalidInputError("entities are not used by the ner task: use the type task")
         return InferenceRequest(task, checked_text, checked_labels, min_score=checked_min)
+    words, spans = check_entities(entities, checked_text)
     return InferenceRequest(
-        task,
-        checked_text,
-        checked_labels,
-        _check_entities(entities, checked_text),
-        min_score=checked_min,
+        task, checked_text, checked_labels, words, min_score=checked_min, spans=spans
     )
 
 
