@@ -39,6 +39,15 @@ def text_input(array: np.ndarray) -> grpcclient.InferInput:
     return typed_input("TEXT", array, "BYTES")
 
 
+def typing_by_span(entities: list[str], spans: np.ndarray, task: str = "type") -> list:
+    """A typing request of TEXT whose ENTITY_SPANS input is ``spans`` (INT64 unless given)."""
+    datatype = "INT32" if spans.dtype == np.int32 else "INT64"
+    return [
+        *ner_inputs(TEXT, LABELS, task=task, entities=entities),
+        typed_input("ENTITY_SPANS", spans, datatype),
+    ]
+
+
 def labels_input() -> grpcclient.InferInput:
     return bytes_input("LABELS", [[label.encode() for label in LABELS]])
 
@@ -154,6 +163,42 @@ CASES: dict[str, Case] = {
     "entities for ner": Case(
         ner_inputs(TEXT, LABELS, task="ner", entities=["EU"]), "ENTITIES: is not used by task"
     ),
+    # ENTITY_SPANS (typing by position; TEXT's "Brussels" is 20:28)
+    "span out of range": Case(
+        typing_by_span(["Brussels"], np.array([[[20, 99]]], dtype=np.int64)),
+        "ENTITY_SPANS: ENTITY_SPANS[0] 20:99 is not a span of TEXT, which has 40 characters",
+    ),
+    "span not holding its word": Case(
+        typing_by_span(["Brussels"], np.array([[[0, 2]]], dtype=np.int64)),
+        "ENTITY_SPANS: ENTITY_SPANS[0] 0:2 is 'EU' in TEXT, but ENTITIES[0] is 'Brussels'",
+    ),
+    "span cutting a word": Case(
+        typing_by_span(["Bruss"], np.array([[[20, 25]]], dtype=np.int64)),
+        "'Bruss' does not occur in TEXT",
+    ),
+    "overlapping spans": Case(
+        typing_by_span(["Brussels", "Brussels"], np.array([[[20, 28], [20, 28]]], dtype=np.int64)),
+        "ENTITY_SPANS: ENTITY_SPANS[1] 20:28 repeats ENTITY_SPANS[0] 20:28",
+    ),
+    "spans without one per entity": Case(
+        typing_by_span(["EU", "Brussels"], np.array([[[20, 28]]], dtype=np.int64)),
+        "ENTITY_SPANS: has 1 spans for 2 ENTITIES words",
+    ),
+    "spans for ner": Case(
+        [
+            *ner_inputs(TEXT, LABELS, task="ner"),
+            typed_input("ENTITY_SPANS", np.array([[[20, 28]]], dtype=np.int64), "INT64"),
+        ],
+        "ENTITY_SPANS: is not used by task 'ner'; leave it out",
+    ),
+    "spans as INT32": Case(
+        typing_by_span(["Brussels"], np.array([[[20, 28]]], dtype=np.int32)),
+        "inference input 'ENTITY_SPANS' data-type is 'INT32', but model 'instruction_ner' expects",
+    ),
+    "spans without the pair dimension": Case(
+        typing_by_span(["Brussels"], np.array([[20, 28]], dtype=np.int64)),
+        "ENTITY_SPANS",
+    ),
     # dtypes, shapes, inputs, batch
     "TEXT as INT32": Case(
         [typed_input("TEXT", np.array([[1]], dtype=np.int32), "INT32"), labels_input()],
@@ -217,6 +262,10 @@ GOOD: dict[str, tuple[list, list[tuple[str, str | None, int, int]]]] = {
     ),
     "good type": (
         ner_inputs(TEXT, LABELS, task="type", entities=["Brussels"]),
+        [("Brussels", "location", 20, 28)],
+    ),
+    "good type by span": (
+        typing_by_span(["Brussels"], np.array([[[20, 28]]], dtype=np.int64)),
         [("Brussels", "location", 20, 28)],
     ),
 }

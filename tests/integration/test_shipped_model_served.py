@@ -8,6 +8,10 @@ model, which is why the served path is the one tested.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +155,91 @@ def test_model_info_lists_the_tasks_and_the_trained_label_words(
     assert info.corpora == ("conll2003", "mit_movie", "mit_restaurant", "atis")
     assert info.label_words["conll2003"] == ("person", "organization", "location", "miscellaneous")
     assert {"company", "city", "country", "day"} <= info.known_words()
+
+
+HILTON = "Paris Hilton visited Paris"
+
+
+def test_type_by_span_answers_for_the_second_paris_of_paris_hilton_visited_paris(
+    shipped_client: InstructNERClient,
+):
+    by_word = shipped_client.type(HILTON, ["Paris"], labels=LABELS)
+    assert [(e.start, e.end) for e in by_word] == [(0, 5)]  # a word: wherever the model places it
+    (second,) = shipped_client.type(HILTON, [(21, 26)], labels=LABELS)
+    assert (second.text, second.start, second.end) == ("Paris", 21, 26)
+    assert second.label in LABELS and second.score is not None
+    both = shipped_client.type(HILTON, [(0, 12), (21, 26)], labels=LABELS)
+    assert [(e.text, e.start, e.end) for e in both] == [("Paris Hilton", 0, 12), ("Paris", 21, 26)]
+
+
+def test_type_by_span_agrees_across_the_batch_document_and_async_calls(
+    shipped_server: TritonServer, shipped_client: InstructNERClient
+):
+    from instructner_client import AsyncInstructNERClient
+
+    spans = [(0, 12), (21, 26)]
+    single = shipped_client.type(HILTON, spans, labels=LABELS)
+    (batched,) = shipped_client.type_batch([HILTON], [spans], labels=LABELS)
+    document = "Nothing to see here . " * 1200 + HILTON
+    offset = len(document) - len(HILTON)
+    shifted = [(s + offset, e + offset) for s, e in spans]
+    in_document = shipped_client.type_document(document, shifted, labels=LABELS, max_chars=5000)
+
+    async def asynchronous():
+        async with AsyncInstructNERClient(shipped_server.config.grpc_url, timeout=60.0) as client:
+            return await client.type(HILTON, spans, labels=LABELS)
+
+    assert batched == single
+    assert asyncio.run(asynchronous()) == single
+    assert [(e.text, e.label, e.start - offset, e.end - offset) for e in in_document] == [
+        (e.text, e.label, e.start, e.end) for e in single
+    ]
+
+
+def test_cli_span_types_the_second_paris(shipped_server: TritonServer):
+    command = [
+        sys.executable,
+        "-m",
+        "instructner_client._cli",
+        "--url",
+        shipped_server.config.grpc_url,
+        "type",
+        HILTON,
+        "--labels",
+        ",".join(LABELS),
+        "--span",
+        "21:26",
+        "--json",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    (entity,) = json.loads(done.stdout)["entities"]
+    assert (entity["text"], entity["start"], entity["end"]) == ("Paris", 21, 26)
+
+
+def test_a_span_that_does_not_hold_its_word_is_invalid_arg_naming_it(
+    shipped_server: TritonServer,
+):
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    from tests.harness import bytes_input
+
+    spans = grpcclient.InferInput("ENTITY_SPANS", [1, 1, 2], "INT64")
+    spans.set_data_from_numpy(np.array([[[0, 5]]], dtype=np.int64))
+    inputs = [
+        bytes_input("TEXT", [[HILTON.encode()]]),
+        bytes_input("TASK", [[b"type"]]),
+        bytes_input("LABELS", [[label.encode() for label in LABELS]]),
+        bytes_input("ENTITIES", [[b"Hilton"]]),
+        spans,
+    ]
+    with grpcclient.InferenceServerClient(shipped_server.config.grpc_url) as client:
+        with pytest.raises(InferenceServerException) as info:
+            client.infer("instruction_ner", inputs, client_timeout=60)
+    assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert (
+        "ENTITY_SPANS: ENTITY_SPANS[0] 0:5 is 'Paris' in TEXT, but ENTITIES[0] is 'Hilton'"
+        in info.value.message()
+    )
