@@ -143,8 +143,11 @@ def markdown(summary: Sequence[dict[str, Any]], corpus: str) -> str:
     ]
     for row in summary:
         diff = row["difference"]
-        diff_text = "–" if diff["mean"] is None else f"{diff['mean']:+.1f}" + (
-            f" ± {diff['std']:.1f}" if diff["std"] is not None else ""
+        diff_text = (
+            "–"
+            if diff["mean"] is None
+            else f"{diff['mean']:+.1f}"
+            + (f" ± {diff['std']:.1f}" if diff["std"] is not None else "")
         )
         lines.append(
             f"| {row['base']} | {row['shots']} | {row['ner']['sentences']} | {row['ner']['draws']} "

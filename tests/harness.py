@@ -31,7 +31,11 @@ from instructner.deploy.server import free_ports, serve_parser
 from instructner.method.prompts import extract_answer, ner_answer
 from instructner.serving.protos import ExtractionResult
 
+# The README's serving command, run as written by the snippet tests (test_readme_examples.py)
+SERVE_COMMAND = ["make", "serve"]
+
 __all__ = [
+    "SERVE_COMMAND",
     "FIXTURE_LABELS",
     "FIXTURE_TYPE_ENTITIES",
     "FIXED_ANSWERS",

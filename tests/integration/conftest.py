@@ -6,18 +6,27 @@ an integration test fails, the tail of the server log is added to its report.
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tritonclient.grpc as grpcclient
+from instructner_client import InstructNERClient, InstructNERError
 
 from instructner.deploy.build import BuildResult
 from instructner.deploy.server import TritonServer
 from instructner.serving.triton_glue import INTERNAL_KEY_PARAMETER
-from tests.harness import build_test_repository, start_test_server
+from tests.harness import SERVE_COMMAND, build_test_repository, start_test_server
 
 _RUNNING: dict[str, TritonServer] = {}
+REPO = Path(__file__).resolve().parents[2]
+SERVE_PORTS = (8000, 8001, 8002)  # make serve's defaults, which the README's snippets call
+START_TIMEOUT = 600  # seconds: the build and a cold tritonserver on a busy 2-core machine
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +81,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if isinstance(server, TritonServer) and id(server) not in shown:
             shown.add(id(server))
             report.sections.append(("tritonserver log (tail)", server.log_tail()))
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def make_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`make serve` as the README gives it, from the checkout; yields its log file."""
+    taken = [port for port in SERVE_PORTS if _port_taken(port)]
+    assert not taken, f"make serve's default ports {taken} are in use: stop what holds them"
+    log = tmp_path_factory.mktemp("make-serve") / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            SERVE_COMMAND, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        with InstructNERClient("localhost:8001", timeout=5.0) as client:
+            while True:
+                assert process.poll() is None, f"make serve exited: {log.read_text()[-3000:]}"
+                try:
+                    if client.is_ready():
+                        break
+                except InstructNERError:  # not listening yet, or the model still loading
+                    pass
+                assert time.monotonic() < deadline, f"not ready: {log.read_text()[-3000:]}"
+                time.sleep(2)
+        yield log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)

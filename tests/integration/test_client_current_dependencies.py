@@ -1,11 +1,12 @@
-"""The client installs beside current numpy and protobuf and talks to the pinned server.
+"""The client installs at both ends of its dependency ranges and talks to the pinned server.
 
-With its spacy and pandas extras, so the adapters run against the real libraries (they cannot
-join the server's venv: spaCy's thinc needs numpy 2, tritonclient 2.51 numpy 1).
-
-A fresh virtualenv gets ``numpy>=2`` and ``protobuf>=6`` first, then ``./client``; pip must
-pick a tritonclient release that fits them. The client in that venv then calls the session's
-tritonserver (2.51, the server's own pins) over loopback.
+Three fresh virtualenvs, each calling the session's tritonserver (2.51, the server's own pins)
+over loopback: the newest end (``numpy>=2`` and ``protobuf>=6`` first, then ``./client`` with
+its spacy and pandas extras, so pip must pick a tritonclient that fits them and the adapters
+run against the real libraries, which cannot join the server's venv), the oldest ends
+(:data:`OLDEST`), and an application on protobuf 5 installing with the README's
+``"protobuf<6"`` constraint. The client README's install lines and its spaCy example run as
+written in the newest venv (the example against ``make serve``).
 """
 
 from __future__ import annotations
@@ -49,29 +50,93 @@ print(json.dumps({
 """
 
 
+def fresh_venv(root: Path, *installs: list[str]) -> Path:
+    """Create a virtualenv under ``root`` and run each pip install in turn; return its python."""
+    env_dir = root / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    for packages in installs:
+        done = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *packages],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"pip install {packages}: {done.stderr[-3000:]}"
+    return python
+
+
 @pytest.fixture(scope="module")
 def current_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with numpy 2, protobuf 6 and the client with its spacy and pandas extras."""
-    env_dir = tmp_path_factory.mktemp("current") / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    install = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "numpy>=2",
-            "protobuf>=6",
-            f"{REPO / 'client'}[spacy,pandas]",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    client = f"{REPO / 'client'}[spacy,pandas]"
+    return fresh_venv(tmp_path_factory.mktemp("current"), ["numpy>=2", "protobuf>=6", client])
+
+
+# The oldest ends of the client's stated ranges (client/pyproject.toml, client/README.md).
+OLDEST = ["numpy==1.23.2", "protobuf==4.25.0", "grpcio==1.67.0", "tritonclient[grpc]==2.51.0"]
+
+
+@pytest.fixture(scope="module")
+def oldest_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the oldest numpy, protobuf, grpcio and tritonclient the client allows."""
+    return fresh_venv(tmp_path_factory.mktemp("oldest"), [*OLDEST, str(REPO / "client")])
+
+
+@pytest.fixture(scope="module")
+def protobuf5_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An application on protobuf 5 that installs the client with the README's constraint."""
+    root = tmp_path_factory.mktemp("protobuf5")
+    return fresh_venv(root, ["protobuf>=5,<6"], [str(REPO / "client"), "protobuf<6"])
+
+
+PLAIN_CALL = """
+import json, sys
+import numpy, google.protobuf, grpc
+from importlib.metadata import version
+from instructner_client import InstructNERClient
+text = "EU officials met in Brussels on Monday ."
+with InstructNERClient(sys.argv[1], timeout=60.0) as client:
+    entities = client.type(text, [(20, 28)], ["organization", "location"])
+print(json.dumps({
+    "numpy": numpy.__version__,
+    "protobuf": google.protobuf.__version__,
+    "grpcio": grpc.__version__,
+    "tritonclient": version("tritonclient"),
+    "entities": [e.to_dict() for e in entities],
+}))
+"""
+
+
+def _versions(python: Path, url: str, cwd: Path) -> dict:
+    done = subprocess.run(
+        [str(python), "-c", PLAIN_CALL, url], capture_output=True, text=True, timeout=120, cwd=cwd
     )
-    assert install.returncode == 0, install.stderr[-3000:]
-    return python
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_client_at_the_oldest_ends_of_its_ranges_calls_the_server(
+    tmp_path: Path, triton_server: TritonServer, oldest_python: Path
+):
+    seen = _versions(oldest_python, triton_server.config.grpc_url, tmp_path)
+    assert (seen["numpy"], seen["protobuf"], seen["grpcio"], seen["tritonclient"]) == (
+        "1.23.2",
+        "4.25.0",
+        "1.67.0",
+        "2.51.0",
+    )
+    assert [(e["text"], e["label"], e["start"], e["end"]) for e in seen["entities"]] == [
+        ("Brussels", "location", 20, 28)
+    ]
+
+
+def test_client_keeps_protobuf_5_with_the_readme_constraint_and_calls_the_server(
+    tmp_path: Path, triton_server: TritonServer, protobuf5_python: Path
+):
+    seen = _versions(protobuf5_python, triton_server.config.grpc_url, tmp_path)
+    assert seen["protobuf"].split(".")[0] == "5", seen
+    assert [(e["text"], e["start"], e["end"]) for e in seen["entities"]] == [("Brussels", 20, 28)]
 
 
 def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
@@ -111,23 +176,41 @@ def _readme_block(heading: str) -> str:
 
 
 def test_the_readme_adapter_example_runs_in_that_venv(
-    tmp_path: Path, triton_server: TritonServer, current_python: Path
+    tmp_path: Path, make_serve: Path, current_python: Path
 ):
-    python = current_python
-    block = _readme_block("### spaCy, pandas, tracing")
     script = tmp_path / "adapters.py"
+    block = _readme_block("### spaCy, pandas, tracing")
     script.write_text(
-        "from instructner_client import InstructNERClient\n"
-        f"client = InstructNERClient({triton_server.config.grpc_url!r}, timeout=60.0)\n"
-        "text = 'EU officials met in Brussels on Monday .'\n"
-        + block
-        + "print([(e.text, e.label_) for e in doc.ents], list(frame.columns))\n"
+        block + "print([(e.text, e.label_) for e in doc.ents], list(frame.columns))\n"
     )
     done = subprocess.run(
-        [str(python), str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [str(current_python), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    # the snippet asks for person and location: the fixture model's organization is dropped
+    # as written, against `make serve` (the shipped model)
     assert done.stdout.splitlines()[-1] == (
-        "[('Brussels', 'location')] ['text', 'label', 'start', 'end', 'score']"
+        "[('Angela Merkel', 'person'), ('Paris', 'location')] "
+        "['text', 'label', 'start', 'end', 'score']"
     )
+
+
+def test_the_readme_install_lines_run_in_a_fresh_venv(tmp_path: Path, current_python: Path):
+    text = (REPO / "client" / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```bash\n(.*?)```", text[text.index("## Install") :], re.S)
+    assert match, "no bash block under ## Install"
+    lines = [line for line in match.group(1).splitlines() if line.strip()]
+    assert lines[0].startswith("pip install ./client")
+    bin_dir = current_python.parent
+    for line in lines:
+        done = subprocess.run(
+            ["bash", "-c", f"export PATH={bin_dir}:$PATH; {line}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=REPO,
+        )
+        assert done.returncode == 0, f"{line}\n{done.stderr[-3000:]}"

@@ -1,8 +1,13 @@
-"""The README's and the client README's first Python examples run against a real server.
+"""Every snippet of README.md and client/README.md runs as written against `make serve`.
 
-The examples are read from the markdown files as written; only the server address
-(``localhost:8001``) is replaced by the session server's. The fixture model's answers differ
-from a trained model's, so the examples are checked to run, not for their entities.
+``make serve`` is started from the checkout exactly as the README says (the shipped model on
+127.0.0.1:8000/8001/8002), and the Python and shell snippets run unchanged against it; the
+comments that state what a call returns are checked against the same server. Each snippet is
+claimed by one test (:data:`RUN_BY`); a snippet no test runs fails
+:func:`test_every_readme_snippet_is_run_by_a_test`. Snippets that need another environment
+run elsewhere: the client's install lines and the spaCy example in fresh virtualenvs
+(``test_client_current_dependencies.py``, with the server address replaced), the TLS options
+example with certificate files beside it (``tests/unit/test_client_readme_options.py``).
 """
 
 from __future__ import annotations
@@ -10,89 +15,111 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from instructner_client import InstructNERClient
 
-from instructner.deploy.server import TritonServer
-from tests.harness import TEST_LIMITS
+from tests.harness import SERVE_COMMAND
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+CLIENT_README = REPO / "client" / "README.md"
+
+# (file, heading, language) -> the test that runs it
+RUN_BY = {
+    (
+        "README.md",
+        "## The two commands",
+        "bash",
+    ): "test_the_two_commands_are_what_ci_and_serving_run",
+    ("README.md", "## Calling it", "python"): "test_python_snippet_runs_as_written",
+    ("client/README.md", "## Install", "bash"): (
+        "test_client_current_dependencies.py::test_the_readme_install_lines_run_in_a_fresh_venv"
+    ),
+    ("client/README.md", "## Library", "python"): "test_python_snippet_runs_as_written",
+    ("client/README.md", "### Many texts, long documents", "python"): (
+        "test_python_snippet_runs_as_written"
+    ),
+    ("client/README.md", "### spaCy, pandas, tracing", "python"): (
+        "test_client_current_dependencies.py::test_the_readme_adapter_example_runs_in_that_venv"
+    ),
+    ("client/README.md", "### Options", "python"): (
+        "test_client_readme_options.py::test_the_options_example_builds_a_tls_client_from_the_files_it_names"
+    ),
+    ("client/README.md", "## Command line", "bash"): "test_every_client_readme_command_line_runs",
+}
 
 
-def first_python_block(markdown: Path, after: str) -> str:
+def snippets(markdown: Path) -> dict[tuple[str, str, str], str]:
+    """Return each fenced python/bash block of ``markdown`` by (file, heading, language)."""
     text = markdown.read_text(encoding="utf-8")
-    start = text.index(after)
-    match = re.search(r"```python\n(.*?)```", text[start:], re.S)
-    assert match, f"no python block after {after!r} in {markdown}"
-    return match.group(1)
+    found: dict[tuple[str, str, str], str] = {}
+    heading = ""
+    for match in re.finditer(r"^(#{1,4} [^\n]+)$|^```(\w+)\n(.*?)^```$", text, re.M | re.S):
+        if match.group(1):
+            heading = match.group(1).strip()
+            continue
+        key = (str(markdown.relative_to(REPO)), heading, match.group(2))
+        assert key not in found, f"two {key[2]} blocks under {heading!r}: give each a heading"
+        found[key] = match.group(3)
+    return found
+
+
+ALL_SNIPPETS = {**snippets(README), **snippets(CLIENT_README)}
+
+
+def snippet(file: str, heading: str, language: str) -> str:
+    return ALL_SNIPPETS[(file, heading, language)]
+
+
+def test_every_readme_snippet_is_run_by_a_test():
+    assert set(ALL_SNIPPETS) == set(RUN_BY)
+    assert all(key[2] in ("python", "bash") for key in ALL_SNIPPETS)
+
+
+def test_the_two_commands_are_what_ci_and_serving_run(make_serve: Path):
+    block = snippet("README.md", "## The two commands", "bash")
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    assert lines == ["make serve", "make test"]
+    # make serve: the session fixture ran that line as written, and the server answered
+    assert lines[0].split() == SERVE_COMMAND
+    # make test: what CI runs (.ci/run), so the whole suite is its check
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert [line for line in ci.splitlines() if line.startswith("make")] == ["make test"]
 
 
 @pytest.mark.parametrize(
-    ("markdown", "section"),
-    [(REPO / "README.md", "## Calling it"), (REPO / "client" / "README.md", "## Library")],
+    "key",
+    [key for key, test in RUN_BY.items() if test == "test_python_snippet_runs_as_written"],
+    ids=lambda key: f"{key[0]} {key[1]}",
 )
-def test_the_readme_example_runs_against_the_server(
-    tmp_path: Path, triton_server: TritonServer, markdown: Path, section: str
-):
-    code = first_python_block(markdown, section)
-    assert "localhost:8001" in code
-    script = tmp_path / "example.py"
-    script.write_text(code.replace("localhost:8001", triton_server.config.grpc_url))
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
-def test_the_client_readme_batch_and_document_example_runs_against_the_server(
-    tmp_path: Path, triton_server: TritonServer
-):
-    block = first_python_block(REPO / "client" / "README.md", "### Many texts, long documents")
-    # the names the snippet takes as given: a client, texts, a long document, a progress bar
-    prelude = (
-        "from instructner_client import InstructNERClient\n"
-        f"client = InstructNERClient({triton_server.config.grpc_url!r}, timeout=120)\n"
-        "texts = ['EU rejects German call .', 'Peter Blackburn lives in Paris .']\n"
-        # under the test server's 5,000-character limit: the default parts are 20,000
-        "long_text = 'EU rejects German call to boycott British lamb .\\n\\n' * 90\n"
-        "class bar:\n    update = staticmethod(lambda n: None)\n"
-    )
-    # the test server's text limit is TEST_LIMITS.max_text_chars, not the default 20,000
-    assert "max_chars=20_000" in block
-    block = block.replace("max_chars=20_000", f"max_chars={TEST_LIMITS.max_text_chars}")
-    script = tmp_path / "batch_example.py"
-    script.write_text(prelude + block + "client.close()\n")
+def test_python_snippet_runs_as_written(tmp_path: Path, make_serve: Path, key):
+    script = tmp_path / "snippet.py"
+    script.write_text(snippet(*key), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, (
+        f"{done.stderr[-3000:]}\nserver log: {make_serve.read_text()[-2000:]}"
+    )
 
 
-def bash_commands(markdown: Path, after: str) -> list[str]:
-    text = markdown.read_text(encoding="utf-8")
-    start = text.index(after)
-    match = re.search(r"```bash\n(.*?)```", text[start:], re.S)
-    assert match, f"no bash block after {after!r} in {markdown}"
-    return [line for line in match.group(1).replace("\\\n", " ").splitlines() if line.strip()]
-
-
-def test_every_client_readme_command_line_runs_against_the_server(
-    tmp_path: Path, triton_server: TritonServer
-):
-    commands = bash_commands(REPO / "client" / "README.md", "## Command line")
-    assert len(commands) >= 5
+def test_every_client_readme_command_line_runs(tmp_path: Path, make_serve: Path):
+    block = snippet("client/README.md", "## Command line", "bash")
+    commands = [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    assert len(commands) >= 8
+    # the files the README's lines read: a text per line, and a document
     (tmp_path / "texts.txt").write_text("EU rejects German call .\nPeter Blackburn .\n")
-    # the document the README sends with --file
     (tmp_path / "report.txt").write_text("EU rejects German call .\n\nPeter Blackburn .\n" * 3)
     bin_dir = Path(sys.executable).parent
     for command in commands:
         assert command.split()[0] in {"instructner-client", "cat"}, command
-        line = f"{command} --url {triton_server.config.grpc_url}"
         done = subprocess.run(
-            ["bash", "-c", f"set -o pipefail; export PATH={bin_dir}:$PATH; {line}"],
+            ["bash", "-c", f"set -o pipefail; export PATH={bin_dir}:$PATH; {command}"],
             capture_output=True,
             text=True,
             timeout=300,
@@ -100,3 +127,62 @@ def test_every_client_readme_command_line_runs_against_the_server(
         )
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     assert (tmp_path / "entities.jsonl").read_text().count("\n") == 2
+
+
+@pytest.fixture
+def shipped(make_serve: Path) -> Iterator[InstructNERClient]:
+    with InstructNERClient("localhost:8001", timeout=60.0) as client:
+        yield client
+
+
+def spans(entities) -> list[tuple[str, str | None, int, int]]:
+    return [(e.text, e.label, e.start, e.end) for e in entities]
+
+
+def test_the_readme_comments_state_what_the_calls_return(shipped: InstructNERClient):
+    pl = ["person", "location"]
+    text = "Angela Merkel met Emmanuel Macron in Paris on Tuesday ."
+    found = spans(shipped.ner(text, labels=[*pl, "organization"]))
+    assert ("Angela Merkel", "person", 0, 13) in found and ("Paris", "location", 37, 42) in found
+    assert any(e[0] == "Emmanuel Macron" and e[2:] == (18, 33) for e in found)
+    klopp = "Jürgen Klopp visited Paris."
+    assert spans(shipped.ner(klopp, labels=pl)) == [
+        ("Jürgen Klopp", "person", 0, 12),
+        ("Paris", "location", 21, 26),
+    ]
+    assert spans(shipped.ner(klopp, labels=pl, min_score=0.8)) == [("Paris", "location", 21, 26)]
+    blackburn = "Peter Blackburn lives in Paris and works for Reuters ."
+    assert [(e.text, e.label) for e in shipped.extract(blackburn)] == [
+        ("Peter Blackburn", None),
+        ("Paris", None),
+        ("Reuters", None),
+    ]
+    typed = shipped.type(
+        "EU rejects German call .", ["EU", "German"], ["organization", "miscellaneous"]
+    )
+    assert spans(typed) == [("EU", "organization", 0, 2), ("German", "miscellaneous", 11, 17)]
+    hilton = "Paris Hilton visited Paris"
+    assert spans(shipped.type(hilton, [(21, 26)], pl)) == [("Paris", "location", 21, 26)]
+    assert len(shipped.ner_batch([text, "Peter lives in Paris ."], labels=pl)) == 2
+
+
+def test_the_client_readme_comments_state_what_the_calls_return(shipped: InstructNERClient):
+    labels = ["person", "location", "organization"]
+    merkel = "Angela Merkel visited Paris ."
+    assert shipped.is_ready() is True
+    assert spans(shipped.ner(merkel, labels=labels)) == [
+        ("Angela Merkel", "person", 0, 13),
+        ("Paris", "location", 22, 27),
+    ]
+    assert [e.text for e in shipped.ner(merkel, labels=labels, min_score=0.95)] == ["Paris"]
+    assert [(e.text, e.label) for e in shipped.extract(merkel)] == [
+        ("Angela Merkel", None),
+        ("Paris", None),
+    ]
+    hilton = "Paris Hilton visited Paris"
+    assert spans(shipped.type(hilton, [(21, 26)], labels)) == [("Paris", "location", 21, 26)]
+    batch = shipped.ner_batch(["Peter lives in Paris .", "EU rejects it ."], labels=["person"])
+    assert [spans(entities) for entities in batch] == [[("Peter", "person", 0, 5)], []]
+    analyzed = shipped.analyze("ner", "Peter lives in Paris .", labels=["person"])
+    assert analyzed.generated_text == "Peter is a person."
+    assert "company" in shipped.model_info().known_words()

@@ -26,7 +26,7 @@ def test_the_options_example_builds_a_tls_client_from_the_files_it_names(tmp_pat
     make_self_signed(tmp_path, "client")
     script = tmp_path / "options.py"
     # the channel is lazy: constructing connects to nothing; the check reads back the settings
-    script.write_text(code + "\nassert client._settings.target\nclient.close()\n")
+    script.write_text(code + "\nassert client._settings.target\n")
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
