@@ -117,11 +117,12 @@ def test_public_model_calls_the_configured_engine_model():
         "TASK",
         "LABELS",
         "ENTITIES",
+        "ENTITY_SPANS",
         "RETURN_SCORES",
         "MIN_SCORE",
     ]
     assert [o.name for o in config.output] == ["RESULT", "GENERATED_TEXT"]
-    assert [i.optional for i in config.input] == [False, True, True, True, True, True]
+    assert [i.optional for i in config.input] == [False, True, True, True, True, True, True]
 
 
 def test_build_settings_reject_an_unknown_pipeline_engine():
