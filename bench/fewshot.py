@@ -1,7 +1,8 @@
 """Few-shot table: F1 against shots per type, NER only vs NER + auxiliary tasks, over draws.
 
-Each cell is one product adaptation (:func:`instructner.research.adapt.adapt`, the steps and
-learning rate of its data-size rule, a held-out slice when the sample allows, no replay): a
+Each cell is one product adaptation (:func:`instructner.research.adapt.adapt`: the steps and
+learning rate of its data-size rule unless ``--steps``/``--learning-rate`` fix them, a
+held-out slice when the sample allows, no replay): a
 K-shot sample of the corpus's train split (:func:`instructner.research.data.kshot_sample`,
 seeded by the draw) written as a BIO file, adapted from each base model with the corpus's own
 label words, served in-process (CTranslate2 int8, the calibrated score) and scored strictly on
@@ -48,9 +49,18 @@ def done_cells(results: Path) -> set[tuple[str, int, int, str]]:
 
 
 def run_cell(
-    base: tuple[str, Path], corpus: str, shots: int, draw: int, variant: str, test_limit: int | None
+    base: tuple[str, Path],
+    corpus: str,
+    cell: tuple[int, int, str],
+    test_limit: int | None,
+    training: dict[str, Any],
 ) -> dict[str, Any]:
-    """Adapt one base on one K-shot draw and score the result on the test split."""
+    """Adapt one base on one K-shot draw and score the result on the test split.
+
+    ``cell`` is (shots, draw, variant); ``training`` overrides the data-size rule's ``steps``
+    and ``learning_rate`` where not None.
+    """
+    shots, draw, variant = cell
     verbalizer = get_verbalizer(corpus)
     labels = ",".join(f"{t}={w}" for t, w in zip(verbalizer.tags, verbalizer.words, strict=True))
     sample = kshot_sample(load_corpus(corpus, "train"), shots, seed=draw)
@@ -66,6 +76,8 @@ def run_cell(
             replay=False,
             seed=draw,
             progress=False,
+            steps=training["steps"],
+            learning_rate=training["learning_rate"],
         )
         started = time.monotonic()
         pipeline, engine = open_pipeline(out)
@@ -84,6 +96,7 @@ def run_cell(
         "trained": report.sentences,
         "held_out": report.held_out,
         "steps": report.plan["steps"],
+        "learning_rate": report.plan["learning_rate"],
         "best_step": report.best_step,
         "held_out_f1": report.held_out_f1,
         "test_sentences": scores["sentences"],
@@ -223,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--test-limit", type=int, help="first N test sentences (all by default)")
+    parser.add_argument("--steps", type=int, help="steps per cell (default: adapt's rule)")
+    parser.add_argument("--learning-rate", type=float, help="peak rate (default: adapt's)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--summarize", action="store_true", help="only rewrite the summary")
     args = parser.parse_args(argv)
@@ -240,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if (base[0], shots, draw, variant) not in done
         ]
         for number, (base, shots, draw, variant) in enumerate(cells, 1):
-            row = run_cell(base, args.corpus, shots, draw, variant, args.test_limit)
+            training = {"steps": args.steps, "learning_rate": args.learning_rate}
+            row = run_cell(base, args.corpus, (shots, draw, variant), args.test_limit, training)
             with results.open("a", encoding="utf-8") as stream:
                 stream.write(json.dumps(row) + "\n")
             print(f"[fewshot {number}/{len(cells)}] {json.dumps(row)}", file=sys.stderr, flush=True)

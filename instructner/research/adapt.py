@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -302,6 +302,8 @@ def _inputs(
     if steps is not None:  # an explicit length, the rest of the plan kept
         evaluations = max(1, steps // 10) if plan.eval_every else 0
         plan = AdaptPlan(steps, plan.learning_rate, plan.batch_size, steps // 10, evaluations)
+    if options["learning_rate"] is not None:
+        plan = replace(plan, learning_rate=options["learning_rate"])
     share = options["replay_share"]
     replays = (
         replay_specs(model_dir, options["data_root"], len(train), seed, share)
@@ -339,6 +341,7 @@ def _train_and_export(
             max_steps=plan.steps,
             log_every=max(10, plan.steps // 10),
             eval_every=plan.eval_every,
+            best_on_tie="last",  # a tiny held-out slice ties often: keep the more trained step
             save_every=0,
             progress=options["progress"],
         )
@@ -375,6 +378,7 @@ def adapt(
     fmt: str = "auto",
     progress: bool = True,
     replay_share: float = REPLAY_PER_SENTENCE,
+    learning_rate: float | None = None,
 ) -> AdaptReport:
     """Fine-tune ``model_dir`` on ``train_file``'s types and write the model folder ``out``.
 
@@ -395,6 +399,7 @@ def adapt(
         "fmt": fmt,
         "progress": progress,
         "replay_share": replay_share,
+        "learning_rate": learning_rate,
     }
     inputs = _inputs(model_dir, train_file, labels, options)
     f1, step = _train_and_export(model_dir, out, inputs, options)

@@ -151,6 +151,10 @@ class TrainConfig:
     max_target_length: int = 192
     log_every: int = 50
     eval_every: int = 1000
+    # A dev F1 equal to the best so far: "first" keeps the earlier step, "last" takes the
+    # later one (adaptation: a tiny held-out slice ties often, and at equal F1 the later step
+    # has trained more; ties at 0 would otherwise keep a barely trained first step).
+    best_on_tie: str = "first"
     save_every: int = 1000
     eval_batch_size: int = 64
     eval_max_new_tokens: int = 128
@@ -213,6 +217,8 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if self.schedule not in ("linear", "wsd"):
             raise ValueError(f"schedule must be 'linear' or 'wsd', got {self.schedule!r}")
+        if self.best_on_tie not in ("first", "last"):
+            raise ValueError(f"best_on_tie must be 'first' or 'last', got {self.best_on_tie!r}")
         if not 0.0 < self.decay_fraction <= 1.0:
             raise ValueError(f"decay_fraction must be in (0, 1], got {self.decay_fraction}")
         if self.precision not in PRECISIONS:
@@ -833,7 +839,9 @@ class Trainer:
             return None
         result = self.evaluate_dev()
         state = self.state
-        improved = result["f1"] > state.best_f1
+        improved = result["f1"] > state.best_f1 or (
+            self.config.best_on_tie == "last" and result["f1"] == state.best_f1
+        )
         if improved:
             state.best_f1, state.best_step = result["f1"], state.step
             self._save_checkpoint(

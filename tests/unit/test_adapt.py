@@ -19,6 +19,7 @@ from instructner.research.adapt import (
     read_training_file,
 )
 from instructner.research.data import DataFormatError
+from instructner.research.training import CorpusConfig, TrainConfig, Trainer, TrainState
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models" / "default"
@@ -148,3 +149,53 @@ def test_ner_only_adaptation_trains_one_task(tmp_path):
         replay=False, steps=4, progress=False,
     )  # fmt: skip
     assert report.tasks == ["ner"]
+
+
+def test_an_explicit_learning_rate_replaces_the_rules_and_ties_keep_the_later_step(tmp_path):
+    out = tmp_path / "o"
+    report = adapt(
+        SHIPPED, DRUGS, "DRUG=drug,DOSE=dosage", out, auxiliary=False, replay=False,
+        steps=4, learning_rate=1e-3, progress=False,
+    )  # fmt: skip
+    assert report.plan["learning_rate"] == 1e-3
+    record = yaml.safe_load((out / "training-config.yaml").read_text(encoding="utf-8"))
+    assert record["learning_rate"] == 1e-3 and record["best_on_tie"] == "last"
+
+
+class _Evaluations:
+    """Stands in for a Trainer: dev F1s in turn, the checkpoints it would save."""
+
+    def __init__(self, f1s, best_on_tie):
+        self.f1s = list(f1s)
+        self.config = TrainConfig(output_dir="unused", best_on_tie=best_on_tie)
+        self.state = TrainState()
+        self.saved, self.best_dir, self._evaluated_step = [], "best", 0
+
+    def _has_dev(self):
+        return True
+
+    def evaluate_dev(self):
+        self.state.step += 10
+        return {"f1": self.f1s.pop(0), "corpora": {}}
+
+    def _save_checkpoint(self, directory, extra):
+        self.saved.append(self.state.step)
+
+    def _record(self, row):
+        pass
+
+
+@pytest.mark.parametrize(("best_on_tie", "kept"), [("first", [10, 30]), ("last", [10, 20, 30, 40])])
+def test_a_dev_f1_equal_to_the_best_keeps_the_step_the_setting_names(best_on_tie, kept):
+    run = _Evaluations([0.0, 0.0, 0.5, 0.5], best_on_tie)
+    for _ in range(4):
+        Trainer.evaluate_and_keep_best(run)
+    assert run.saved == kept
+    assert run.state.best_step == kept[-1]
+
+
+def test_an_unknown_tie_rule_is_refused():
+    with pytest.raises(ValueError, match="best_on_tie must be 'first' or 'last', got 'middle'"):
+        TrainConfig(
+            output_dir="unused", corpora=[CorpusConfig(name="atis")], best_on_tie="middle"
+        ).validate()
