@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from instructner.method.entity_spans import Span, overlap, span_problem
 from instructner.method.prompts import TASKS
 from instructner.method.spans import occurrences as entity_occurrences
@@ -276,6 +278,12 @@ def validate_request(
     )
 
 
+def _check_list_length(name: str, array: np.ndarray, limit: int, what: str) -> None:
+    """Refuse a ``[batch, n, ...]`` list input whose rows hold more than ``limit`` items."""
+    if array.ndim >= 2 and array.shape[1] > limit:
+        raise RequestError(name, f"has {array.shape[1]} {what}, over the limit of {limit}")
+
+
 def requests_from_inputs(
     get: GetInput,
     limits: Limits = DEFAULT_LIMITS,
@@ -297,9 +305,15 @@ def requests_from_inputs(
     texts = string_per_row("TEXT", text_array)
     batch = len(texts)
 
+    # a list over its limit is refused from its shape, before any of it is decoded
+    list_limits = {"LABELS": limits.max_labels, "ENTITIES": limits.max_entities}
+
     def strings(name: str) -> list[list[str]]:
         array = get(name)
-        return [[] for _ in range(batch)] if array is None else strings_per_row(name, array, batch)
+        if array is None:
+            return [[] for _ in range(batch)]
+        _check_list_length(name, array, list_limits[name], "entries")
+        return strings_per_row(name, array, batch)
 
     task_array = get("TASK")
     tasks: list[str | None] = (
@@ -308,6 +322,7 @@ def requests_from_inputs(
     span_array = get("ENTITY_SPANS")
     spans: list[list[Span] | None] = [None] * batch
     if span_array is not None:
+        _check_list_length("ENTITY_SPANS", span_array, limits.max_entities, "spans")
         spans = list(spans_per_row("ENTITY_SPANS", span_array, batch))
     return [
         validate_request(text, task, labels, entities, limits, served, row_spans)

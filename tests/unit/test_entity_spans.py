@@ -215,3 +215,20 @@ def test_window_result_types_both_spans_of_a_word_named_once_and_keeps_text_orde
 def test_window_result_without_spans_keeps_the_first_free_occurrence():
     result = window_result("type", HILTON, "Paris is a location.", LABELS, ("Paris",))
     assert [(e.start, e.end) for e in result.entities] == [(0, 5)]
+
+
+def test_requests_from_inputs_refuses_too_many_spans_from_the_shape_before_reading_them():
+    array = np.zeros((1, 1_000_000, 2), dtype=np.int64)
+    started = time.perf_counter()
+    with pytest.raises(
+        RequestError, match="^ENTITY_SPANS: has 1000000 spans, over the limit of 128"
+    ):
+        requests_from_inputs(inputs(array).get)
+    assert time.perf_counter() - started < 0.5  # refused from the shape, not read
+
+
+def test_requests_from_inputs_refuses_an_over_long_list_before_decoding_any_item():
+    arrays = inputs(np.array([[[21, 26]]], dtype=np.int64))
+    arrays["ENTITIES"] = np.array([[b"\xff"] * 129], dtype=np.object_)  # invalid UTF-8 each
+    with pytest.raises(RequestError, match="^ENTITIES: has 129 entries, over the limit of 128$"):
+        requests_from_inputs(arrays.get)
