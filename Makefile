@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 SERVE_STAMP := $(VENV)/.serve-stamp
 
 .PHONY: help setup test unit integration lint protos engines serve engines-trtllm \
-	evaluate-default fewshot-ablation setup-proxy proxy tokenizer train-default
+	evaluate-default fewshot-ablation fewshot-table setup-proxy proxy tokenizer train-default
 
 # Serving: where `make engines` reads the checkpoint and writes the ready model repository,
 # and where `make serve` listens (loopback unless HOST says otherwise).
@@ -168,6 +168,12 @@ fewshot-ablation: setup $(TOKENIZER_DIR)/tokenizer.json ## few-shot ablation, NE
 	test -f runs/cpu-d128-copy-stage/last/config.json || $(VENV)/bin/instructner train --config configs/cpu-d128-copy-stage.yaml
 	test -f runs/fewshot-base-copy/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml
 	$(VENV)/bin/instructner ablate --config configs/fewshot-ablation.yaml
+
+fewshot-table: setup $(TOKENIZER_DIR)/tokenizer.json ## K-shot table (K=5..50, 5 draws, NER vs NER+aux) on MIT Restaurant from the ATIS-only base and the shipped model; resumable
+	test -f runs/cpu-d128-copy-stage/last/config.json || $(VENV)/bin/instructner train --config configs/cpu-d128-copy-stage.yaml
+	test -f runs/fewshot-base-copy/last/config.json || $(VENV)/bin/instructner train --config configs/fewshot-base.yaml
+	$(PY) -m bench.fewshot --base atis-base=runs/fewshot-base-copy/last --base shipped=$(MODEL_DIR) \
+		--corpus mit_restaurant --steps 300 --learning-rate 1e-3 --out runs/fewshot-table
 
 lint: setup protos ## ruff + mypy + the import rules between packages (lint-imports, pyproject.toml)
 	$(VENV)/bin/ruff check .
