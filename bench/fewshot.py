@@ -33,6 +33,8 @@ from instructner.research.adapt import adapt
 from instructner.research.data import kshot_sample, load_corpus, write_bio
 
 VARIANTS = {"ner": False, "ner+aux": True}  # variant -> train the auxiliary tasks too
+# Student's t, two-sided 95%, by degrees of freedom: the paired difference's interval
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 def cell_key(row: dict[str, Any]) -> tuple[str, int, int, str]:
@@ -131,10 +133,19 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         paired = sorted(set(by_draw["ner"]) & set(by_draw["ner+aux"]))
         diffs = [by_draw["ner+aux"][d] - by_draw["ner"][d] for d in paired]
+        half = (
+            T95.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / len(diffs) ** 0.5
+            if len(diffs) > 1
+            else None
+        )
+        mean = statistics.fmean(diffs) if diffs else None
         cells["difference"] = {
             "draws": len(diffs),
-            "mean": round(statistics.fmean(diffs), 2) if diffs else None,
+            "mean": None if mean is None else round(mean, 2),
             "std": round(statistics.stdev(diffs), 2) if len(diffs) > 1 else None,
+            "ci95": None
+            if mean is None or half is None
+            else [round(mean - half, 2), round(mean + half, 2)],
             "aux_ahead": sum(d > 0 for d in diffs),
         }
         summary.append(cells)
@@ -151,8 +162,9 @@ def markdown(summary: Sequence[dict[str, Any]], corpus: str) -> str:
     """Return the table: one row per base and shots."""
     lines = [
         f"| base | shots per type | train sentences (mean) | draws | NER only F1 (%) "
-        f"| NER + aux F1 (%) | aux − NER (paired) | draws aux ahead |  <!-- {corpus} -->",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| NER + aux F1 (%) | aux − NER (paired) | its 95% interval | draws aux ahead |"
+        f"  <!-- {corpus} -->",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary:
         diff = row["difference"]
@@ -162,9 +174,11 @@ def markdown(summary: Sequence[dict[str, Any]], corpus: str) -> str:
             else f"{diff['mean']:+.1f}"
             + (f" ± {diff['std']:.1f}" if diff["std"] is not None else "")
         )
+        ci = diff.get("ci95")
+        interval = "–" if ci is None else f"{ci[0]:+.1f} to {ci[1]:+.1f}"
         lines.append(
             f"| {row['base']} | {row['shots']} | {row['ner']['sentences']} | {row['ner']['draws']} "
-            f"| {_pm(row['ner'])} | {_pm(row['ner+aux'])} | {diff_text} "
+            f"| {_pm(row['ner'])} | {_pm(row['ner+aux'])} | {diff_text} | {interval} "
             f"| {diff['aux_ahead']} of {diff['draws']} |"
         )
     return "\n".join(lines) + "\n"

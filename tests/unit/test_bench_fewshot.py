@@ -39,12 +39,14 @@ def test_summary_pairs_the_variants_by_draw():
     assert cell["difference"]["draws"] == 3
     assert cell["difference"]["mean"] == pytest.approx(5.0)
     assert cell["difference"]["aux_ahead"] == 2  # draw 1 ties
+    low, high = cell["difference"]["ci95"]  # 5 ± 4.303 * 5 / sqrt(3)
+    assert (low, high) == (pytest.approx(-7.42, abs=0.01), pytest.approx(17.42, abs=0.01))
 
 
 def test_summary_leaves_a_missing_variant_empty_instead_of_failing():
     (cell,) = summarize(ROWS[:3])
     assert cell["ner+aux"]["mean"] is None and cell["difference"]["draws"] == 0
-    assert "| b | 5 | 10.0 | 3 | 20.0 ± 10.0 | – | – | 0 of 0 |" in markdown([cell], "c")
+    assert "| b | 5 | 10.0 | 3 | 20.0 ± 10.0 | – | – | – | 0 of 0 |" in markdown([cell], "c")
 
 
 def test_done_cells_are_read_back_so_an_interrupted_run_resumes(tmp_path):
