@@ -210,6 +210,7 @@ def plot(summary: Sequence[dict[str, Any]], path: Path, corpus: str) -> Path:
     axes.set_xscale("log")
     axes.set_xticks(sorted({row["shots"] for row in summary}))
     axes.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes.set_xlabel("shots per entity type (K)")
     axes.set_ylabel(f"{corpus} test F1 (%)")
     axes.set_title(f"Few-shot adaptation on {corpus}: mean ± std over draws")
