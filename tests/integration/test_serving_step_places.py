@@ -106,3 +106,25 @@ def test_embedded_engine_calls_no_other_model_and_inline_calls_the_engine_model(
     _results(inline_server.config.grpc_url)
     assert _calls(triton_server, ("engine",)) == before
     assert _calls(inline_server, ("engine",))["engine"] > inline_before["engine"]
+
+
+def _typed_by_span(url: str, spans: list[tuple[int, int]]) -> list[tuple[str, str, int, int]]:
+    import numpy as np
+
+    words = [DOCUMENT[start:end] for start, end in spans]
+    array = np.array([spans], dtype=np.int64)
+    pinned = grpcclient.InferInput("ENTITY_SPANS", list(array.shape), "INT64")
+    pinned.set_data_from_numpy(array)
+    inputs = [*ner_inputs(DOCUMENT, FIXTURE_LABELS, "type", words), pinned]
+    with grpcclient.InferenceServerClient(url=url) as client:
+        response = client.infer("instruction_ner", inputs, client_timeout=120)
+    result = ExtractionResult.FromString(response.as_numpy("RESULT")[0, 0])
+    return [(e.text, e.label, e.start, e.end) for e in result.entities]
+
+
+def test_both_places_type_the_given_span_and_not_another_occurrence(triton_server, inline_server):
+    last = DOCUMENT.rindex("Brussels")
+    assert DOCUMENT.index("Brussels") < last  # the word occurs earlier too
+    expected = [("Brussels", "location", last, last + len("Brussels"))]
+    assert _typed_by_span(triton_server.config.grpc_url, [(last, last + 8)]) == expected
+    assert _typed_by_span(inline_server.config.grpc_url, [(last, last + 8)]) == expected
