@@ -6,6 +6,7 @@ which the benchmarks use too; they are re-exported here for the tests.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -33,9 +34,12 @@ from instructner.serving.protos import ExtractionResult
 
 # The README's serving command, run as written by the snippet tests (test_readme_examples.py)
 SERVE_COMMAND = ["make", "serve"]
+REPO = Path(__file__).resolve().parents[1]
 
 __all__ = [
     "SERVE_COMMAND",
+    "readme_snippet",
+    "readme_snippets",
     "FIXTURE_LABELS",
     "FIXTURE_TYPE_ENTITIES",
     "FIXED_ANSWERS",
@@ -211,3 +215,23 @@ def result_to_dict(result: ExtractionResult) -> dict[str, object]:
             for w in result.windows
         ],
     }
+
+
+def readme_snippets(markdown: Path) -> dict[tuple[str, str, str], str]:
+    """Return each fenced block of ``markdown`` by (file from the repo, heading, language)."""
+    text = markdown.read_text(encoding="utf-8")
+    found: dict[tuple[str, str, str], str] = {}
+    heading = ""
+    for match in re.finditer(r"^(#{1,4} [^\n]+)$|^```(\w+)\n(.*?)^```$", text, re.M | re.S):
+        if match.group(1):
+            heading = match.group(1).strip()
+            continue
+        key = (str(markdown.resolve().relative_to(REPO)), heading, match.group(2))
+        assert key not in found, f"two {key[2]} blocks under {heading!r}: give each a heading"
+        found[key] = match.group(3)
+    return found
+
+
+def readme_snippet(file: str, heading: str, language: str) -> str:
+    """Return the ``language`` block under ``heading`` of the repo's markdown ``file``."""
+    return readme_snippets(REPO / file)[(file, heading, language)]

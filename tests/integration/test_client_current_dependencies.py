@@ -12,7 +12,6 @@ written in the newest venv (the example against ``make serve``).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import venv
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from instructner.deploy.server import TritonServer
+from tests.harness import readme_snippet
 
 pytestmark = pytest.mark.integration
 
@@ -168,18 +168,11 @@ def test_client_installs_with_numpy_2_and_protobuf_6_and_calls_the_server(
     assert all(label == "ENTITY" for _, label in seen["spacy_untyped"]), seen
 
 
-def _readme_block(heading: str) -> str:
-    text = (REPO / "client" / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S)
-    assert match, f"no python block after {heading!r}"
-    return match.group(1)
-
-
 def test_the_readme_adapter_example_runs_in_that_venv(
     tmp_path: Path, make_serve: Path, current_python: Path
 ):
     script = tmp_path / "adapters.py"
-    block = _readme_block("### spaCy, pandas, tracing")
+    block = readme_snippet("client/README.md", "### spaCy, pandas, tracing", "python")
     script.write_text(
         block + "print([(e.text, e.label_) for e in doc.ents], list(frame.columns))\n"
     )
@@ -199,10 +192,8 @@ def test_the_readme_adapter_example_runs_in_that_venv(
 
 
 def test_the_readme_install_lines_run_in_a_fresh_venv(tmp_path: Path, current_python: Path):
-    text = (REPO / "client" / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"```bash\n(.*?)```", text[text.index("## Install") :], re.S)
-    assert match, "no bash block under ## Install"
-    lines = [line for line in match.group(1).splitlines() if line.strip()]
+    block = readme_snippet("client/README.md", "## Install", "bash")
+    lines = [line for line in block.splitlines() if line.strip()]
     assert lines[0].startswith("pip install ./client")
     bin_dir = current_python.parent
     for line in lines:

@@ -12,7 +12,6 @@ example with certificate files beside it (``tests/unit/test_client_readme_option
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,11 +20,10 @@ from pathlib import Path
 import pytest
 from instructner_client import InstructNERClient
 
-from tests.harness import SERVE_COMMAND
+from tests.harness import REPO, SERVE_COMMAND, readme_snippets
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 CLIENT_README = REPO / "client" / "README.md"
 
@@ -54,22 +52,7 @@ RUN_BY = {
 }
 
 
-def snippets(markdown: Path) -> dict[tuple[str, str, str], str]:
-    """Return each fenced python/bash block of ``markdown`` by (file, heading, language)."""
-    text = markdown.read_text(encoding="utf-8")
-    found: dict[tuple[str, str, str], str] = {}
-    heading = ""
-    for match in re.finditer(r"^(#{1,4} [^\n]+)$|^```(\w+)\n(.*?)^```$", text, re.M | re.S):
-        if match.group(1):
-            heading = match.group(1).strip()
-            continue
-        key = (str(markdown.relative_to(REPO)), heading, match.group(2))
-        assert key not in found, f"two {key[2]} blocks under {heading!r}: give each a heading"
-        found[key] = match.group(3)
-    return found
-
-
-ALL_SNIPPETS = {**snippets(README), **snippets(CLIENT_README)}
+ALL_SNIPPETS = {**readme_snippets(README), **readme_snippets(CLIENT_README)}
 
 
 def snippet(file: str, heading: str, language: str) -> str:

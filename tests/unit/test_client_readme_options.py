@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.certificates import make_self_signed
-
-README = Path(__file__).resolve().parents[2] / "client" / "README.md"
-
-
-def _block_after(heading: str) -> str:
-    text = README.read_text(encoding="utf-8")
-    match = re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S)
-    assert match, f"no python block after {heading!r}"
-    return match.group(1)
+from tests.harness import readme_snippet
 
 
 def test_the_options_example_builds_a_tls_client_from_the_files_it_names(tmp_path: Path):
-    code = _block_after("### Options")
+    code = readme_snippet("client/README.md", "### Options", "python")
     assert all(name in code for name in ('"ca.pem"', '"client.pem"', '"client.key"'))
     make_self_signed(tmp_path, "ca")
     make_self_signed(tmp_path, "client")
